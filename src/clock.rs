@@ -1,0 +1,166 @@
+//! Time as `u64` nanoseconds from a [`Clock`].
+//!
+//! Everything in parapet that needs the time takes it from a `Clock`, as a
+//! `u64` count of nanoseconds from an arbitrary origin, so it fits in an
+//! atomic and tests can drive it by hand with [`ManualClock`].
+//!
+//! The default, [`MonotonicClock`], reads the CPU's time-stamp counter through
+//! [`quanta`] (about 10 ns here) instead of `std::time::Instant::now()`
+//! (about 23 ns here); see `BENCHMARKS.md` for the measurement.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A source of monotonic time in nanoseconds.
+///
+/// Implementations must never go backwards for a single caller; the origin is
+/// arbitrary (only differences and bucket alignment matter).
+///
+/// # Examples
+///
+/// ```
+/// use parapet::clock::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// clock.advance(Duration::from_millis(5));
+/// assert_eq!(clock.now_nanos(), 5_000_000);
+/// ```
+pub trait Clock: Send + Sync + 'static {
+    /// Nanoseconds since this clock's origin.
+    fn now_nanos(&self) -> u64;
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        (**self).now_nanos()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Box<C> {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        (**self).now_nanos()
+    }
+}
+
+/// The default clock: a fast monotonic source (TSC where the CPU has a
+/// stable one, the OS monotonic clock otherwise), via `quanta`.
+///
+/// Its origin is the moment it was created.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::clock::{Clock, MonotonicClock};
+///
+/// let clock = MonotonicClock::new();
+/// let a = clock.now_nanos();
+/// let b = clock.now_nanos();
+/// assert!(b >= a);
+/// ```
+#[derive(Clone)]
+pub struct MonotonicClock {
+    clock: quanta::Clock,
+    origin: u64,
+}
+
+impl MonotonicClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        let clock = quanta::Clock::new();
+        let origin = clock.raw();
+        Self { clock, origin }
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MonotonicClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MonotonicClock").finish_non_exhaustive()
+    }
+}
+
+impl Clock for MonotonicClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        // `delta_as_nanos` clamps to 0 if the raw reading is not after the
+        // origin, so a small cross-core skew can never underflow.
+        self.clock.delta_as_nanos(self.origin, self.clock.raw())
+    }
+}
+
+/// A clock that only moves when told to; clones share the same time.
+///
+/// For tests: no test in parapet sleeps to let time pass.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::clock::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let handle = clock.clone();
+/// handle.advance(Duration::from_secs(1));
+/// assert_eq!(clock.now_nanos(), 1_000_000_000);
+/// clock.set_nanos(42);
+/// assert_eq!(handle.now_nanos(), 42);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A clock at `nanos`.
+    pub fn starting_at(nanos: u64) -> Self {
+        let clock = Self::new();
+        clock.set_nanos(nanos);
+        clock
+    }
+
+    /// Moves the clock forward by `by` (saturating at `u64::MAX` nanoseconds).
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // Relaxed: the clock value is a standalone number; callers that need
+        // ordering with other data get it from their own synchronization.
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(by))
+            });
+    }
+
+    /// Sets the clock to `nanos`; tests may move it backwards on purpose.
+    pub fn set_nanos(&self, nanos: u64) {
+        // Relaxed: see `advance`.
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        // Relaxed: see `advance`.
+        self.nanos.load(Ordering::Relaxed)
+    }
+}
+
+/// Converts a duration to nanoseconds, or `None` if it does not fit a `u64`.
+pub(crate) fn duration_nanos(d: Duration) -> Option<u64> {
+    u64::try_from(d.as_nanos()).ok()
+}

@@ -1,0 +1,169 @@
+//! A point-in-time reading of a window, and rate thresholds compared in
+//! integers.
+
+use crate::error::ConfigError;
+
+/// Calls, failures and slow calls in a window at one moment.
+///
+/// Always `failures <= calls` and `slow_calls <= calls`, even when taken
+/// while other threads are recording.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::window::Snapshot;
+///
+/// let snap = Snapshot::new(10, 5, 1);
+/// assert_eq!(snap.failure_rate(), Some(0.5));
+/// assert_eq!(Snapshot::default().failure_rate(), None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Snapshot {
+    calls: u64,
+    failures: u64,
+    slow_calls: u64,
+}
+
+impl Snapshot {
+    /// A snapshot of these counts; failures and slow calls are clamped to
+    /// `calls`.
+    #[inline]
+    pub fn new(calls: u64, failures: u64, slow_calls: u64) -> Self {
+        Self {
+            calls,
+            failures: failures.min(calls),
+            slow_calls: slow_calls.min(calls),
+        }
+    }
+
+    /// Calls recorded (successes, failures, slow or not).
+    #[inline]
+    pub fn calls(&self) -> u64 {
+        self.calls
+    }
+
+    /// Failed calls (slow or not).
+    #[inline]
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Calls slower than the slow-call duration (failed or not).
+    #[inline]
+    pub fn slow_calls(&self) -> u64 {
+        self.slow_calls
+    }
+
+    /// `failures / calls`, or `None` with no calls.
+    pub fn failure_rate(&self) -> Option<f64> {
+        (self.calls > 0).then(|| self.failures as f64 / self.calls as f64)
+    }
+
+    /// `slow_calls / calls`, or `None` with no calls.
+    pub fn slow_call_rate(&self) -> Option<f64> {
+        (self.calls > 0).then(|| self.slow_calls as f64 / self.calls as f64)
+    }
+}
+
+/// A rate threshold in `(0, 1]`, kept in parts per million so comparisons
+/// are exact integer arithmetic: `count / calls >= threshold` is computed as
+/// `count * 1_000_000 >= threshold_ppm * calls`.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::window::Threshold;
+///
+/// let half = Threshold::new(0.5)?;
+/// assert!(half.reached(5, 10));
+/// assert!(!half.reached(4, 10));
+/// assert!(Threshold::new(0.0).is_err());
+/// assert!(Threshold::new(f64::NAN).is_err());
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Threshold {
+    ppm: u32,
+}
+
+impl Threshold {
+    const SCALE: u32 = 1_000_000;
+
+    /// A threshold from a fraction in `(0, 1]`, rounded to the nearest part
+    /// per million.
+    ///
+    /// # Errors
+    ///
+    /// A `ConfigError` naming `threshold` if `rate` is NaN, at most 0, above
+    /// 1, or rounds to 0 ppm.
+    pub fn new(rate: f64) -> Result<Self, ConfigError> {
+        Self::named("threshold", rate)
+    }
+
+    pub(crate) fn named(field: &'static str, rate: f64) -> Result<Self, ConfigError> {
+        if !(rate > 0.0 && rate <= 1.0) {
+            return Err(ConfigError::new(field, rate, "must be in (0, 1]"));
+        }
+        let ppm = (rate * f64::from(Self::SCALE)).round() as u32;
+        if ppm == 0 {
+            return Err(ConfigError::new(
+                field,
+                rate,
+                "must be at least one part per million",
+            ));
+        }
+        Ok(Self { ppm })
+    }
+
+    /// The threshold as a fraction.
+    pub fn rate(&self) -> f64 {
+        f64::from(self.ppm) / f64::from(Self::SCALE)
+    }
+
+    /// True if `count / calls >= self`, exactly; false with no calls.
+    #[inline]
+    pub fn reached(&self, count: u64, calls: u64) -> bool {
+        calls > 0
+            && u128::from(count) * u128::from(Self::SCALE)
+                >= u128::from(self.ppm) * u128::from(calls)
+    }
+
+    /// The smallest count out of `calls` that reaches the threshold.
+    pub fn min_count(&self, calls: u64) -> u64 {
+        let need = u128::from(self.ppm) * u128::from(calls);
+        need.div_ceil(u128::from(Self::SCALE)) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_threshold_is_exact_at_the_boundary() {
+        let t = Threshold::new(0.5).unwrap();
+        assert!(t.reached(5, 10));
+        assert!(!t.reached(4, 10));
+        assert!(!t.reached(0, 0));
+        let third = Threshold::new(1.0 / 3.0).unwrap();
+        assert_eq!(third.min_count(3), 1);
+        assert_eq!(t.min_count(10), 5);
+        assert_eq!(t.min_count(9), 5);
+        assert!(Threshold::new(1.0).unwrap().reached(3, 3));
+    }
+
+    #[test]
+    fn bad_thresholds_name_the_value() {
+        for bad in [0.0, -0.1, 1.0001, f64::NAN, f64::INFINITY, 1e-9] {
+            let err = Threshold::new(bad).unwrap_err();
+            assert_eq!(err.field(), "threshold");
+        }
+    }
+
+    #[test]
+    fn snapshot_clamps() {
+        let s = Snapshot::new(3, 7, 9);
+        assert_eq!((s.failures(), s.slow_calls()), (3, 3));
+        assert_eq!(s.slow_call_rate(), Some(1.0));
+    }
+}

@@ -1,0 +1,88 @@
+//! loom models of the windows' concurrent paths.
+//!
+//! Run with: `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
+//! (CI bounds the search with `LOOM_MAX_PREEMPTIONS`).
+#![cfg(loom)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use loom::thread;
+use parapet::window::{CountWindow, Outcome, Snapshot, TimeWindow};
+
+/// Two recorders overwrite the same slots of a tiny ring while a reader
+/// takes a snapshot; after join the packed counts equal a recount of the
+/// ring, whatever the interleaving.
+#[test]
+fn count_record_and_snapshot() {
+    loom::model(|| {
+        let window = Arc::new(CountWindow::new(1).unwrap());
+        window.record(Outcome::Failure);
+        let a = {
+            let w = Arc::clone(&window);
+            thread::spawn(move || w.record(Outcome::SlowSuccess))
+        };
+        let b = {
+            let w = Arc::clone(&window);
+            thread::spawn(move || w.record(Outcome::Success))
+        };
+        let snap = window.snapshot();
+        assert!(snap.failures() <= snap.calls() && snap.slow_calls() <= snap.calls());
+        a.join().unwrap();
+        b.join().unwrap();
+        let snap = window.snapshot();
+        assert_eq!(snap.calls(), 1);
+        assert_eq!((snap.failures(), snap.slow_calls()), window.recount());
+    });
+}
+
+/// One stripe, so both recorders race to claim the same stale bucket for a
+/// new epoch; after join both calls are counted (no lost update), and a
+/// snapshot taken during the rotation never sees more failures than calls.
+#[test]
+fn time_record_during_rotation() {
+    loom::model(|| {
+        // 2 buckets of 10 ns; epoch 0's bucket slot is reused by epoch 2.
+        let window = Arc::new(TimeWindow::with_stripes(Duration::from_nanos(20), 2, 1).unwrap());
+        window.record(0, Outcome::SlowFailure);
+        let a = {
+            let w = Arc::clone(&window);
+            thread::spawn(move || w.record(25, Outcome::Failure))
+        };
+        let b = {
+            let w = Arc::clone(&window);
+            thread::spawn(move || w.record(21, Outcome::SlowSuccess))
+        };
+        let during = window.snapshot(25);
+        assert!(during.calls() <= 2);
+        assert!(during.failures() <= during.calls() && during.slow_calls() <= during.calls());
+        assert!(
+            during.failures() <= 1,
+            "the stale failure leaked: {during:?}"
+        );
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(window.snapshot(25), Snapshot::new(2, 1, 1));
+    });
+}
+
+/// Concurrent adds to a current bucket and a concurrent reset: the window
+/// ends consistent (a reset racing a record keeps it or drops it whole).
+#[test]
+fn time_record_and_reset() {
+    loom::model(|| {
+        let window = Arc::new(TimeWindow::with_stripes(Duration::from_nanos(20), 2, 1).unwrap());
+        window.record(5, Outcome::Success);
+        let a = {
+            let w = Arc::clone(&window);
+            thread::spawn(move || w.record(5, Outcome::Failure))
+        };
+        window.reset();
+        a.join().unwrap();
+        let snap = window.snapshot(5);
+        assert!(
+            snap == Snapshot::default() || snap == Snapshot::new(1, 1, 0),
+            "{snap:?}"
+        );
+    });
+}
