@@ -19,9 +19,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
 mod sync;
 pub mod window;
 
-pub use error::ConfigError;
+pub use circuit_breaker::CircuitBreaker;
+pub use error::{CircuitOpen, ConfigError, Error};

@@ -115,6 +115,14 @@ impl Threshold {
         Ok(Self { ppm })
     }
 
+    pub(crate) fn ppm(&self) -> u32 {
+        self.ppm
+    }
+
+    pub(crate) fn from_ppm(ppm: u32) -> Self {
+        Self { ppm: ppm.max(1) }
+    }
+
     /// The threshold as a fraction.
     pub fn rate(&self) -> f64 {
         f64::from(self.ppm) / f64::from(Self::SCALE)

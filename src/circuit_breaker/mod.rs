@@ -1,0 +1,369 @@
+//! The circuit breaker: stop calling a dependency that is failing.
+//!
+//! The breaker watches the outcomes of calls in a sliding window (the last
+//! N calls, the last T, or both). When, with at least the minimum number of
+//! calls, the failure rate or the slow-call rate reaches its threshold, it
+//! *opens*: calls are rejected at once, without running, and the rejection
+//! says how long until the next trial. After the open duration it lets a few
+//! trial calls through (*half-open*) and judges them as a fresh window:
+//! healthy closes it, unhealthy reopens it for a longer time.
+//!
+//! ```text
+//!   Closed ──rate >= threshold──▶ Open ──open duration passed──▶ HalfOpen
+//!     ▲                            ▲                                │
+//!     └───────trials healthy───────┼────trials unhealthy / max wait─┘
+//! ```
+//!
+//! Manual states: [`State::Disabled`] (admit everything, record nothing),
+//! [`State::ForcedOpen`] (reject everything), [`State::MetricsOnly`]
+//! (record, never trip).
+//!
+//! # Rules
+//!
+//! - Rates are compared in integers: 5 failures in 10 calls trips a 50 %
+//!   threshold. Below the minimum number of calls there is no verdict.
+//! - The rule runs when a failure or slow call is recorded, and when a
+//!   success brings the window up to the minimum; at no other moment does a
+//!   success trip the breaker.
+//! - A call is slow when it takes strictly longer than the slow-call
+//!   duration.
+//! - Open becomes half-open at or after its deadline, checked lazily on the
+//!   next call or [`state()`](CircuitBreaker::state): there is no timer.
+//! - Half-open admits a call while fewer than the probe cap are running and
+//!   recorded trials plus running probes are fewer than the trial count. It
+//!   reopens as soon as the failures (or slow calls) among the trials reach
+//!   the threshold of the trial count, and closes as soon as they no longer
+//!   can. Without a verdict within the maximum wait, it reopens.
+//! - Ignored results are not counted at all. A call dropped before it
+//!   completes (cancelled) is not recorded unless `cancelled_as_failure` is
+//!   set, and always gives back its half-open place. A panic in the
+//!   operation records a failure.
+//! - Every state change starts a fresh window generation; results of calls
+//!   admitted in an earlier state are discarded. (A result racing the
+//!   transition itself, within a few nanoseconds, may land in the new
+//!   window.)
+//!
+//! # Examples
+//!
+//! ```
+//! use parapet::circuit_breaker::{CircuitBreaker, State};
+//! use parapet::clock::ManualClock;
+//! use std::time::Duration;
+//!
+//! let clock = ManualClock::new();
+//! let breaker = CircuitBreaker::builder()
+//!     .count_window(10)
+//!     .minimum_calls(4)
+//!     .open_duration(Duration::from_secs(5))
+//!     .clock(clock.clone())
+//!     .build()?;
+//!
+//! for _ in 0..4 {
+//!     let _ = breaker.call_sync(|| Err::<(), _>("connection refused"));
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! let err = breaker.call_sync(|| Ok::<_, ()>(1)).unwrap_err();
+//! assert!(err.is_circuit_open());
+//!
+//! clock.advance(Duration::from_secs(5));
+//! assert_eq!(breaker.state(), State::HalfOpen);
+//! # Ok::<(), parapet::ConfigError>(())
+//! ```
+
+mod classify;
+mod config;
+mod event;
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
+mod permit;
+#[cfg(feature = "tower")]
+mod service;
+mod state;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+pub use classify::{Classification, Classify, DefaultClassifier};
+pub use config::{CircuitBreakerBuilder, OpenBackoff, Settings, WindowKind, MAX_TRIAL_CALLS};
+pub use event::{Event, EventKind};
+pub use future::Call;
+#[cfg(feature = "tower")]
+pub use layer::CircuitBreakerLayer;
+pub use permit::Permit;
+#[cfg(feature = "tower")]
+pub use service::{CircuitBreakerService, ResponseFuture};
+
+use crate::error::{CircuitOpen, ConfigError, Error};
+use crate::window::Snapshot;
+use future::Guarded;
+use permit::Ticket;
+use state::Inner;
+
+/// The states of a circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// Calls run and are recorded; the breaker trips on the thresholds.
+    Closed = 0,
+    /// Calls are rejected until the open duration has passed.
+    Open = 1,
+    /// A few trial calls run and decide between closed and open.
+    HalfOpen = 2,
+    /// Calls run and nothing is recorded.
+    Disabled = 3,
+    /// Every call is rejected until a manual transition.
+    ForcedOpen = 4,
+    /// Calls run and are recorded, but the breaker never trips.
+    MetricsOnly = 5,
+}
+
+impl State {
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        match bits {
+            0 => Self::Closed,
+            1 => Self::Open,
+            2 => Self::HalfOpen,
+            3 => Self::Disabled,
+            4 => Self::ForcedOpen,
+            _ => Self::MetricsOnly,
+        }
+    }
+}
+
+/// A circuit breaker. Cheap to clone: clones share one breaker.
+///
+/// `C` classifies results (see [`Classify`]); the default counts every `Err`
+/// as a failure. Works with no async runtime at all.
+///
+/// See the [module docs](self) for the rules and an example.
+pub struct CircuitBreaker<C = DefaultClassifier> {
+    inner: Arc<Inner>,
+    classifier: C,
+}
+
+impl<C: Clone> Clone for CircuitBreaker<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for CircuitBreaker<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl CircuitBreaker {
+    /// A builder with the defaults written on each setter.
+    pub fn builder() -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder::default()
+    }
+}
+
+impl<C> CircuitBreaker<C> {
+    pub(crate) fn from_parts(inner: Inner, classifier: C) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            classifier,
+        }
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The current state, after any transition its clock makes due
+    /// (open → half-open at the deadline, half-open → open at the maximum
+    /// wait).
+    pub fn state(&self) -> State {
+        self.inner.state()
+    }
+
+    /// Calls, failures and slow calls in the current window.
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.snapshot()
+    }
+
+    /// Asks to run one call.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] if the breaker rejects the call (open, forced open, or
+    /// half-open with no probe place free).
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
+        let admission = self.inner.acquire()?;
+        Ok(Permit {
+            ticket: Ticket::new(&*self.inner, admission),
+        })
+    }
+
+    /// Runs the future `make()` returns if the breaker admits the call, and
+    /// records its result. `make` is not called when the call is rejected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CircuitOpen`] if rejected, [`Error::Operation`] with the
+    /// operation's own error if it failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder().build()?;
+    /// let answer = futures::executor::block_on(
+    ///     breaker.call(|| async { Ok::<_, std::io::Error>(42) }),
+    /// );
+    /// assert_eq!(answer.unwrap(), 42);
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn call<F, Fut, T, E>(&self, make: F) -> Call<'_, Fut, C>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        Call::new(match self.inner.acquire() {
+            Ok(admission) => Guarded::running(
+                make(),
+                Ticket::new(&*self.inner, admission),
+                &self.classifier,
+            ),
+            Err(open) => Guarded::rejected(open),
+        })
+    }
+
+    /// Guards an existing future: it is dropped unpolled if the breaker
+    /// rejects the call. Futures are lazy, so nothing of it has run yet.
+    pub fn guard<Fut, T, E>(&self, fut: Fut) -> Call<'_, Fut, C>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+    {
+        self.call(|| fut)
+    }
+
+    /// Runs `op` now if the breaker admits the call, and records its result.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    #[inline]
+    pub fn call_sync<T, E>(&self, op: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>>
+    where
+        C: Classify<T, E>,
+    {
+        let permit = self.try_acquire()?;
+        let result = op();
+        permit.record(self.classifier.classify(&result));
+        result.map_err(Error::Operation)
+    }
+
+    /// Moves to `state` now, whatever the current state, with a fresh
+    /// window. `Open` opens for the base open duration.
+    pub fn transition_to(&self, state: State) {
+        self.inner.force(state);
+    }
+
+    /// Closed, with a fresh window and the open backoff forgotten.
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+
+    /// The runtime-tunable settings in force.
+    pub fn settings(&self) -> Settings {
+        self.inner.settings()
+    }
+
+    /// Changes thresholds and durations while running, keeping the window
+    /// and the state. Calls racing the change may see old or new values.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the bad field; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder().build()?;
+    /// let mut settings = breaker.settings();
+    /// settings.failure_rate_threshold = 0.2;
+    /// breaker.reconfigure(settings)?;
+    /// assert_eq!(breaker.settings().failure_rate_threshold, 0.2);
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        self.inner.reconfigure(settings)
+    }
+
+    /// Calls `listener` on every event (state transitions, rejections,
+    /// recorded outcomes). With no listener, events cost one relaxed load.
+    /// Listeners run on the thread of the call that caused the event, with
+    /// no lock held; keep them short.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::{CircuitBreaker, EventKind, State};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let breaker = CircuitBreaker::builder().build()?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&seen);
+    /// breaker.on_event(move |e| {
+    ///     if let EventKind::StateTransition { to, .. } = e.kind {
+    ///         sink.lock().unwrap().push(to);
+    ///     }
+    /// });
+    /// breaker.transition_to(State::ForcedOpen);
+    /// assert_eq!(*seen.lock().unwrap(), vec![State::ForcedOpen]);
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
+        self.inner.listeners.add(Arc::new(listener));
+    }
+}
+
+/// Guard a future with a breaker, as a method on the future.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerExt};
+///
+/// let breaker = CircuitBreaker::builder().build()?;
+/// let fut = async { Ok::<_, std::io::Error>("pong") };
+/// let reply = futures::executor::block_on(fut.with_circuit_breaker(&breaker));
+/// assert_eq!(reply.unwrap(), "pong");
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
+pub trait CircuitBreakerExt<T, E>: Future<Output = Result<T, E>> + Sized {
+    /// See [`CircuitBreaker::guard`].
+    fn with_circuit_breaker<C: Classify<T, E>>(
+        self,
+        breaker: &CircuitBreaker<C>,
+    ) -> Call<'_, Self, C> {
+        breaker.guard(self)
+    }
+}
+
+impl<F: Future<Output = Result<T, E>>, T, E> CircuitBreakerExt<T, E> for F {}
+
+/// Compile-time proof that breakers and their futures are `Send + Sync`.
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<CircuitBreaker>();
+    check::<Permit<'static>>();
+    check::<Call<'static, std::future::Ready<Result<(), ()>>, DefaultClassifier>>();
+}
