@@ -86,3 +86,51 @@ fn time_record_and_reset() {
         );
     });
 }
+
+/// Half-open with a cap of one probe: two threads race for the place, one
+/// cancels its call and one records a success; never two probes at once,
+/// and the place always comes back.
+#[test]
+fn breaker_never_exceeds_the_probe_cap() {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use parapet::circuit_breaker::{CircuitBreaker, State};
+    use parapet::clock::ManualClock;
+
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let breaker = CircuitBreaker::builder()
+            .half_open_max_concurrent(1)
+            .half_open_trial_calls(3)
+            .open_duration(Duration::from_secs(1))
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        breaker.transition_to(State::Open);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(breaker.state(), State::HalfOpen);
+        let running = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = [false, true]
+            .into_iter()
+            .map(|succeed| {
+                let (breaker, running) = (breaker.clone(), Arc::clone(&running));
+                thread::spawn(move || {
+                    if let Ok(permit) = breaker.try_acquire() {
+                        assert_eq!(running.fetch_add(1, Ordering::SeqCst), 0, "two probes");
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        if succeed {
+                            permit.success();
+                        } else {
+                            drop(permit); // cancelled: gives the place back
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Whatever happened, the place is free again: a probe is admitted.
+        assert_eq!(breaker.state(), State::HalfOpen);
+        breaker.try_acquire().expect("probe place leaked").success();
+    });
+}

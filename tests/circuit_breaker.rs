@@ -1,0 +1,763 @@
+//! Behaviour tests for the circuit breaker: one test per rule, on a manual
+//! clock; nothing sleeps.
+#![cfg(not(loom))]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use parapet::circuit_breaker::{
+    CircuitBreaker, CircuitBreakerBuilder, Classification, EventKind, State,
+};
+use parapet::clock::ManualClock;
+use parapet::window::Snapshot;
+use parapet::Error;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn builder(clock: &ManualClock) -> CircuitBreakerBuilder {
+    CircuitBreaker::builder()
+        .name("dep")
+        .count_window(10)
+        .minimum_calls(10)
+        .failure_rate_threshold(0.5)
+        .open_duration(Duration::from_secs(5))
+        .half_open_trial_calls(3)
+        .half_open_max_concurrent(1)
+        .clock(clock.clone())
+}
+
+fn ok(b: &CircuitBreaker) -> Result<u32, Error<&'static str>> {
+    b.call_sync(|| Ok(1))
+}
+
+fn fail(b: &CircuitBreaker) -> Result<u32, Error<&'static str>> {
+    b.call_sync(|| Err("boom"))
+}
+
+/// Trips a breaker built by `builder(clock)`: 10 failures.
+fn trip(b: &CircuitBreaker) {
+    for _ in 0..10 {
+        let _ = fail(b);
+    }
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn no_verdict_below_minimum_calls() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    for _ in 0..9 {
+        let _ = fail(&b);
+    }
+    assert_eq!(b.state(), State::Closed, "9 failures < minimum of 10");
+    assert_eq!(b.snapshot(), Snapshot::new(9, 9, 0));
+}
+
+#[test]
+fn failure_rate_trips_at_exactly_the_threshold() {
+    let clock = ManualClock::new();
+    // 4 failures in 10: 40 % < 50 %, stays closed.
+    let b = builder(&clock).build().unwrap();
+    for i in 0..10 {
+        let _ = if i < 6 { ok(&b) } else { fail(&b) };
+    }
+    assert_eq!(b.state(), State::Closed);
+    // A 5th failure pushes out the oldest success: 5 in the last 10 is
+    // 50 % >= 50 %, it trips.
+    let _ = fail(&b);
+    assert_eq!(b.snapshot().calls(), 0, "a new state starts a fresh window");
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn a_success_trips_only_when_it_brings_the_window_to_the_minimum() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    for _ in 0..9 {
+        let _ = fail(&b);
+    }
+    assert_eq!(b.state(), State::Closed);
+    let _ = ok(&b); // 10th call: 9/10 failures, judged now.
+    assert_eq!(b.state(), State::Open);
+
+    // Once the window is at the minimum, successes never trip, even after
+    // the threshold is lowered below the current rate.
+    let b = builder(&clock).build().unwrap();
+    for i in 0..10 {
+        let _ = if i < 4 { fail(&b) } else { ok(&b) };
+    }
+    let mut s = b.settings();
+    s.failure_rate_threshold = 0.1;
+    b.reconfigure(s).unwrap();
+    let _ = ok(&b); // 4/10 failures, but a success does not judge.
+    assert_eq!(b.state(), State::Closed);
+    let _ = fail(&b); // a failure judges: 4/10 >= 10 %.
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn slow_calls_trip_and_equal_duration_is_not_slow() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .slow_call_duration(Duration::from_millis(100))
+        .slow_call_rate_threshold(0.5)
+        .build()
+        .unwrap();
+    // Exactly the slow-call duration: not slow.
+    for _ in 0..10 {
+        let permit = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(100));
+        permit.success();
+    }
+    assert_eq!(b.snapshot().slow_calls(), 0);
+    assert_eq!(b.state(), State::Closed);
+    // Strictly longer: slow, and successful slow calls trip the breaker.
+    for i in 0..5 {
+        let permit = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(101));
+        permit.success();
+        let expected = if i < 4 { State::Closed } else { State::Open };
+        assert_eq!(b.state(), expected, "after {} slow calls", i + 1);
+    }
+}
+
+#[test]
+fn open_rejects_without_calling_and_says_when_to_retry() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(2));
+    let called = AtomicUsize::new(0);
+    let err = b
+        .call_sync(|| {
+            called.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(())
+        })
+        .unwrap_err();
+    assert_eq!(called.load(Ordering::SeqCst), 0);
+    let Error::CircuitOpen(open) = err else {
+        panic!("expected a rejection")
+    };
+    assert_eq!(open.name(), "dep");
+    assert_eq!(open.state(), State::Open);
+    assert_eq!(open.retry_after(), Some(Duration::from_secs(3)));
+    // The async path does not even create the future.
+    let made = AtomicUsize::new(0);
+    let res = futures::executor::block_on(b.call(|| {
+        made.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, ()>(()) }
+    }));
+    assert!(res.unwrap_err().is_circuit_open());
+    assert_eq!(made.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn open_becomes_half_open_at_the_deadline() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5) - Duration::from_nanos(1));
+    assert_eq!(b.state(), State::Open);
+    clock.advance(Duration::from_nanos(1));
+    assert_eq!(b.state(), State::HalfOpen, "at the deadline, not after");
+}
+
+#[test]
+fn trials_close_as_soon_as_the_verdict_is_certain() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    // 3 trials at 50 %: 2 failures reopen; so 2 successes close.
+    ok(&b).unwrap();
+    assert_eq!(b.state(), State::HalfOpen);
+    ok(&b).unwrap();
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.snapshot(), Snapshot::default(), "closed starts fresh");
+}
+
+#[test]
+fn one_flaky_trial_does_not_reopen_but_two_do() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    let _ = fail(&b);
+    assert_eq!(b.state(), State::HalfOpen);
+    ok(&b).unwrap();
+    assert_eq!(b.state(), State::HalfOpen);
+    let _ = fail(&b);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn probe_cap_holds_and_trial_count_limits_admissions() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .half_open_trial_calls(4)
+        .half_open_max_concurrent(2)
+        .build()
+        .unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    let p1 = b.try_acquire().unwrap();
+    let p2 = b.try_acquire().unwrap();
+    let err = b.try_acquire().unwrap_err();
+    assert_eq!((err.state(), err.retry_after()), (State::HalfOpen, None));
+    p1.success();
+    let p3 = b.try_acquire().unwrap();
+    p2.success();
+    let p4 = b.try_acquire().unwrap();
+    // 2 recorded + 2 running = 4 trials: no more admissions.
+    assert!(b.try_acquire().is_err());
+    p3.success(); // 3 successes of 4 at 50 %: 2 failures no longer possible.
+    assert_eq!(b.state(), State::Closed);
+    p4.failure(); // admitted in half-open: stale now, discarded.
+    assert_eq!(b.snapshot(), Snapshot::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_cap_under_100_concurrent_tasks() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .half_open_trial_calls(50)
+        .half_open_max_concurrent(3)
+        .build()
+        .unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let (release, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (b, running, peak, admitted) =
+            (b.clone(), running.clone(), peak.clone(), admitted.clone());
+        let mut gate = release.subscribe();
+        tasks.push(tokio::spawn(async move {
+            let res = b
+                .call(|| async {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    admitted.fetch_add(1, Ordering::SeqCst);
+                    let _ = gate.recv().await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, ()>(())
+                })
+                .await;
+            res.is_ok()
+        }));
+    }
+    // Let every task reach the breaker, then release the probes.
+    while admitted.load(Ordering::SeqCst) < 3 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    release.send(()).unwrap();
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "never more than the cap at once"
+    );
+    assert_eq!(ok, admitted.load(Ordering::SeqCst));
+    assert!(ok >= 3 && ok < 100, "the rest were rejected: {ok} ran");
+}
+
+#[test]
+fn open_duration_grows_with_each_failed_trial_up_to_the_cap() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .open_duration(SEC)
+        .open_backoff(2.0, Duration::from_secs(5), 0.0)
+        .half_open_trial_calls(1)
+        .build()
+        .unwrap();
+    trip(&b);
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let err = b.try_acquire().unwrap_err();
+        let wait = err.retry_after().unwrap();
+        waits.push(wait);
+        clock.advance(wait);
+        assert_eq!(b.state(), State::HalfOpen);
+        let _ = fail(&b); // failed trial: reopen, longer.
+        assert_eq!(b.state(), State::Open);
+    }
+    assert_eq!(waits, [1, 2, 4, 5, 5].map(Duration::from_secs));
+    // A successful trial closes and forgets the backoff.
+    clock.advance(Duration::from_secs(5));
+    ok(&b).unwrap();
+    assert_eq!(b.state(), State::Closed);
+    trip(&b);
+    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(SEC));
+}
+
+#[test]
+fn jitter_is_seeded_and_bounded() {
+    let waits = |seed| {
+        let clock = ManualClock::new();
+        let b = builder(&clock)
+            .open_duration(Duration::from_secs(10))
+            .open_backoff(1.0, Duration::from_secs(10), 0.5)
+            .half_open_trial_calls(1)
+            .jitter_seed(seed)
+            .build()
+            .unwrap();
+        trip(&b);
+        (0..20)
+            .map(|_| {
+                let wait = b.try_acquire().unwrap_err().retry_after().unwrap();
+                clock.advance(wait);
+                let _ = fail(&b);
+                wait
+            })
+            .collect::<Vec<_>>()
+    };
+    let a = waits(7);
+    assert_eq!(a, waits(7), "same seed, same waits");
+    assert_ne!(a, waits(8));
+    assert!(a
+        .iter()
+        .all(|w| *w >= Duration::from_secs(5) && *w <= Duration::from_secs(10)));
+    assert!(a.iter().any(|w| *w < Duration::from_secs(9)));
+}
+
+#[test]
+fn half_open_without_a_verdict_reopens_after_the_maximum_wait() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .half_open_max_wait(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    let hung = b.try_acquire().unwrap(); // a probe that never answers
+    assert!(b.try_acquire().is_err());
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(b.state(), State::Open);
+    hung.success(); // late, from an earlier state: discarded
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn forced_open_disabled_and_metrics_only() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+
+    b.transition_to(State::ForcedOpen);
+    clock.advance(Duration::from_secs(3600));
+    let err = b.try_acquire().unwrap_err();
+    assert_eq!((err.state(), err.retry_after()), (State::ForcedOpen, None));
+    assert_eq!(b.state(), State::ForcedOpen, "never half-opens by itself");
+
+    b.transition_to(State::Disabled);
+    for _ in 0..50 {
+        let _ = fail(&b);
+    }
+    assert_eq!(b.state(), State::Disabled);
+    assert_eq!(b.snapshot().calls(), 0, "disabled records nothing");
+
+    b.transition_to(State::MetricsOnly);
+    for _ in 0..50 {
+        let _ = fail(&b);
+    }
+    assert_eq!(b.state(), State::MetricsOnly, "never trips");
+    assert_eq!(b.snapshot(), Snapshot::new(10, 10, 0), "but records");
+
+    let b = builder(&clock)
+        .initial_state(State::ForcedOpen)
+        .build()
+        .unwrap();
+    assert_eq!(b.state(), State::ForcedOpen);
+}
+
+#[test]
+fn reset_closes_with_a_fresh_window() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    trip(&b);
+    b.reset();
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.snapshot(), Snapshot::default());
+    ok(&b).unwrap();
+}
+
+#[test]
+fn ignored_outcomes_are_not_counted() {
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::builder()
+        .count_window(10)
+        .minimum_calls(10)
+        .clock(clock.clone())
+        .classifier(|r: &Result<u32, u16>| match r {
+            Ok(_) => Classification::Success,
+            Err(404) => Classification::Ignored,
+            Err(_) => Classification::Failure,
+        })
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let _ = b.call_sync(|| Err::<u32, _>(503));
+    }
+    // 100 ignored results neither count as calls nor dilute the failures.
+    for _ in 0..100 {
+        let err = b.call_sync(|| Err::<u32, _>(404)).unwrap_err();
+        assert_eq!(err.into_operation(), Some(404), "the caller still sees it");
+    }
+    assert_eq!(b.snapshot(), Snapshot::new(5, 5, 0));
+    for _ in 0..5 {
+        let _ = b.call_sync(|| Ok::<u32, u16>(1));
+    }
+    assert_eq!(b.state(), State::Open, "5 of 10 counted calls failed");
+}
+
+#[test]
+fn dropped_probe_futures_do_not_wedge_half_open() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    for _ in 0..10 {
+        // Admitted, polled once (pending), then dropped: cancelled.
+        let mut fut = Box::pin(b.call(|| std::future::pending::<Result<(), ()>>()));
+        assert!(futures::FutureExt::now_or_never(&mut fut).is_none());
+        drop(fut);
+        assert_eq!(b.state(), State::HalfOpen);
+    }
+    // The place came back every time: trials still run and close it.
+    ok(&b).unwrap();
+    ok(&b).unwrap();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn cancelled_calls_can_be_counted_as_failures() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).cancelled_as_failure(true).build().unwrap();
+    for _ in 0..10 {
+        drop(b.try_acquire().unwrap());
+    }
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn a_panicking_probe_records_a_failure_and_releases_its_place() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    for _ in 0..2 {
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = b.call_sync(|| -> Result<(), ()> { panic!("bug in the operation") });
+        }));
+        assert!(unwound.is_err(), "the panic keeps unwinding");
+    }
+    assert_eq!(b.state(), State::Open, "two failed trials of three reopen");
+
+    // In closed state, a panic inside a polled future counts as a failure.
+    b.reset();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures::executor::block_on(b.call(|| async { panic!("async bug") as Result<(), ()> }))
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(b.snapshot(), Snapshot::new(1, 1, 0));
+}
+
+#[test]
+fn results_from_an_earlier_state_are_discarded() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    // A slow call admitted while closed...
+    let old = b.try_acquire().unwrap();
+    trip(&b);
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(b.state(), State::HalfOpen);
+    // ...finishes during half-open: it is not a trial and decides nothing.
+    old.success();
+    assert_eq!(b.state(), State::HalfOpen);
+    // Two real trials are still needed to close.
+    ok(&b).unwrap();
+    assert_eq!(b.state(), State::HalfOpen);
+    ok(&b).unwrap();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn reconfiguration_keeps_the_window_and_validates() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    for i in 0..10 {
+        let _ = if i < 3 { fail(&b) } else { ok(&b) };
+    }
+    let before = b.snapshot();
+    let mut s = b.settings();
+    s.failure_rate_threshold = 0.3;
+    s.open_duration = Duration::from_secs(1);
+    b.reconfigure(s.clone()).unwrap();
+    assert_eq!(b.snapshot(), before, "window kept");
+    assert_eq!(b.state(), State::Closed);
+    let _ = fail(&b); // 4/10 >= 30 %
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(SEC));
+
+    let mut bad = s;
+    bad.minimum_calls = 11; // more than the count window holds
+    let err = b.reconfigure(bad).unwrap_err();
+    assert_eq!((err.field(), err.value()), ("minimum_calls", "11"));
+    assert_eq!(b.settings().minimum_calls, 10, "nothing changed");
+}
+
+#[test]
+fn builder_rejects_bad_values_naming_them() {
+    let cases = [
+        (
+            CircuitBreaker::builder()
+                .count_window(0)
+                .build()
+                .unwrap_err(),
+            "window_size",
+        ),
+        (
+            CircuitBreaker::builder()
+                .count_window(10)
+                .minimum_calls(20)
+                .build()
+                .unwrap_err(),
+            "minimum_calls",
+        ),
+        (
+            CircuitBreaker::builder()
+                .time_window(Duration::ZERO, 10)
+                .build()
+                .unwrap_err(),
+            "window_duration",
+        ),
+        (
+            CircuitBreaker::builder()
+                .half_open_trial_calls(2)
+                .half_open_max_concurrent(3)
+                .build()
+                .unwrap_err(),
+            "half_open_max_concurrent",
+        ),
+        (
+            CircuitBreaker::builder()
+                .slow_call_rate_threshold(f64::NAN)
+                .build()
+                .unwrap_err(),
+            "slow_call_rate_threshold",
+        ),
+    ];
+    for (err, field) in cases {
+        assert_eq!(err.field(), field, "{err}");
+    }
+}
+
+#[test]
+fn time_window_breaker_forgets_old_failures() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(5)
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        let _ = fail(&b);
+    }
+    clock.advance(Duration::from_secs(10));
+    // The 4 failures have slid out: 1 failure of 5 is not 50 %.
+    for _ in 0..4 {
+        ok(&b).unwrap();
+    }
+    let _ = fail(&b);
+    assert_eq!(b.snapshot(), Snapshot::new(5, 1, 0));
+    assert_eq!(b.state(), State::Closed);
+    for _ in 0..2 {
+        let _ = fail(&b);
+    }
+    assert_eq!(b.state(), State::Closed, "3 of 7");
+    let _ = fail(&b);
+    assert_eq!(b.state(), State::Open, "4 of 8");
+}
+
+#[test]
+fn hybrid_window_breaker_judges_last_n_within_t() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .hybrid_window(6, Duration::from_secs(10), 10)
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let _ = fail(&b);
+    }
+    clock.advance(Duration::from_secs(10));
+    for _ in 0..4 {
+        ok(&b).unwrap();
+    }
+    assert_eq!(b.snapshot(), Snapshot::new(4, 0, 0), "old failures expired");
+    for _ in 0..3 {
+        let _ = fail(&b);
+    }
+    assert_eq!(b.state(), State::Open, "3 failures in the last 6 calls");
+}
+
+#[test]
+fn events_reach_listeners() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    b.on_event(move |e| {
+        assert_eq!(e.name, "dep");
+        sink.lock().unwrap().push(e.kind);
+    });
+    trip(&b);
+    let _ = ok(&b);
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.iter()
+            .filter(|k| matches!(k, EventKind::Recorded(_)))
+            .count(),
+        10
+    );
+    assert!(seen.contains(&EventKind::StateTransition {
+        from: State::Closed,
+        to: State::Open
+    }));
+    assert!(matches!(
+        seen.last(),
+        Some(EventKind::Rejected {
+            state: State::Open,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn works_with_no_runtime_under_block_on() {
+    let clock = ManualClock::new();
+    let b = builder(&clock).build().unwrap();
+    let out = futures::executor::block_on(async {
+        let mut n = 0;
+        for _ in 0..10 {
+            if b.call(|| async { Err::<(), _>("down") }).await.is_err() {
+                n += 1;
+            }
+        }
+        n
+    });
+    assert_eq!(out, 10);
+    assert_eq!(b.state(), State::Open);
+    let rejected = futures::executor::block_on(b.call(|| async { Ok::<_, ()>(()) }));
+    assert!(rejected.unwrap_err().is_circuit_open());
+}
+
+#[cfg(feature = "tower")]
+mod tower_service {
+    use super::*;
+    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use std::task::{Context, Poll};
+    use tower::{Layer, Service, ServiceExt};
+
+    /// Counts readiness polls and calls; answers `Err` for odd requests.
+    #[derive(Clone, Debug, Default)]
+    struct Counting {
+        polls: Arc<AtomicUsize>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Service<u32> for Counting {
+        type Response = u32;
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<u32, &'static str>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: u32) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(if req % 2 == 0 { Ok(req) } else { Err("odd") })
+        }
+    }
+
+    #[test]
+    fn open_breaker_neither_polls_nor_calls_the_inner_service() {
+        let clock = ManualClock::new();
+        let b = builder(&clock).build().unwrap();
+        let inner = Counting::default();
+        let mut svc = CircuitBreakerLayer::new(b.clone()).layer(inner.clone());
+        futures::executor::block_on(async {
+            assert_eq!(svc.ready().await.unwrap().call(2).await.unwrap(), 2);
+            for _ in 0..9 {
+                let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+                assert_eq!(err.into_operation(), Some("odd"));
+            }
+            assert_eq!(b.state(), State::Open);
+            let (polls, calls) = (
+                inner.polls.load(Ordering::SeqCst),
+                inner.calls.load(Ordering::SeqCst),
+            );
+            let err = svc.ready().await.unwrap_err();
+            assert!(err.is_circuit_open());
+            assert_eq!(
+                inner.polls.load(Ordering::SeqCst),
+                polls,
+                "readiness not polled"
+            );
+            // `call` without `poll_ready` is rejected too, not a panic.
+            assert!(svc.call(2).await.unwrap_err().is_circuit_open());
+            assert_eq!(inner.calls.load(Ordering::SeqCst), calls, "never called");
+        });
+    }
+
+    #[test]
+    fn clones_share_one_breaker_and_start_without_a_reservation() {
+        let clock = ManualClock::new();
+        let b = builder(&clock).build().unwrap();
+        trip(&b);
+        clock.advance(Duration::from_secs(5));
+        let mut first = CircuitBreakerLayer::new(b.clone()).layer(Counting::default());
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        // `first` reserves the only probe place in poll_ready.
+        assert!(matches!(first.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        let mut second = first.clone();
+        assert!(matches!(second.poll_ready(&mut cx), Poll::Ready(Err(e)) if e.is_circuit_open()));
+        // Dropping the reserving service gives the place back.
+        drop(first);
+        assert!(matches!(second.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        let out = futures::executor::block_on(second.call(4)).unwrap();
+        assert_eq!(out, 4);
+        assert_eq!(b.state(), State::HalfOpen, "one of three trials done");
+    }
+
+    #[test]
+    fn works_with_tower_test_mock_and_pending_readiness() {
+        let clock = ManualClock::new();
+        let b = builder(&clock).build().unwrap();
+        let (mock, mut handle) = tower_test::mock::pair::<u32, u32>();
+        let mut svc = tower_test::mock::Spawn::new(CircuitBreakerLayer::new(b.clone()).layer(mock));
+        handle.allow(0);
+        assert!(svc.poll_ready().is_pending(), "inner not ready");
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let fut = svc.call(7);
+        let (req, respond) = futures::executor::block_on(handle.next_request()).unwrap();
+        assert_eq!(req, 7);
+        respond.send_error(std::io::Error::other("reset by peer"));
+        let err = futures::executor::block_on(fut).unwrap_err();
+        assert!(!err.is_rejection());
+        assert_eq!(b.snapshot(), Snapshot::new(1, 1, 0));
+    }
+}
