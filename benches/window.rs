@@ -4,12 +4,14 @@
 //! Run: `cargo bench --bench window`
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use parapet::clock::{Clock, MonotonicClock};
 use parapet::window::{CountWindow, Outcome, TimeWindow};
+
+mod support;
+use support::threaded;
 
 /// Outcomes with 10 % failures, in a fixed pattern.
 fn outcome(i: u64) -> Outcome {
@@ -18,28 +20,6 @@ fn outcome(i: u64) -> Outcome {
     } else {
         Outcome::Success
     }
-}
-
-/// Per-operation time of `op` run by `threads` threads at once, each doing
-/// `iters` operations; reports the mean wall time per thread-operation.
-fn threaded(threads: usize, iters: u64, op: &(dyn Fn(u64) + Sync)) -> Duration {
-    let barrier = Barrier::new(threads);
-    let total: Duration = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        op(i);
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    total / threads as u32
 }
 
 fn record(c: &mut Criterion) {
@@ -53,20 +33,22 @@ fn record(c: &mut Criterion) {
     for threads in [1usize, 2] {
         g.bench_function(format!("fetch_add_baseline/{threads}t"), |b| {
             b.iter_custom(|iters| {
-                threaded(threads, iters, &|_| {
-                    baseline.fetch_add(1, Ordering::Relaxed);
+                threaded(threads, iters, &|| {
+                    |_| {
+                        baseline.fetch_add(1, Ordering::Relaxed);
+                    }
                 })
             })
         });
         g.bench_function(format!("count_n100/{threads}t"), |b| {
             b.iter_custom(|iters| {
-                threaded(threads, iters, &|i| count.record(black_box(outcome(i))))
+                threaded(threads, iters, &|| |i| count.record(black_box(outcome(i))))
             })
         });
         g.bench_function(format!("time_10x1s_8stripes/{threads}t"), |b| {
             b.iter_custom(|iters| {
-                threaded(threads, iters, &|i| {
-                    time.record(black_box(i), black_box(outcome(i)))
+                threaded(threads, iters, &|| {
+                    |i| time.record(black_box(i), black_box(outcome(i)))
                 })
             })
         });

@@ -4,9 +4,20 @@
 //! `u64` count of nanoseconds from an arbitrary origin, so it fits in an
 //! atomic and tests can drive it by hand with [`ManualClock`].
 //!
-//! The default, [`MonotonicClock`], reads the CPU's time-stamp counter through
-//! [`quanta`] (about 10 ns here) instead of `std::time::Instant::now()`
-//! (about 23 ns here); see `BENCHMARKS.md` for the measurement.
+//! Three clocks, measured on the development machine (`BENCHMARKS.md`):
+//!
+//! | clock | one read | resolution |
+//! |---|---|---|
+//! | `std::time::Instant::now()` | ~17 ns | 1 ns |
+//! | [`MonotonicClock`] (TSC via `quanta`) | ~9 ns | 1 ns |
+//! | [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`, Linux) | ~2 ns | the kernel tick, 4 ms here |
+//!
+//! [`DefaultClock`] is `CoarseClock` where it exists (Linux, Android) and
+//! `MonotonicClock` elsewhere: parapet reads the clock at most twice per
+//! call, and only for slow-call timing and time-based windows, where a
+//! few milliseconds of resolution are fine for durations measured in tens
+//! or hundreds of milliseconds. Choose `MonotonicClock` for slow-call
+//! durations of a few milliseconds.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,6 +170,76 @@ impl Clock for ManualClock {
         self.nanos.load(Ordering::Relaxed)
     }
 }
+
+/// The coarse monotonic clock of the kernel (`CLOCK_MONOTONIC_COARSE`):
+/// about 2 ns a read, advancing once per kernel tick (1 to 4 ms).
+///
+/// Its origin is the moment it was created.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::clock::{Clock, CoarseClock};
+///
+/// let clock = CoarseClock::new();
+/// assert!(clock.resolution() <= std::time::Duration::from_millis(10));
+/// let a = clock.now_nanos();
+/// assert!(clock.now_nanos() >= a);
+/// ```
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Clone, Copy, Debug)]
+pub struct CoarseClock {
+    origin: u64,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl CoarseClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: Self::read(),
+        }
+    }
+
+    /// How far apart two distinct readings are at least.
+    pub fn resolution(&self) -> Duration {
+        let res = rustix::time::clock_getres(rustix::time::ClockId::MonotonicCoarse);
+        Duration::new(res.tv_sec.max(0) as u64, res.tv_nsec.max(0) as u32)
+    }
+
+    #[inline]
+    fn read() -> u64 {
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+        (ts.tv_sec.max(0) as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec.max(0) as u64)
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Default for CoarseClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Clock for CoarseClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        Self::read().saturating_sub(self.origin)
+    }
+}
+
+/// The clock breakers use unless told otherwise: [`CoarseClock`] on Linux
+/// and Android, [`MonotonicClock`] elsewhere (see the module docs).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub type DefaultClock = CoarseClock;
+
+/// The clock breakers use unless told otherwise: [`CoarseClock`] on Linux
+/// and Android, [`MonotonicClock`] elsewhere (see the module docs).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub type DefaultClock = MonotonicClock;
 
 /// Converts a duration to nanoseconds, or `None` if it does not fit a `u64`.
 pub(crate) fn duration_nanos(d: Duration) -> Option<u64> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::classify::DefaultClassifier;
 use super::state::{Inner, Window};
 use super::{CircuitBreaker, State};
-use crate::clock::{duration_nanos, Clock, MonotonicClock};
+use crate::clock::{duration_nanos, Clock, DefaultClock};
 use crate::error::ConfigError;
 use crate::window::{CountWindow, HybridWindow, Threshold, TimeWindow};
 
@@ -273,7 +273,7 @@ impl Default for CircuitBreakerBuilder {
             window: WindowKind::Count { size: 100 },
             initial_state: State::Closed,
             classifier: DefaultClassifier,
-            clock: Arc::new(MonotonicClock::new()),
+            clock: Arc::new(DefaultClock::new()),
             seed: 0x5eed_0f9a_4a9e_7001,
         }
     }
@@ -300,9 +300,10 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// A call taking strictly longer than this is slow. Default: none
-    /// (slow-call detection off, and the closed path reads no clock for a
-    /// count window).
+    /// A call taking strictly longer than this is slow, as measured by the
+    /// breaker's clock (to its resolution). Default: none (slow-call
+    /// detection off, and the closed path reads no clock for a count
+    /// window).
     pub fn slow_call_duration(mut self, duration: Duration) -> Self {
         self.settings.slow_call_duration = Some(duration);
         self
@@ -394,8 +395,11 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// The clock. Default [`MonotonicClock`]; tests pass a
-    /// [`ManualClock`](crate::clock::ManualClock).
+    /// The clock. Default [`DefaultClock`]: about 2 ns a read with a few
+    /// milliseconds of resolution on Linux (see [`crate::clock`]); pass
+    /// [`MonotonicClock`](crate::clock::MonotonicClock) to time slow calls
+    /// to the nanosecond, or a [`ManualClock`](crate::clock::ManualClock)
+    /// in tests.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

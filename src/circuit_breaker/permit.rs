@@ -24,6 +24,7 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
         }
     }
 
+    #[inline]
     pub(crate) fn complete(mut self, class: Classification) {
         self.armed = false;
         self.inner.complete(self.admission, class);
@@ -73,21 +74,25 @@ pub struct Permit<'a> {
 
 impl Permit<'_> {
     /// The call succeeded.
+    #[inline]
     pub fn success(self) {
         self.record(Classification::Success);
     }
 
     /// The call failed.
+    #[inline]
     pub fn failure(self) {
         self.record(Classification::Failure);
     }
 
     /// The call is not to be counted (it gives back a half-open place).
+    #[inline]
     pub fn ignore(self) {
         self.record(Classification::Ignored);
     }
 
     /// Records the call as classified.
+    #[inline]
     pub fn record(self, class: Classification) {
         self.ticket.complete(class);
     }

@@ -2,13 +2,14 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::{bits_packed, unpack_clamped, Outcome, Snapshot, MAX_COUNT_WINDOW};
+use super::{bits_packed, unpack_clamped, Outcome, Reciprocal, Snapshot, MAX_COUNT_WINDOW};
 use crate::error::ConfigError;
 use crate::sync::{AtomicU64, AtomicU8, Ordering};
 
 /// The outcomes of the last `N` calls, lock-free.
 ///
 /// A record takes a ticket with one shared `fetch_add`; slot `ticket % N`
+/// (computed by a precomputed reciprocal, not a division)
 /// holds that call's outcome in a byte. The slot is written only when the
 /// outcome differs from what it holds, and then its failure and slow bits
 /// change one packed `failures | slow << 32` word by one `fetch_add` of the
@@ -38,6 +39,8 @@ pub struct CountWindow {
     /// One outcome per slot: bit 0 failed, bit 1 slow; 0 also means empty.
     slots: Box<[AtomicU8]>,
     len: u64,
+    /// `ticket % len` without a 64-bit `div` on the record path.
+    modulus: Reciprocal,
 }
 
 impl CountWindow {
@@ -63,6 +66,7 @@ impl CountWindow {
             packed: CachePadded::new(AtomicU64::new(0)),
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
             len: u64::from(size),
+            modulus: Reciprocal::new(u64::from(size)),
         })
     }
 
@@ -77,7 +81,8 @@ impl CountWindow {
         // Relaxed: the ticket only chooses a slot; nothing is published
         // through it. Readers tolerate any interleaving (they clamp).
         let ticket = self.ticket.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = self.slots.get((ticket % self.len) as usize) else {
+        let index = ticket - self.modulus.divide(ticket) * self.len;
+        let Some(slot) = self.slots.get(index as usize) else {
             return;
         };
         let new = outcome as u8;

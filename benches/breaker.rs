@@ -1,0 +1,231 @@
+//! Closed-breaker overhead over a trivial operation: bare, parapet (with and
+//! without slow-call timing), and the peer crates, side by side in one run.
+//!
+//! Run: `cargo bench --bench breaker`
+//!
+//! Every breaker is configured comparably: trip at 50 % failures over the
+//! last 100 calls (failsafe has no count window: 50 % success rate over a
+//! 10 s window, at least 100 calls). With 10 % failures every breaker stays
+//! closed. Async rows poll a ready future once, with no runtime.
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
+
+use std::future::{ready, Ready};
+use std::hint::black_box;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use failsafe::futures::CircuitBreaker as FailsafeAsync;
+use failsafe::CircuitBreaker as FailsafeSync;
+use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+use tower::{service_fn, Layer, Service};
+
+mod support;
+use support::{poll_ready, threaded};
+
+/// The operation: fails when `i % 10 == 0` if `failures` is on.
+#[inline]
+fn op(i: u64, failures: bool) -> Result<u64, u64> {
+    if failures && i % 10 == 0 {
+        Err(i)
+    } else {
+        Ok(i)
+    }
+}
+
+fn parapet(slow_timing: bool) -> CircuitBreaker {
+    let b = CircuitBreaker::builder()
+        .count_window(100)
+        .minimum_calls(100)
+        .failure_rate_threshold(0.5);
+    let b = if slow_timing {
+        b.slow_call_duration(Duration::from_secs(60))
+    } else {
+        b
+    };
+    b.build().unwrap()
+}
+
+fn recloser() -> recloser::Recloser {
+    recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(100)
+        .build()
+}
+
+type Failsafe = failsafe::StateMachine<
+    failsafe::failure_policy::SuccessRateOverTimeWindow<failsafe::backoff::Constant>,
+    (),
+>;
+
+fn failsafe() -> Failsafe {
+    let policy = failsafe::failure_policy::success_rate_over_time_window(
+        0.5,
+        100,
+        Duration::from_secs(10),
+        failsafe::backoff::constant(Duration::from_secs(5)),
+    );
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+/// Polls a tower service ready, calls it, and polls the response once.
+#[inline]
+fn tower_call<S: Service<u64>>(svc: &mut S, i: u64) -> Result<S::Response, S::Error> {
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        match svc.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => break,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => std::hint::spin_loop(),
+        }
+    }
+    poll_ready(svc.call(i))
+}
+
+type Inner = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, u64>>>;
+
+fn inner(failures: bool) -> Inner {
+    if failures {
+        service_fn((|i| ready(op(i, true))) as fn(u64) -> Ready<Result<u64, u64>>)
+    } else {
+        service_fn((|i| ready(op(i, false))) as fn(u64) -> Ready<Result<u64, u64>>)
+    }
+}
+
+type Op<'a> = Box<dyn FnMut(u64) + 'a>;
+
+/// One row: `make` builds each thread's operation (called through `dyn`,
+/// the same for every row, bare included).
+fn run<'a, M>(
+    g: &mut BenchmarkGroup<'_, M>,
+    name: &str,
+    threads: usize,
+    make: &(dyn Fn() -> Op<'a> + Sync),
+) where
+    M: criterion::measurement::Measurement<Value = Duration>,
+{
+    g.bench_function(format!("{name}/{threads}t"), |b| {
+        b.iter_custom(|iters| threaded(threads, iters, make))
+    });
+}
+
+fn sync_overhead(c: &mut Criterion) {
+    for failures in [false, true] {
+        let mix = if failures { "10pct_fail" } else { "all_ok" };
+        let mut g = c.benchmark_group(format!("breaker_sync_{mix}"));
+        let (plain, timed) = (parapet(false), parapet(true));
+        let (rc, fs) = (recloser(), failsafe());
+        for threads in [1, 2] {
+            run(&mut g, "bare", threads, &|| {
+                Box::new(move |i| {
+                    let _ = black_box(op(black_box(i), failures));
+                })
+            });
+            run(&mut g, "parapet", threads, &|| {
+                let b = &plain;
+                Box::new(move |i| {
+                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                })
+            });
+            run(&mut g, "parapet_slow_timing", threads, &|| {
+                let b = &timed;
+                Box::new(move |i| {
+                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                })
+            });
+            run(&mut g, "recloser", threads, &|| {
+                let r = &rc;
+                Box::new(move |i| {
+                    let _ = black_box(r.call(|| op(black_box(i), failures)));
+                })
+            });
+            run(&mut g, "failsafe", threads, &|| {
+                let f = &fs;
+                Box::new(move |i| {
+                    let _ = black_box(FailsafeSync::call(f, || op(black_box(i), failures)));
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn async_overhead(c: &mut Criterion) {
+    for failures in [false, true] {
+        let mix = if failures { "10pct_fail" } else { "all_ok" };
+        let mut g = c.benchmark_group(format!("breaker_async_{mix}"));
+        let (plain, timed) = (parapet(false), parapet(true));
+        let rc = recloser::AsyncRecloser::from(recloser());
+        let fs = failsafe();
+        let parapet_svc = CircuitBreakerLayer::new(parapet(false)).layer(inner(failures));
+        let peer_svc = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+            .failure_rate_threshold(0.5)
+            .sliding_window_size(100)
+            .minimum_number_of_calls(100)
+            .build()
+            .unwrap()
+            .layer(inner(failures));
+        for threads in [1, 2] {
+            run(&mut g, "bare", threads, &|| {
+                Box::new(move |i| {
+                    let _ = black_box(poll_ready(ready(op(black_box(i), failures))));
+                })
+            });
+            run(&mut g, "parapet", threads, &|| {
+                let b = &plain;
+                Box::new(move |i| {
+                    let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
+                })
+            });
+            run(&mut g, "parapet_slow_timing", threads, &|| {
+                let b = &timed;
+                Box::new(move |i| {
+                    let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
+                })
+            });
+            run(&mut g, "recloser", threads, &|| {
+                let r = &rc;
+                Box::new(move |i| {
+                    let _ = black_box(poll_ready(r.call(ready(op(black_box(i), failures)))));
+                })
+            });
+            run(&mut g, "failsafe", threads, &|| {
+                let f = &fs;
+                Box::new(move |i| {
+                    let _ = black_box(poll_ready(FailsafeAsync::call(
+                        f,
+                        ready(op(black_box(i), failures)),
+                    )));
+                })
+            });
+            run(&mut g, "tower_bare", threads, &|| {
+                let mut svc = inner(failures);
+                Box::new(move |i| {
+                    let _ = black_box(tower_call(&mut svc, black_box(i)));
+                })
+            });
+            run(&mut g, "tower_parapet", threads, &|| {
+                let mut svc = parapet_svc.clone();
+                Box::new(move |i| {
+                    let _ = black_box(tower_call(&mut svc, black_box(i)));
+                })
+            });
+            run(&mut g, "tower_resilience", threads, &|| {
+                let mut svc = peer_svc.clone();
+                Box::new(move |i| {
+                    let _ = black_box(tower_call(&mut svc, black_box(i)));
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    targets = sync_overhead, async_overhead
+}
+criterion_main!(benches);

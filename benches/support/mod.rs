@@ -1,0 +1,50 @@
+//! Helpers shared by the benches.
+#![allow(dead_code)] // each bench uses its own subset
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Barrier;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Mean wall time per operation per thread, with `threads` threads each
+/// running `iters` operations at once; each thread gets its own operation
+/// from `make` (so it may own per-thread state such as a service clone).
+pub(crate) fn threaded<F>(threads: usize, iters: u64, make: &(dyn Fn() -> F + Sync)) -> Duration
+where
+    F: FnMut(u64),
+{
+    let barrier = Barrier::new(threads);
+    let total: Duration = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut op = make();
+                    barrier.wait();
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        op(i);
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total / threads as u32
+}
+
+/// Polls a future with no runtime until it is ready: once for a ready
+/// future; a future waiting on a contended lock (tower-resilience's tokio
+/// mutex) is polled again until it gets it.
+#[inline]
+pub(crate) fn poll_ready<F: Future>(fut: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::hint::spin_loop();
+    }
+}
