@@ -23,6 +23,7 @@ pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
 mod sync;
+pub mod timer;
 pub mod window;
 
 pub use circuit_breaker::CircuitBreaker;

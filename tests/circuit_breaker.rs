@@ -761,3 +761,76 @@ mod tower_service {
         assert_eq!(b.snapshot(), Snapshot::new(1, 1, 0));
     }
 }
+
+#[cfg(feature = "metrics")]
+#[test]
+fn metrics_count_outcomes_rejections_and_state() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::MetricKind;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let clock = ManualClock::new();
+    // Handles are registered when the breaker is built.
+    let b = metrics::with_local_recorder(&recorder, || {
+        builder(&clock).name("payments").build().unwrap()
+    });
+    for _ in 0..3 {
+        ok(&b).unwrap();
+    }
+    trip(&b);
+    let _ = ok(&b); // rejected
+    let values: std::collections::HashMap<String, DebugValue> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let (kind, key) = key.into_parts();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            let kind = if kind == MetricKind::Counter {
+                "c"
+            } else {
+                "g"
+            };
+            (
+                format!("{kind}:{}{{{}}}", key.name(), labels.join(",")),
+                value,
+            )
+        })
+        .collect();
+    let get = |k: &str| {
+        values
+            .get(k)
+            .unwrap_or_else(|| panic!("no {k} in {values:?}"))
+    };
+    // 3 successes, then 10 failures of which the breaker tripped on the 7th
+    // (7 failures in the last 10 calls >= 50 %); 3 more were rejected.
+    assert_eq!(
+        get("c:parapet_circuit_breaker_calls_total{breaker=payments,outcome=success}"),
+        &DebugValue::Counter(3)
+    );
+    assert_eq!(
+        get("c:parapet_circuit_breaker_calls_total{breaker=payments,outcome=failure}"),
+        &DebugValue::Counter(7)
+    );
+    assert_eq!(
+        get("c:parapet_circuit_breaker_rejected_total{breaker=payments}"),
+        &DebugValue::Counter(4)
+    );
+    assert_eq!(
+        get("c:parapet_circuit_breaker_transitions_total{breaker=payments,to=open}"),
+        &DebugValue::Counter(1)
+    );
+    assert_eq!(
+        get("g:parapet_circuit_breaker_state{breaker=payments,state=open}"),
+        &DebugValue::Gauge(1.0.into())
+    );
+    assert_eq!(
+        get("g:parapet_circuit_breaker_state{breaker=payments,state=closed}"),
+        &DebugValue::Gauge(0.0.into())
+    );
+}

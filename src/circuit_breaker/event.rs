@@ -45,16 +45,30 @@ pub enum EventKind {
 
 type Listener = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
-/// Registered listeners. Emitting with none registered costs one relaxed
-/// load; listeners are called with no lock held.
-#[derive(Default)]
-pub(crate) struct Listeners {
+/// Where a breaker's events go: registered listeners and, with the
+/// `metrics` feature, `metrics`-crate counters and gauges whose handles are
+/// created once, when the breaker is built.
+///
+/// With no listener registered (and no `metrics` feature), emitting costs
+/// one relaxed load; listeners are called with no lock held.
+pub(crate) struct Events {
     /// True when at least one listener is registered.
     active: AtomicBool,
     list: Mutex<Arc<[Listener]>>,
+    #[cfg(feature = "metrics")]
+    metrics: super::metrics::BreakerMetrics,
 }
 
-impl Listeners {
+impl Events {
+    pub(crate) fn new(_name: &str) -> Self {
+        Self {
+            active: AtomicBool::new(false),
+            list: Mutex::new(Arc::from(Vec::new())),
+            #[cfg(feature = "metrics")]
+            metrics: super::metrics::BreakerMetrics::new(_name),
+        }
+    }
+
     pub(crate) fn add(&self, listener: Listener) {
         let mut list = self.list.lock();
         let mut next: Vec<Listener> = list.iter().cloned().collect();
@@ -66,14 +80,11 @@ impl Listeners {
     }
 
     #[inline]
-    pub(crate) fn is_active(&self) -> bool {
-        // Relaxed: see `add`.
-        self.active.load(Ordering::Relaxed)
-    }
-
-    #[inline]
     pub(crate) fn emit(&self, name: &str, kind: EventKind) {
-        if self.is_active() {
+        #[cfg(feature = "metrics")]
+        self.metrics.observe(name, kind);
+        // Relaxed: see `add`.
+        if self.active.load(Ordering::Relaxed) {
             self.emit_slow(name, kind);
         }
     }
@@ -88,10 +99,10 @@ impl Listeners {
     }
 }
 
-impl std::fmt::Debug for Listeners {
+impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Listeners")
-            .field("count", &self.list.lock().len())
-            .finish()
+        f.debug_struct("Events")
+            .field("listeners", &self.list.lock().len())
+            .finish_non_exhaustive()
     }
 }

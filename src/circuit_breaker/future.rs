@@ -116,15 +116,3 @@ where
         }
     }
 }
-
-/// A classifier held by value where [`Guarded`] expects a reference.
-#[derive(Clone, Debug)]
-pub(crate) struct ByValue<C>(pub(crate) C);
-
-impl<C> Deref for ByValue<C> {
-    type Target = C;
-
-    fn deref(&self) -> &C {
-        &self.0
-    }
-}

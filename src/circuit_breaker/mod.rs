@@ -76,6 +76,8 @@ mod event;
 pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod permit;
 #[cfg(feature = "tower")]
 mod service;
@@ -330,7 +332,7 @@ impl<C> CircuitBreaker<C> {
     /// # Ok::<(), parapet::ConfigError>(())
     /// ```
     pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
-        self.inner.listeners.add(Arc::new(listener));
+        self.inner.events.add(Arc::new(listener));
     }
 }
 

@@ -24,7 +24,7 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(mut self, class: Classification) {
         self.armed = false;
         self.inner.complete(self.admission, class);

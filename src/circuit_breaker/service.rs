@@ -7,7 +7,9 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::future::{ByValue, Guarded};
+use std::ops::Deref;
+
+use super::future::Guarded;
 use super::permit::Ticket;
 use super::state::Inner;
 use super::{CircuitBreaker, Classify, DefaultClassifier};
@@ -150,5 +152,17 @@ where
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// A classifier held by value where [`Guarded`] expects a reference.
+#[derive(Clone, Debug)]
+pub(crate) struct ByValue<C>(pub(crate) C);
+
+impl<C> Deref for ByValue<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.0
     }
 }

@@ -15,7 +15,7 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use super::config::{Settings, Validated};
-use super::event::{EventKind, Listeners};
+use super::event::{EventKind, Events};
 use super::{Classification, State};
 use crate::clock::Clock;
 use crate::error::{CircuitOpen, ConfigError};
@@ -217,7 +217,7 @@ pub(crate) struct Inner {
     half_open_until: AtomicU64,
     live: Live,
     cold: Mutex<Cold>,
-    pub(crate) listeners: Listeners,
+    pub(crate) events: Events,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) name: Arc<str>,
 }
@@ -266,7 +266,7 @@ impl Inner {
                 failed_trials: 0,
                 rng: seed,
             }),
-            listeners: Listeners::default(),
+            events: Events::new(&name),
             clock,
             name,
         };
@@ -343,7 +343,7 @@ impl Inner {
             State::HalfOpen | State::ForcedOpen => None,
             State::Closed | State::MetricsOnly | State::Disabled => return self.acquire(),
         };
-        self.listeners
+        self.events
             .emit(&self.name, EventKind::Rejected { state, retry_after });
         Err(CircuitOpen {
             name: Arc::clone(&self.name),
@@ -420,7 +420,7 @@ impl Inner {
     }
 
     /// Records how an admitted call ended.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&self, admission: Admission, class: Classification) {
         let state = state_of(admission.word);
         if state == State::Disabled {
@@ -450,12 +450,11 @@ impl Inner {
         // Relaxed: only compares the generation; a transition racing this
         // check may let this one result into the new window (documented).
         if self.hot.state.load(Ordering::Relaxed) != admission.word {
-            self.listeners.emit(&self.name, EventKind::NotRecorded);
+            self.events.emit(&self.name, EventKind::NotRecorded);
             return;
         }
         self.window.record(now, outcome);
-        self.listeners
-            .emit(&self.name, EventKind::Recorded(outcome));
+        self.events.emit(&self.name, EventKind::Recorded(outcome));
         if outcome != Outcome::Success
             || self
                 .hot
@@ -472,7 +471,7 @@ impl Inner {
         if admission.probe {
             self.update_trial(admission.word, |w| w - (1 << trial::IN_FLIGHT));
         }
-        self.listeners.emit(&self.name, EventKind::NotRecorded);
+        self.events.emit(&self.name, EventKind::NotRecorded);
     }
 
     /// A call was dropped before it completed.
@@ -527,11 +526,10 @@ impl Inner {
             + (u64::from(outcome.is_failure()) << trial::FAILURES)
             + (u64::from(outcome.is_slow()) << trial::SLOW);
         let Some(t) = self.update_trial(word, |w| w - (1 << trial::IN_FLIGHT) + add) else {
-            self.listeners.emit(&self.name, EventKind::NotRecorded);
+            self.events.emit(&self.name, EventKind::NotRecorded);
             return;
         };
-        self.listeners
-            .emit(&self.name, EventKind::Recorded(outcome));
+        self.events.emit(&self.name, EventKind::Recorded(outcome));
         let trials = u64::from(self.live.get(&self.live.trials));
         let recorded = trial::field(t, trial::RECORDED);
         let remaining = trials.saturating_sub(recorded);
@@ -596,7 +594,7 @@ impl Inner {
             .state
             .store(pack(generation, to), Ordering::Release);
         drop(cold);
-        self.listeners
+        self.events
             .emit(&self.name, EventKind::StateTransition { from, to });
         true
     }
