@@ -28,3 +28,8 @@ pub mod window;
 
 pub use circuit_breaker::CircuitBreaker;
 pub use error::{CircuitOpen, ConfigError, Error};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,141 @@
+//! End to end over real HTTP: an axum server on 127.0.0.1 and a reqwest
+//! client, guarded by a circuit breaker (as a future wrapper and as a tower
+//! layer). Time for the breaker comes from a manual clock; nothing sleeps.
+#![cfg(not(loom))]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use parapet::circuit_breaker::{CircuitBreaker, State};
+use parapet::clock::ManualClock;
+
+/// A dependency whose health the test switches; it counts the requests
+/// that actually reach it.
+#[derive(Default)]
+struct Dependency {
+    down: AtomicBool,
+    hits: AtomicUsize,
+}
+
+async fn serve(dep: Arc<Dependency>) -> String {
+    let app = Router::new().route(
+        "/",
+        get(move || {
+            let dep = Arc::clone(&dep);
+            async move {
+                dep.hits.fetch_add(1, Ordering::SeqCst);
+                if dep.down.load(Ordering::SeqCst) {
+                    (StatusCode::SERVICE_UNAVAILABLE, "down")
+                } else {
+                    (StatusCode::OK, "up")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/")
+}
+
+fn breaker(clock: &ManualClock) -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .name("dependency")
+        .count_window(10)
+        .minimum_calls(5)
+        .open_duration(Duration::from_secs(30))
+        .half_open_trial_calls(2)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// One guarded GET; a 5xx is an error, so the breaker counts it as a failure.
+async fn fetch(
+    breaker: &CircuitBreaker,
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<String, parapet::Error<reqwest::Error>> {
+    breaker
+        .call(|| async {
+            let response = client.get(url).send().await?.error_for_status()?;
+            response.text().await
+        })
+        .await
+}
+
+#[tokio::test]
+async fn breaker_stops_calling_a_failing_server_and_recovers() {
+    let dep = Arc::new(Dependency::default());
+    let url = serve(Arc::clone(&dep)).await;
+    let client = reqwest::Client::new();
+    let clock = ManualClock::new();
+    let breaker = breaker(&clock);
+
+    assert_eq!(fetch(&breaker, &client, &url).await.unwrap(), "up");
+
+    dep.down.store(true, Ordering::SeqCst);
+    for _ in 0..4 {
+        let err = fetch(&breaker, &client, &url).await.unwrap_err();
+        let status = err.operation().and_then(|e| e.status());
+        assert_eq!(status, Some(reqwest::StatusCode::SERVICE_UNAVAILABLE));
+    }
+    // 4 failures in 5 calls: open. The server is no longer called.
+    assert_eq!(breaker.state(), State::Open);
+    let hits = dep.hits.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        let err = fetch(&breaker, &client, &url).await.unwrap_err();
+        assert!(err.is_circuit_open());
+    }
+    assert_eq!(
+        dep.hits.load(Ordering::SeqCst),
+        hits,
+        "rejected calls never left the process"
+    );
+
+    // The dependency recovers; after the open duration two trials close it.
+    dep.down.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(breaker.state(), State::HalfOpen);
+    assert_eq!(fetch(&breaker, &client, &url).await.unwrap(), "up");
+    assert_eq!(fetch(&breaker, &client, &url).await.unwrap(), "up");
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(dep.hits.load(Ordering::SeqCst), hits + 2);
+}
+
+#[tokio::test]
+async fn tower_layer_guards_an_http_client_service() {
+    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+    let dep = Arc::new(Dependency::default());
+    let url = serve(Arc::clone(&dep)).await;
+    let client = reqwest::Client::new();
+    let clock = ManualClock::new();
+    let breaker = breaker(&clock);
+    let svc = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .service(service_fn(move |url: String| {
+            let client = client.clone();
+            async move { client.get(url).send().await?.error_for_status() }
+        }));
+
+    dep.down.store(true, Ordering::SeqCst);
+    for _ in 0..5 {
+        let err = svc.clone().oneshot(url.clone()).await.unwrap_err();
+        assert!(!err.is_rejection());
+    }
+    let hits = dep.hits.load(Ordering::SeqCst);
+    assert_eq!(hits, 5);
+    // Open: `poll_ready` rejects, the client is never invoked.
+    let err = svc.clone().oneshot(url.clone()).await.unwrap_err();
+    let parapet::Error::CircuitOpen(open) = err else {
+        panic!("expected a rejection")
+    };
+    assert_eq!(open.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(dep.hits.load(Ordering::SeqCst), hits);
+}
