@@ -64,7 +64,7 @@ pin_project! {
         Running {
             #[pin]
             fut: Fut,
-            ticket: Option<Ticket<R>>,
+            ticket: Ticket<R>,
             classifier: C,
         },
         Rejected {
@@ -77,7 +77,7 @@ impl<Fut, R: Deref<Target = Inner>, C> Guarded<Fut, R, C> {
     pub(crate) fn running(fut: Fut, ticket: Ticket<R>, classifier: C) -> Self {
         Self::Running {
             fut,
-            ticket: Some(ticket),
+            ticket,
             classifier,
         }
     }
@@ -105,9 +105,7 @@ where
                 classifier,
             } => {
                 let result = std::task::ready!(fut.poll(cx));
-                if let Some(ticket) = ticket.take() {
-                    ticket.complete(classifier.classify(&result));
-                }
+                ticket.finish(classifier.classify(&result));
                 Poll::Ready(result.map_err(Error::Operation))
             }
             GuardedProj::Rejected { error } => Poll::Ready(Err(Error::CircuitOpen(

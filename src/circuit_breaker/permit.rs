@@ -26,8 +26,16 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
 
     #[inline(always)]
     pub(crate) fn complete(mut self, class: Classification) {
-        self.armed = false;
-        self.inner.complete(self.admission, class);
+        self.finish(class);
+    }
+
+    /// Records the call once; later calls do nothing.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self, class: Classification) {
+        if self.armed {
+            self.armed = false;
+            self.inner.complete(self.admission, class);
+        }
     }
 }
 
