@@ -87,6 +87,13 @@ fn clocks(c: &mut Criterion) {
     g.bench_function("parapet_monotonic_clock", |b| {
         b.iter(|| black_box(&quanta).now_nanos())
     });
+    #[cfg(target_os = "linux")]
+    {
+        let coarse = parapet::clock::CoarseClock::new();
+        g.bench_function("parapet_coarse_clock", |b| {
+            b.iter(|| black_box(&coarse).now_nanos())
+        });
+    }
     g.finish();
 }
 

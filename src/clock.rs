@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `std::time::Instant::now()` | ~17 ns | 1 ns |
 //! | [`MonotonicClock`] (TSC via `quanta`) | ~9 ns | 1 ns |
-//! | [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`, Linux) | ~2 ns | the kernel tick, 4 ms here |
+//! | [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`, Linux) | ~3 ns | the kernel tick, 4 ms here |
 //!
 //! [`DefaultClock`] is `CoarseClock` where it exists (Linux, Android) and
 //! `MonotonicClock` elsewhere: parapet reads the clock at most twice per
@@ -172,7 +172,7 @@ impl Clock for ManualClock {
 }
 
 /// The coarse monotonic clock of the kernel (`CLOCK_MONOTONIC_COARSE`):
-/// about 2 ns a read, advancing once per kernel tick (1 to 4 ms).
+/// about 3 ns a read, advancing once per kernel tick (1 to 4 ms).
 ///
 /// Its origin is the moment it was created.
 ///

@@ -395,7 +395,7 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// The clock. Default [`DefaultClock`]: about 2 ns a read with a few
+    /// The clock. Default [`DefaultClock`]: about 3 ns a read with a few
     /// milliseconds of resolution on Linux (see [`crate::clock`]); pass
     /// [`MonotonicClock`](crate::clock::MonotonicClock) to time slow calls
     /// to the nanosecond, or a [`ManualClock`](crate::clock::ManualClock)
