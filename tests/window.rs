@@ -81,27 +81,49 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     )
 }
 
+/// Runs `ops` on a window (through `record`, `reset`, `snapshot`) and on
+/// the reference, comparing the snapshot with `expected` after every step.
+fn against_reference(
+    ops: Vec<Op>,
+    start: u64,
+    record: impl Fn(u64, Outcome),
+    reset: impl Fn(),
+    snapshot: impl Fn(u64) -> Snapshot,
+    expected: impl Fn(&Reference, u64) -> Snapshot,
+) -> Result<(), TestCaseError> {
+    let mut reference = Reference::default();
+    let mut now = start;
+    for op in ops {
+        match op {
+            Op::Record(o) => {
+                record(now, o);
+                reference.calls.push_back((now, o));
+            }
+            Op::Advance(by) => now += by,
+            Op::Reset => {
+                reset();
+                reference.calls.clear();
+            }
+        }
+        prop_assert_eq!(snapshot(now), expected(&reference, now));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn count_window_matches_reference(size in 1u32..40, ops in ops()) {
         let window = CountWindow::new(size).unwrap();
-        let mut reference = Reference::default();
-        for op in ops {
-            match op {
-                Op::Record(o) => {
-                    window.record(o);
-                    reference.calls.push_back((0, o));
-                }
-                Op::Reset => {
-                    window.reset();
-                    reference.calls.clear();
-                }
-                Op::Advance(_) => {}
-            }
-            prop_assert_eq!(window.snapshot(), reference.count(size as usize));
-        }
+        against_reference(
+            ops,
+            0,
+            |_, o| window.record(o),
+            || window.reset(),
+            |_| window.snapshot(),
+            |r, _| r.count(size as usize),
+        )?;
     }
 
     #[test]
@@ -114,25 +136,14 @@ proptest! {
         let window = TimeWindow::with_stripes(
             Duration::from_nanos(width * u64::from(buckets)), buckets, 4,
         ).unwrap();
-        let mut reference = Reference::default();
-        let mut now = start;
-        for op in ops {
-            match op {
-                Op::Record(o) => {
-                    window.record(now, o);
-                    reference.calls.push_back((now, o));
-                }
-                Op::Advance(by) => now += by,
-                Op::Reset => {
-                    window.reset();
-                    reference.calls.clear();
-                }
-            }
-            prop_assert_eq!(
-                window.snapshot(now),
-                reference.time(now, width, u64::from(buckets))
-            );
-        }
+        against_reference(
+            ops,
+            start,
+            |now, o| window.record(now, o),
+            || window.reset(),
+            |now| window.snapshot(now),
+            |r, now| r.time(now, width, u64::from(buckets)),
+        )?;
     }
 
     #[test]
@@ -145,25 +156,14 @@ proptest! {
         let window = HybridWindow::new(
             size, Duration::from_nanos(width * u64::from(buckets)), buckets,
         ).unwrap();
-        let mut reference = Reference::default();
-        let mut now = 0;
-        for op in ops {
-            match op {
-                Op::Record(o) => {
-                    window.record(now, o);
-                    reference.calls.push_back((now, o));
-                }
-                Op::Advance(by) => now += by,
-                Op::Reset => {
-                    window.reset();
-                    reference.calls.clear();
-                }
-            }
-            prop_assert_eq!(
-                window.snapshot(now),
-                reference.hybrid(size as usize, now, width, u64::from(buckets))
-            );
-        }
+        against_reference(
+            ops,
+            0,
+            |now, o| window.record(now, o),
+            || window.reset(),
+            |now| window.snapshot(now),
+            |r, now| r.hybrid(size as usize, now, width, u64::from(buckets)),
+        )?;
     }
 }
 

@@ -25,6 +25,32 @@ struct Bucket {
     packed: AtomicU64,
 }
 
+impl Bucket {
+    /// Takes the bucket for rewriting if its epoch word still reads
+    /// `current` (and nobody else is rewriting it).
+    #[inline]
+    fn claim(&self, current: u64) -> bool {
+        // Acquire on success: the writes of `publish` must not move above
+        // the claim. Relaxed on failure: the caller just looks again.
+        current != RESETTING
+            && self
+                .epoch
+                .compare_exchange(current, RESETTING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Writes the counts of a claimed bucket, then releases it under `epoch`.
+    #[inline]
+    fn publish(&self, epoch: u64, calls: u64, packed: u64) {
+        // Release (counts): a snapshot that reads these values also sees the
+        // claim, and so notices the bucket changed under it.
+        self.calls.store(calls, Ordering::Release);
+        self.packed.store(packed, Ordering::Release);
+        // Release (epoch): publishes the counts to recorders and snapshots.
+        self.epoch.store(epoch, Ordering::Release);
+    }
+}
+
 /// Buckets added after each stripe's ring so no two stripes share the
 /// 128 bytes that adjacent-line prefetching pulls together.
 const STRIPE_PAD: usize = 128 / std::mem::size_of::<Bucket>();
@@ -189,22 +215,10 @@ impl TimeWindow {
                 // this call is older than any window containing it.
                 return;
             }
-            if current != RESETTING
-                // Acquire on success: the zeroing below must not move above
-                // the claim. Relaxed on failure: we just look again.
-                && bucket
-                    .epoch
-                    .compare_exchange(current, RESETTING, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if bucket.claim(current) {
                 // We own the bucket until we publish the epoch; nobody else
                 // adds to it meanwhile, so we write the first counts directly.
-                // Release: a snapshot that reads these values also sees the
-                // claim, and so notices the bucket changed under it.
-                bucket.calls.store(1, Ordering::Release);
-                bucket.packed.store(outcome.packed(), Ordering::Release);
-                // Release: publishes the counts to recorders and snapshots.
-                bucket.epoch.store(tag, Ordering::Release);
+                bucket.publish(tag, 1, outcome.packed());
                 return;
             }
             if current == RESETTING {
@@ -261,15 +275,8 @@ impl TimeWindow {
                 if current == EMPTY {
                     break;
                 }
-                if current != RESETTING
-                    && bucket
-                        .epoch
-                        .compare_exchange(current, RESETTING, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    bucket.calls.store(0, Ordering::Release);
-                    bucket.packed.store(0, Ordering::Release);
-                    bucket.epoch.store(EMPTY, Ordering::Release);
+                if bucket.claim(current) {
+                    bucket.publish(EMPTY, 0, 0);
                     break;
                 }
                 spin_hint();
