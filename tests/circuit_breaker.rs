@@ -1,6 +1,6 @@
 //! Behaviour tests for the circuit breaker: one test per rule, on a manual
 //! clock; nothing sleeps.
-#![cfg(not(loom))]
+#![cfg(not(parapet_loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! sequences of calls, held probes, cancellations and clock moves on one
 //! thread; after every step the state, the window and every admission
 //! decision must match the model exactly.
-#![cfg(not(loom))]
+#![cfg(not(parapet_loom))]
 
 use std::collections::VecDeque;
 use std::time::Duration;

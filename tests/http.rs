@@ -1,7 +1,7 @@
 //! End to end over real HTTP: an axum server on 127.0.0.1 and a reqwest
 //! client, guarded by a circuit breaker (as a future wrapper and as a tower
 //! layer). Time for the breaker comes from a manual clock; nothing sleeps.
-#![cfg(not(loom))]
+#![cfg(not(parapet_loom))]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -107,6 +107,7 @@ async fn breaker_stops_calling_a_failing_server_and_recovers() {
     assert_eq!(dep.hits.load(Ordering::SeqCst), hits + 2);
 }
 
+#[cfg(feature = "tower")]
 #[tokio::test]
 async fn tower_layer_guards_an_http_client_service() {
     use parapet::circuit_breaker::CircuitBreakerLayer;

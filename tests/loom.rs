@@ -1,8 +1,8 @@
 //! loom models of the windows' concurrent paths.
 //!
-//! Run with: `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
+//! Run with: `RUSTFLAGS="--cfg parapet_loom" cargo test --release --test loom`
 //! (CI bounds the search with `LOOM_MAX_PREEMPTIONS`).
-#![cfg(loom)]
+#![cfg(parapet_loom)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Behaviour tests for the health windows: a model-based comparison with a
 //! naive reference, and multi-threaded totals.
-#![cfg(not(loom))]
+#![cfg(not(parapet_loom))]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -631,7 +631,7 @@ impl Inner {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(parapet_loom)))]
 mod tests {
     use super::*;
 

@@ -148,7 +148,7 @@ impl CountWindow {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(parapet_loom)))]
 mod tests {
     use super::*;
 

@@ -50,7 +50,7 @@ impl Reciprocal {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(parapet_loom)))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

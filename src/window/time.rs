@@ -326,7 +326,7 @@ fn stripe_index() -> usize {
     })
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(parapet_loom)))]
 mod tests {
     use super::*;
 
