@@ -96,6 +96,37 @@ impl CircuitOpen {
         self.state
     }
 
+    /// Finds a `CircuitOpen` in an error or its chain of sources: for
+    /// `BoxError` stacks (axum's `HandleErrorLayer`, `tower::BoxError`),
+    /// where the concrete error type is erased.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::{CircuitBreaker, State};
+    /// use parapet::CircuitOpen;
+    ///
+    /// let breaker = CircuitBreaker::builder().build()?;
+    /// breaker.transition_to(State::ForcedOpen);
+    /// let err = breaker.call_sync(|| Ok::<(), std::io::Error>(())).unwrap_err();
+    /// let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
+    /// assert!(CircuitOpen::find_in(boxed.as_ref()).is_some());
+    ///
+    /// let other: Box<dyn std::error::Error + Send + Sync> = "timeout".into();
+    /// assert!(CircuitOpen::find_in(other.as_ref()).is_none());
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a CircuitOpen> {
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if let Some(open) = e.downcast_ref::<CircuitOpen>() {
+                return Some(open);
+            }
+            current = e.source();
+        }
+        None
+    }
+
     /// How long until the breaker lets a trial call through: the time left
     /// in the open state. `None` when it cannot be known (forced open, or
     /// half-open with every probe place taken).

@@ -140,3 +140,67 @@ async fn tower_layer_guards_an_http_client_service() {
     assert_eq!(open.retry_after(), Some(Duration::from_secs(30)));
     assert_eq!(dep.hits.load(Ordering::SeqCst), hits);
 }
+
+/// The breaker inside an axum app's stack, in front of an outbound call;
+/// `HandleErrorLayer` turns the `BoxError` back into a response, finding the
+/// rejection by downcasting.
+#[cfg(feature = "tower")]
+#[tokio::test]
+async fn breaker_in_an_axum_stack_with_handle_error_layer() {
+    use axum::error_handling::HandleErrorLayer;
+    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use parapet::CircuitOpen;
+    use tower::{service_fn, BoxError, ServiceBuilder};
+
+    let dep = Arc::new(Dependency::default());
+    let upstream = serve(Arc::clone(&dep)).await;
+    let clock = ManualClock::new();
+    let client = reqwest::Client::new();
+    let proxy = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|err: BoxError| async move {
+            match CircuitOpen::find_in(err.as_ref()) {
+                Some(open) => (StatusCode::SERVICE_UNAVAILABLE, format!("skipped: {open}")),
+                None => (StatusCode::BAD_GATEWAY, format!("upstream: {err}")),
+            }
+        }))
+        .map_err(BoxError::from)
+        .layer(CircuitBreakerLayer::new(breaker(&clock)))
+        .service(service_fn(move |_req: axum::extract::Request| {
+            let (client, upstream) = (client.clone(), upstream.clone());
+            async move {
+                let body = client
+                    .get(upstream)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .text()
+                    .await?;
+                Ok::<_, reqwest::Error>(body)
+            }
+        }));
+    let app = Router::new().route_service("/proxy", proxy);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = format!("http://{}/proxy", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(front.clone()).await, (200, "up".to_string()));
+    dep.down.store(true, Ordering::SeqCst);
+    for _ in 0..4 {
+        assert_eq!(get(front.clone()).await.0, 502);
+    }
+    let (status, body) = get(front.clone()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("circuit breaker `dependency` is Open"),
+        "{body}"
+    );
+    assert_eq!(dep.hits.load(Ordering::SeqCst), 5);
+}
