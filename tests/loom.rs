@@ -1,7 +1,7 @@
 //! loom models of the windows' concurrent paths.
 //!
 //! Run with: `RUSTFLAGS="--cfg parapet_loom" cargo test --release --test loom`
-//! (CI bounds the search with `LOOM_MAX_PREEMPTIONS`).
+//! (CI runs them exhaustively, with a time cap).
 #![cfg(parapet_loom)]
 
 use std::sync::Arc;
