@@ -15,3 +15,27 @@ pub(crate) fn spin_hint() {
     #[cfg(not(parapet_loom))]
     std::hint::spin_loop();
 }
+
+/// The breaker's transition lock: `parking_lot` normally, loom's under the
+/// model checker (a `parking_lot` lock held across modelled atomics would
+/// deadlock loom's scheduler).
+#[cfg(not(parapet_loom))]
+pub(crate) use parking_lot::Mutex;
+
+/// See the non-loom definition.
+#[cfg(parapet_loom)]
+#[derive(Debug)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+#[cfg(parapet_loom)]
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

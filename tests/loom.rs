@@ -134,3 +134,48 @@ fn breaker_never_exceeds_the_probe_cap() {
         breaker.try_acquire().expect("probe place leaked").success();
     });
 }
+
+/// Two failures recorded at once both see the window reach the threshold;
+/// exactly one of them moves the breaker to open.
+#[test]
+fn concurrent_trips_transition_once() {
+    use parapet::circuit_breaker::{CircuitBreaker, EventKind, State};
+    use parapet::clock::ManualClock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    loom::model(|| {
+        let breaker = CircuitBreaker::builder()
+            .count_window(2)
+            .minimum_calls(2)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let opened = Arc::new(AtomicUsize::new(0));
+        let sink = Arc::clone(&opened);
+        breaker.on_event(move |e| {
+            if e.kind
+                == (EventKind::StateTransition {
+                    from: State::Closed,
+                    to: State::Open,
+                })
+            {
+                sink.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let breaker = breaker.clone();
+                thread::spawn(move || {
+                    if let Ok(permit) = breaker.try_acquire() {
+                        permit.failure();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(breaker.state(), State::Open);
+        assert_eq!(opened.load(Ordering::SeqCst), 1);
+    });
+}

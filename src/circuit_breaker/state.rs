@@ -12,14 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
 
 use super::config::{Settings, Validated};
 use super::event::{EventKind, Events};
 use super::{Classification, State};
 use crate::clock::Clock;
 use crate::error::{CircuitOpen, ConfigError};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::window::{CountWindow, HybridWindow, Outcome, Snapshot, Threshold, TimeWindow};
 
 /// The breaker's health window.
