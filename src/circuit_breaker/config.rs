@@ -16,8 +16,7 @@ pub const MAX_TRIAL_CALLS: u32 = 4096;
 
 /// Which calls the breaker judges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WindowKind {
+pub(crate) enum WindowKind {
     /// The last `size` calls.
     Count {
         /// Calls in the window.
@@ -68,6 +67,7 @@ impl WindowKind {
 /// `min(open_duration * multiplier^k, max)`, then, with jitter `j`, drawn
 /// uniformly from `[d * (1 - j), d]` (downwards, so it never exceeds `max`).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OpenBackoff {
     /// Growth factor per failed trial, at least 1.
     pub multiplier: f64,
@@ -80,8 +80,11 @@ pub struct OpenBackoff {
 /// The settings that can change while the breaker runs
 /// ([`CircuitBreaker::reconfigure`]) without losing its window.
 ///
-/// The defaults are written on each builder setter.
+/// The defaults are written on each builder setter. Start from
+/// [`CircuitBreaker::settings`] or `Settings::default()` and change fields;
+/// more fields may come, so it cannot be built field by field.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Settings {
     /// See [`CircuitBreakerBuilder::failure_rate_threshold`].
     pub failure_rate_threshold: f64,
@@ -103,6 +106,29 @@ pub struct Settings {
     pub half_open_max_wait: Duration,
     /// See [`CircuitBreakerBuilder::cancelled_as_failure`].
     pub cancelled_as_failure: bool,
+}
+
+impl OpenBackoff {
+    /// Growth by `multiplier` per failed trial, capped at `max`, with a
+    /// `jitter` fraction randomised downwards.
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::{CircuitBreaker, OpenBackoff};
+    /// use std::time::Duration;
+    ///
+    /// let breaker = CircuitBreaker::builder().build()?;
+    /// let mut settings = breaker.settings();
+    /// settings.open_backoff = Some(OpenBackoff::new(2.0, Duration::from_secs(60), 0.2));
+    /// breaker.reconfigure(settings)?;
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn new(multiplier: f64, max: Duration, jitter: f64) -> Self {
+        Self {
+            multiplier,
+            max,
+            jitter,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -351,11 +377,7 @@ impl<C> CircuitBreakerBuilder<C> {
     /// Grow the open duration after each failed half-open trial. Default:
     /// none (fixed open duration).
     pub fn open_backoff(mut self, multiplier: f64, max: Duration, jitter: f64) -> Self {
-        self.settings.open_backoff = Some(OpenBackoff {
-            multiplier,
-            max,
-            jitter,
-        });
+        self.settings.open_backoff = Some(OpenBackoff::new(multiplier, max, jitter));
         self
     }
 

@@ -88,7 +88,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use classify::{Classification, Classify, DefaultClassifier};
-pub use config::{CircuitBreakerBuilder, OpenBackoff, Settings, WindowKind, MAX_TRIAL_CALLS};
+pub use config::{CircuitBreakerBuilder, OpenBackoff, Settings, MAX_TRIAL_CALLS};
 pub use event::{Event, EventKind};
 pub use future::Call;
 #[cfg(feature = "tower")]
