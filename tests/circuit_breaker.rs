@@ -743,6 +743,28 @@ mod tower_service {
     }
 
     #[test]
+    fn waiting_for_readiness_is_not_part_of_the_call_duration() {
+        let clock = ManualClock::new();
+        let b = builder(&clock)
+            .slow_call_duration(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let (mock, mut handle) = tower_test::mock::pair::<u32, u32>();
+        let mut svc = tower_test::mock::Spawn::new(CircuitBreakerLayer::new(b.clone()).layer(mock));
+        handle.allow(0);
+        assert!(svc.poll_ready().is_pending(), "admitted, inner not ready");
+        clock.advance(Duration::from_secs(1)); // a long wait for readiness
+        handle.allow(1);
+        assert!(svc.poll_ready().is_ready());
+        let fut = svc.call(1);
+        let (_, respond) = futures::executor::block_on(handle.next_request()).unwrap();
+        clock.advance(Duration::from_millis(100)); // the call itself: not slow
+        respond.send_response(1);
+        futures::executor::block_on(fut).unwrap();
+        assert_eq!(b.snapshot(), Snapshot::new(1, 0, 0));
+    }
+
+    #[test]
     fn works_with_tower_test_mock_and_pending_readiness() {
         let clock = ManualClock::new();
         let b = builder(&clock).build().unwrap();

@@ -29,6 +29,12 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
         self.finish(class);
     }
 
+    /// Restarts the call's slow-call clock (see `Inner::restart`).
+    #[inline]
+    pub(crate) fn restart(&mut self) {
+        self.inner.restart(&mut self.admission);
+    }
+
     /// Records the call once; later calls do nothing.
     #[inline(always)]
     pub(crate) fn finish(&mut self, class: Classification) {

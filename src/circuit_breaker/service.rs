@@ -111,12 +111,20 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         // Normally reserved by `poll_ready`; a caller that skipped it gets a
         // fresh admission here rather than a panic.
+        let reserved = self.ticket.is_some();
         let inner = match self.admit() {
-            Ok(ticket) => Guarded::running(
-                self.inner.call(req),
-                ticket,
-                ByValue(self.breaker.classifier.clone()),
-            ),
+            Ok(mut ticket) => {
+                if reserved {
+                    // Admitted in `poll_ready`: waiting for readiness is not
+                    // part of the call's duration.
+                    ticket.restart();
+                }
+                Guarded::running(
+                    self.inner.call(req),
+                    ticket,
+                    ByValue(self.breaker.classifier.clone()),
+                )
+            }
             Err(open) => Guarded::rejected(open),
         };
         ResponseFuture { inner }

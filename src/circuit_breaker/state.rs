@@ -351,6 +351,14 @@ impl Inner {
         })
     }
 
+    /// Restarts the call's clock: for an admission reserved before the call
+    /// really starts (tower's `poll_ready`), so waiting for readiness does
+    /// not count towards the slow-call duration.
+    #[inline]
+    pub(crate) fn restart(&self, admission: &mut Admission) {
+        admission.start = self.start_time();
+    }
+
     #[inline]
     fn start_time(&self) -> u64 {
         if self
