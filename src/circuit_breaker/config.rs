@@ -1,13 +1,10 @@
 //! Circuit breaker configuration: the builder, the runtime-tunable
 //! [`Settings`], and their validation.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::classify::DefaultClassifier;
-use super::state::{Inner, Window};
-use super::{CircuitBreaker, State};
-use crate::clock::{duration_nanos, Clock, DefaultClock};
+use super::state::Window;
+use crate::clock::duration_nanos;
 use crate::error::ConfigError;
 use crate::window::{CountWindow, HybridWindow, Threshold, TimeWindow};
 
@@ -41,7 +38,7 @@ pub(crate) enum WindowKind {
 }
 
 impl WindowKind {
-    fn build(self) -> Result<Window, ConfigError> {
+    pub(crate) fn build(self) -> Result<Window, ConfigError> {
         Ok(match self {
             Self::Count { size } => Window::Count(CountWindow::new(size)?),
             Self::Time { duration, buckets } => Window::Time(TimeWindow::new(duration, buckets)?),
@@ -53,7 +50,7 @@ impl WindowKind {
         })
     }
 
-    fn max_calls(self) -> u32 {
+    pub(crate) fn max_calls(self) -> u32 {
         match self {
             Self::Count { size } | Self::Hybrid { size, .. } => size,
             Self::Time { .. } => u32::MAX,
@@ -78,33 +75,33 @@ pub struct OpenBackoff {
 }
 
 /// The settings that can change while the breaker runs
-/// ([`CircuitBreaker::reconfigure`]) without losing its window.
+/// ([`CircuitBreaker::reconfigure`](super::CircuitBreaker::reconfigure)) without losing its window.
 ///
 /// The defaults are written on each builder setter. Start from
-/// [`CircuitBreaker::settings`] or `Settings::default()` and change fields;
+/// [`CircuitBreaker::settings`](super::CircuitBreaker::settings) or `Settings::default()` and change fields;
 /// more fields may come, so it cannot be built field by field.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Settings {
-    /// See [`CircuitBreakerBuilder::failure_rate_threshold`].
+    /// See [`CircuitBreakerBuilder::failure_rate_threshold`](super::CircuitBreakerBuilder::failure_rate_threshold).
     pub failure_rate_threshold: f64,
-    /// See [`CircuitBreakerBuilder::slow_call_rate_threshold`].
+    /// See [`CircuitBreakerBuilder::slow_call_rate_threshold`](super::CircuitBreakerBuilder::slow_call_rate_threshold).
     pub slow_call_rate_threshold: f64,
-    /// See [`CircuitBreakerBuilder::slow_call_duration`].
+    /// See [`CircuitBreakerBuilder::slow_call_duration`](super::CircuitBreakerBuilder::slow_call_duration).
     pub slow_call_duration: Option<Duration>,
-    /// See [`CircuitBreakerBuilder::minimum_calls`].
+    /// See [`CircuitBreakerBuilder::minimum_calls`](super::CircuitBreakerBuilder::minimum_calls).
     pub minimum_calls: u32,
-    /// See [`CircuitBreakerBuilder::open_duration`].
+    /// See [`CircuitBreakerBuilder::open_duration`](super::CircuitBreakerBuilder::open_duration).
     pub open_duration: Duration,
-    /// See [`CircuitBreakerBuilder::open_backoff`].
+    /// See [`CircuitBreakerBuilder::open_backoff`](super::CircuitBreakerBuilder::open_backoff).
     pub open_backoff: Option<OpenBackoff>,
-    /// See [`CircuitBreakerBuilder::half_open_max_concurrent`].
+    /// See [`CircuitBreakerBuilder::half_open_max_concurrent`](super::CircuitBreakerBuilder::half_open_max_concurrent).
     pub half_open_max_concurrent: u32,
-    /// See [`CircuitBreakerBuilder::half_open_trial_calls`].
+    /// See [`CircuitBreakerBuilder::half_open_trial_calls`](super::CircuitBreakerBuilder::half_open_trial_calls).
     pub half_open_trial_calls: u32,
-    /// See [`CircuitBreakerBuilder::half_open_max_wait`].
+    /// See [`CircuitBreakerBuilder::half_open_max_wait`](super::CircuitBreakerBuilder::half_open_max_wait).
     pub half_open_max_wait: Duration,
-    /// See [`CircuitBreakerBuilder::cancelled_as_failure`].
+    /// See [`CircuitBreakerBuilder::cancelled_as_failure`](super::CircuitBreakerBuilder::cancelled_as_failure).
     pub cancelled_as_failure: bool,
 }
 
@@ -240,236 +237,37 @@ impl Settings {
     }
 }
 
+impl Validated {
+    /// The open duration after `failed_trials` consecutive failed half-open
+    /// periods, in nanoseconds (see [`OpenBackoff`]); `rng` is the jitter
+    /// generator's state.
+    pub(crate) fn open_nanos_after(&self, failed_trials: u32, rng: &mut u64) -> u64 {
+        let Some(backoff) = self.settings.open_backoff else {
+            return self.open_nanos;
+        };
+        let max = backoff.max.as_nanos() as f64;
+        let exponent = i32::try_from(failed_trials).unwrap_or(i32::MAX);
+        let grown = (self.open_nanos as f64 * backoff.multiplier.powi(exponent)).min(max);
+        let cut = grown * backoff.jitter * unit_interval(rng);
+        ((grown - cut) as u64).max(1)
+    }
+}
+
+/// SplitMix64, mapped to `[0, 1)`.
+fn unit_interval(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn positive_nanos(field: &'static str, d: Duration) -> Result<u64, ConfigError> {
     match duration_nanos(d) {
         Some(0) => Err(ConfigError::new(field, d, "must be above zero")),
         Some(n) => Ok(n),
         None => Err(ConfigError::new(field, d, "must fit in u64 nanoseconds")),
-    }
-}
-
-/// Builds a [`CircuitBreaker`]; every setter is infallible and `build()`
-/// checks everything at once.
-///
-/// # Examples
-///
-/// ```
-/// use parapet::circuit_breaker::CircuitBreaker;
-/// use std::time::Duration;
-///
-/// let breaker = CircuitBreaker::builder()
-///     .name("inventory")
-///     .failure_rate_threshold(0.25)
-///     .count_window(50)
-///     .minimum_calls(10)
-///     .open_duration(Duration::from_secs(10))
-///     .build()?;
-/// assert_eq!(breaker.name(), "inventory");
-///
-/// let err = CircuitBreaker::builder().failure_rate_threshold(1.5).build().unwrap_err();
-/// assert_eq!(err.field(), "failure_rate_threshold");
-/// # Ok::<(), parapet::ConfigError>(())
-/// ```
-#[must_use]
-pub struct CircuitBreakerBuilder<C = DefaultClassifier> {
-    name: Arc<str>,
-    settings: Settings,
-    window: WindowKind,
-    initial_state: State,
-    classifier: C,
-    clock: Arc<dyn Clock>,
-    seed: u64,
-}
-
-impl std::fmt::Debug for CircuitBreakerBuilder<DefaultClassifier> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CircuitBreakerBuilder")
-            .field("name", &self.name)
-            .field("settings", &self.settings)
-            .field("window", &self.window)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for CircuitBreakerBuilder {
-    fn default() -> Self {
-        Self {
-            name: Arc::from("default"),
-            settings: Settings::default(),
-            window: WindowKind::Count { size: 100 },
-            initial_state: State::Closed,
-            classifier: DefaultClassifier,
-            clock: Arc::new(DefaultClock::new()),
-            seed: 0x5eed_0f9a_4a9e_7001,
-        }
-    }
-}
-
-impl<C> CircuitBreakerBuilder<C> {
-    /// The name used in errors, events and metrics. Default `"default"`.
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Trip when the failure rate reaches this fraction, in `(0, 1]`.
-    /// Default `0.5` (Hystrix and resilience4j).
-    pub fn failure_rate_threshold(mut self, rate: f64) -> Self {
-        self.settings.failure_rate_threshold = rate;
-        self
-    }
-
-    /// Trip when the rate of slow calls reaches this fraction, in `(0, 1]`.
-    /// Default `1.0` (resilience4j); only used with a slow-call duration.
-    pub fn slow_call_rate_threshold(mut self, rate: f64) -> Self {
-        self.settings.slow_call_rate_threshold = rate;
-        self
-    }
-
-    /// A call taking strictly longer than this is slow, as measured by the
-    /// breaker's clock (to its resolution). Default: none (slow-call
-    /// detection off, and the closed path reads no clock for a count
-    /// window).
-    pub fn slow_call_duration(mut self, duration: Duration) -> Self {
-        self.settings.slow_call_duration = Some(duration);
-        self
-    }
-
-    /// Calls the window must hold before rates mean anything. Default `20`
-    /// (Hystrix): fewer than resilience4j's 100, so a low-traffic dependency
-    /// is still judged, enough that 10 early failures are not a verdict.
-    pub fn minimum_calls(mut self, calls: u32) -> Self {
-        self.settings.minimum_calls = calls;
-        self
-    }
-
-    /// Judge the last `size` calls. This is the default, with `100`
-    /// (resilience4j).
-    pub fn count_window(mut self, size: u32) -> Self {
-        self.window = WindowKind::Count { size };
-        self
-    }
-
-    /// Judge the calls of the last `duration`, sliding by `buckets` buckets
-    /// (Hystrix: 10 s in 10 buckets). Reads the clock once per call.
-    pub fn time_window(mut self, duration: Duration, buckets: u32) -> Self {
-        self.window = WindowKind::Time { duration, buckets };
-        self
-    }
-
-    /// Judge the last `size` calls, none older than `duration`.
-    pub fn hybrid_window(mut self, size: u32, duration: Duration, buckets: u32) -> Self {
-        self.window = WindowKind::Hybrid {
-            size,
-            duration,
-            buckets,
-        };
-        self
-    }
-
-    /// How long the breaker stays open before letting trial calls through.
-    /// Default 5 s (Hystrix, Polly).
-    pub fn open_duration(mut self, duration: Duration) -> Self {
-        self.settings.open_duration = duration;
-        self
-    }
-
-    /// Grow the open duration after each failed half-open trial. Default:
-    /// none (fixed open duration).
-    pub fn open_backoff(mut self, multiplier: f64, max: Duration, jitter: f64) -> Self {
-        self.settings.open_backoff = Some(OpenBackoff::new(multiplier, max, jitter));
-        self
-    }
-
-    /// Trial calls running at once in half-open, at most. Default `1`: a
-    /// recovering dependency sees one call at a time.
-    pub fn half_open_max_concurrent(mut self, probes: u32) -> Self {
-        self.settings.half_open_max_concurrent = probes;
-        self
-    }
-
-    /// Trial calls judged, as a fresh window, before half-open decides.
-    /// Default `3`: one flaky probe does not reopen the breaker (Polly #2381);
-    /// with the 50 % threshold, 2 failures of 3 reopen it.
-    pub fn half_open_trial_calls(mut self, calls: u32) -> Self {
-        self.settings.half_open_trial_calls = calls;
-        self
-    }
-
-    /// Longest time in half-open without a verdict; then it reopens.
-    /// Default 30 s.
-    pub fn half_open_max_wait(mut self, wait: Duration) -> Self {
-        self.settings.half_open_max_wait = wait;
-        self
-    }
-
-    /// Count a call dropped before it completed as a failure. Default
-    /// `false`: a cancelled call is not recorded (but always gives back its
-    /// half-open place).
-    pub fn cancelled_as_failure(mut self, yes: bool) -> Self {
-        self.settings.cancelled_as_failure = yes;
-        self
-    }
-
-    /// The state the breaker starts in. Default [`State::Closed`].
-    pub fn initial_state(mut self, state: State) -> Self {
-        self.initial_state = state;
-        self
-    }
-
-    /// The clock. Default [`DefaultClock`]: about 3 ns a read with a few
-    /// milliseconds of resolution on Linux (see [`crate::clock`]); pass
-    /// [`MonotonicClock`](crate::clock::MonotonicClock) to time slow calls
-    /// to the nanosecond, or a [`ManualClock`](crate::clock::ManualClock)
-    /// in tests.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Seed of the open-duration jitter. Default: a fixed seed.
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// All runtime-tunable settings at once.
-    pub fn settings(mut self, settings: Settings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// Decides which results are successes, failures or ignored. Default:
-    /// [`DefaultClassifier`], every `Err` is a failure.
-    pub fn classifier<D>(self, classifier: D) -> CircuitBreakerBuilder<D> {
-        CircuitBreakerBuilder {
-            name: self.name,
-            settings: self.settings,
-            window: self.window,
-            initial_state: self.initial_state,
-            classifier,
-            clock: self.clock,
-            seed: self.seed,
-        }
-    }
-
-    /// Checks every setting and builds the breaker.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the first bad field and its value.
-    pub fn build(self) -> Result<CircuitBreaker<C>, ConfigError> {
-        let window = self.window.build()?;
-        let validated = self.settings.validate(self.window.max_calls())?;
-        let inner = Inner::new(
-            self.name,
-            window,
-            validated,
-            self.initial_state,
-            self.clock,
-            self.seed,
-        );
-        Ok(CircuitBreaker::from_parts(inner, self.classifier))
     }
 }
 
@@ -614,5 +412,30 @@ mod tests {
             assert_eq!(err(settings).field(), field);
         }
         assert!(Settings::default().validate(100).is_ok());
+    }
+
+    #[test]
+    fn jitter_draws_stay_in_the_unit_interval() {
+        let mut rng = 1;
+        for _ in 0..10_000 {
+            let x = unit_interval(&mut rng);
+            assert!((0.0..1.0).contains(&x));
+        }
+    }
+
+    #[test]
+    fn open_duration_grows_exactly_and_is_capped() {
+        let settings = Settings {
+            open_duration: Duration::from_secs(1),
+            open_backoff: Some(OpenBackoff::new(1.5, Duration::from_secs(3), 0.0)),
+            ..Settings::default()
+        };
+        let v = settings.validate(100).unwrap();
+        let mut rng = 0;
+        let secs: Vec<f64> = (0..5)
+            .map(|k| v.open_nanos_after(k, &mut rng) as f64 / 1e9)
+            .collect();
+        assert_eq!(secs, [1.0, 1.5, 2.25, 3.0, 3.0]);
+        assert_eq!(v.open_nanos_after(u32::MAX, &mut rng), 3_000_000_000);
     }
 }

@@ -70,10 +70,12 @@
 //! # Ok::<(), parapet::ConfigError>(())
 //! ```
 
+mod builder;
 mod classify;
 mod config;
 mod event;
 pub mod future;
+mod half_open;
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "metrics")]
@@ -87,8 +89,9 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub use builder::CircuitBreakerBuilder;
 pub use classify::{Classification, Classify, DefaultClassifier};
-pub use config::{CircuitBreakerBuilder, OpenBackoff, Settings, MAX_TRIAL_CALLS};
+pub use config::{OpenBackoff, Settings, MAX_TRIAL_CALLS};
 pub use event::{Event, EventKind};
 pub use future::Call;
 #[cfg(feature = "tower")]

@@ -30,6 +30,7 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
     }
 
     /// Restarts the call's slow-call clock (see `Inner::restart`).
+    #[cfg(feature = "tower")]
     #[inline]
     pub(crate) fn restart(&mut self) {
         self.inner.restart(&mut self.admission);

@@ -15,6 +15,7 @@ use crossbeam_utils::CachePadded;
 
 use super::config::{Settings, Validated};
 use super::event::{EventKind, Events};
+use super::half_open as trial;
 use super::{Classification, State};
 use crate::clock::Clock;
 use crate::error::{CircuitOpen, ConfigError};
@@ -86,34 +87,6 @@ fn generation_of(word: u64) -> u64 {
     word >> STATE_BITS
 }
 
-/// The half-open trial word: `tag:12 | in_flight:13 | recorded:13 |
-/// failures:13 | slow:13`, where the tag is the generation's low bits, so a
-/// late update from an earlier half-open period is recognised and dropped.
-mod trial {
-    pub(super) const FIELD: u32 = 13;
-    pub(super) const MASK: u64 = (1 << FIELD) - 1;
-    pub(super) const SLOW: u32 = 0;
-    pub(super) const FAILURES: u32 = FIELD;
-    pub(super) const RECORDED: u32 = 2 * FIELD;
-    pub(super) const IN_FLIGHT: u32 = 3 * FIELD;
-    pub(super) const TAG: u32 = 4 * FIELD;
-
-    #[inline]
-    pub(super) fn field(word: u64, shift: u32) -> u64 {
-        word >> shift & MASK
-    }
-
-    #[inline]
-    pub(super) fn tag(generation: u64) -> u64 {
-        (generation & ((1 << (64 - TAG)) - 1)) << TAG
-    }
-
-    #[inline]
-    pub(super) fn same_period(word: u64, generation: u64) -> bool {
-        word >> TAG << TAG == tag(generation)
-    }
-}
-
 /// What a call was admitted with: the state word at admission (state and
 /// generation), its start time if slow calls are timed, and whether it holds
 /// a half-open probe place.
@@ -177,31 +150,6 @@ struct Cold {
     /// Consecutive failed half-open periods: the open-backoff exponent.
     failed_trials: u32,
     rng: u64,
-}
-
-impl Cold {
-    /// The next open duration in nanoseconds (see `OpenBackoff`).
-    fn open_nanos(&mut self) -> u64 {
-        let base = self.validated.open_nanos;
-        let Some(backoff) = self.validated.settings.open_backoff else {
-            return base;
-        };
-        let max = backoff.max.as_nanos() as f64;
-        let exponent = i32::try_from(self.failed_trials).unwrap_or(i32::MAX);
-        let grown = (base as f64 * backoff.multiplier.powi(exponent)).min(max);
-        let cut = grown * backoff.jitter * unit_interval(&mut self.rng);
-        ((grown - cut) as u64).max(1)
-    }
-}
-
-/// SplitMix64, mapped to `[0, 1)`.
-fn unit_interval(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Everything a breaker shares between its clones.
@@ -354,6 +302,7 @@ impl Inner {
     /// Restarts the call's clock: for an admission reserved before the call
     /// really starts (tower's `poll_ready`), so waiting for readiness does
     /// not count towards the slow-call duration.
+    #[cfg(feature = "tower")]
     #[inline]
     pub(crate) fn restart(&self, admission: &mut Admission) {
         admission.start = self.start_time();
@@ -382,12 +331,7 @@ impl Inner {
         // updates with the transition that initialised it.
         let mut current = self.trial.load(Ordering::Acquire);
         loop {
-            let in_flight = trial::field(current, trial::IN_FLIGHT);
-            let recorded = trial::field(current, trial::RECORDED);
-            if !trial::same_period(current, generation)
-                || in_flight >= probes
-                || recorded + in_flight >= trials
-            {
+            if !trial::admits(current, generation, probes, trials) {
                 return false;
             }
             match self.trial.compare_exchange_weak(
@@ -538,26 +482,14 @@ impl Inner {
         };
         self.events.emit(&self.name, EventKind::Recorded(outcome));
         let trials = u64::from(self.live.get(&self.live.trials));
-        let recorded = trial::field(t, trial::RECORDED);
-        let remaining = trials.saturating_sub(recorded);
-        let failures = trial::field(t, trial::FAILURES);
-        let slow = trial::field(t, trial::SLOW);
-        let need_failures = self.failure().min_count(trials);
         let timed = self
             .live
             .slow_nanos
             .load(std::sync::atomic::Ordering::Relaxed)
             != u64::MAX;
-        let need_slow = if timed {
-            self.slow().min_count(trials)
-        } else {
-            u64::MAX
-        };
-        if failures >= need_failures || slow >= need_slow {
-            self.transition(word, State::Open);
-        } else if failures + remaining < need_failures && slow.saturating_add(remaining) < need_slow
-        {
-            self.transition(word, State::Closed);
+        let need_slow = timed.then(|| self.slow().min_count(trials));
+        if let Some(to) = trial::verdict(t, trials, self.failure().min_count(trials), need_slow) {
+            self.transition(word, to);
         }
     }
 
@@ -579,7 +511,11 @@ impl Inner {
                 } else {
                     cold.failed_trials = 0;
                 }
-                let until = now.saturating_add(cold.open_nanos());
+                let cold = &mut *cold;
+                let open = cold
+                    .validated
+                    .open_nanos_after(cold.failed_trials, &mut cold.rng);
+                let until = now.saturating_add(open);
                 self.open_until.store(until, Ordering::Relaxed);
             }
             State::HalfOpen => {
@@ -654,25 +590,6 @@ mod tests {
         ] {
             let w = pack(12345, s);
             assert_eq!((state_of(w), generation_of(w)), (s, 12345));
-        }
-    }
-
-    #[test]
-    fn trial_tags_tell_periods_apart() {
-        let w = trial::tag(7) + (2 << trial::IN_FLIGHT) + (1 << trial::FAILURES);
-        assert!(trial::same_period(w, 7));
-        assert!(!trial::same_period(w, 8));
-        assert_eq!(trial::field(w, trial::IN_FLIGHT), 2);
-        assert_eq!(trial::field(w, trial::FAILURES), 1);
-        assert_eq!(trial::field(w, trial::RECORDED), 0);
-    }
-
-    #[test]
-    fn jitter_draws_stay_in_the_unit_interval() {
-        let mut rng = 1;
-        for _ in 0..10_000 {
-            let x = unit_interval(&mut rng);
-            assert!((0.0..1.0).contains(&x));
         }
     }
 }
