@@ -68,8 +68,13 @@ const STRIPE_PAD: usize = 128 / std::mem::size_of::<Bucket>();
 /// its epoch word; a recorder that finds a bucket mid-reset moves on to the
 /// next stripe, so nobody waits and no record is lost.
 ///
-/// A record carrying a time `B` or more buckets older than a bucket already
-/// holds is outside every window that bucket can be part of, and is dropped.
+/// A record carrying a time a whole ring (at least `B` buckets) older than
+/// what its bucket already holds is outside every window that bucket can be
+/// part of, and is dropped. If it races with the bucket's reuse for the
+/// newer epoch, it may instead be counted there: this needs a thread to
+/// record a time a whole window older than another thread sharing its
+/// stripe, which real callers (reading the clock just before recording) do
+/// only when descheduled for a whole window in between.
 ///
 /// # Examples
 ///
