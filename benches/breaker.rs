@@ -221,11 +221,56 @@ fn async_overhead(c: &mut Criterion) {
     }
 }
 
+/// The open path: every breaker is open (tripped by 100 failures, open for
+/// an hour) and rejects each call without running it.
+fn rejection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("breaker_open_reject");
+    let plain = parapet(false);
+    plain.transition_to(parapet::circuit_breaker::State::Open);
+    let rc = recloser::Recloser::custom()
+        .error_rate(0.5)
+        .closed_len(100)
+        .open_wait(Duration::from_secs(3600))
+        .build();
+    let fs = failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            100,
+            failsafe::backoff::constant(Duration::from_secs(3600)),
+        ))
+        .build();
+    for i in 0..200 {
+        let _ = rc.call(|| Err::<u64, u64>(i));
+        let _ = FailsafeSync::call(&fs, || Err::<u64, u64>(i));
+    }
+    assert!(plain.call_sync(|| op(0, false)).is_err());
+    assert!(rc.call(|| op(0, false)).is_err());
+    assert!(FailsafeSync::call(&fs, || op(0, false)).is_err());
+    run(&mut g, "parapet", 1, &|| {
+        let b = &plain;
+        Box::new(move |i| {
+            let _ = black_box(b.call_sync(|| op(black_box(i), false)));
+        })
+    });
+    run(&mut g, "recloser", 1, &|| {
+        let r = &rc;
+        Box::new(move |i| {
+            let _ = black_box(r.call(|| op(black_box(i), false)));
+        })
+    });
+    run(&mut g, "failsafe", 1, &|| {
+        let f = &fs;
+        Box::new(move |i| {
+            let _ = black_box(FailsafeSync::call(f, || op(black_box(i), false)));
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
-    targets = sync_overhead, async_overhead
+    targets = sync_overhead, async_overhead, rejection
 }
 criterion_main!(benches);

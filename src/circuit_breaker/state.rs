@@ -227,6 +227,13 @@ impl Inner {
     /// (open → half-open at the deadline, half-open → open at the maximum
     /// wait).
     fn current(&self) -> u64 {
+        self.current_at().0
+    }
+
+    /// `current()` and the clock reading it made, if it needed one (only in
+    /// the open and half-open states), so callers need not read it again.
+    fn current_at(&self) -> (u64, Option<u64>) {
+        let mut now = None;
         loop {
             // Acquire: pairs with the Release that publishes a transition, so
             // the deadlines and trial word it set up are visible.
@@ -234,11 +241,12 @@ impl Inner {
             let (deadline, next) = match state_of(word) {
                 State::Open => (&self.open_until, State::HalfOpen),
                 State::HalfOpen => (&self.half_open_until, State::Open),
-                _ => return word,
+                _ => return (word, now),
             };
+            let t = *now.get_or_insert_with(|| self.clock.now_nanos());
             // Relaxed: ordered by the Acquire load of the state word above.
-            if self.clock.now_nanos() < deadline.load(Ordering::Relaxed) {
-                return word;
+            if t < deadline.load(Ordering::Relaxed) {
+                return (word, now);
             }
             self.transition(word, next);
         }
@@ -271,7 +279,7 @@ impl Inner {
 
     #[cold]
     fn acquire_slow(&self) -> Result<Admission, CircuitOpen> {
-        let word = self.current();
+        let (word, now) = self.current_at();
         let state = state_of(word);
         let retry_after = match state {
             State::HalfOpen if self.try_probe(word) => {
@@ -283,9 +291,8 @@ impl Inner {
             }
             State::Open => {
                 let until = self.open_until.load(Ordering::Relaxed);
-                Some(Duration::from_nanos(
-                    until.saturating_sub(self.clock.now_nanos()),
-                ))
+                let now = now.unwrap_or_else(|| self.clock.now_nanos());
+                Some(Duration::from_nanos(until.saturating_sub(now)))
             }
             State::HalfOpen | State::ForcedOpen => None,
             State::Closed | State::MetricsOnly | State::Disabled => return self.acquire(),
