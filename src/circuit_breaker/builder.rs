@@ -43,7 +43,7 @@ pub struct CircuitBreakerBuilder<C = DefaultClassifier> {
     seed: u64,
 }
 
-impl std::fmt::Debug for CircuitBreakerBuilder<DefaultClassifier> {
+impl<C> std::fmt::Debug for CircuitBreakerBuilder<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CircuitBreakerBuilder")
             .field("name", &self.name)

@@ -82,7 +82,7 @@ impl Events {
     #[inline]
     pub(crate) fn emit(&self, name: &str, kind: EventKind) {
         #[cfg(feature = "metrics")]
-        self.metrics.observe(name, kind);
+        self.metrics.observe(kind);
         // Relaxed: see `add`.
         if self.active.load(Ordering::Relaxed) {
             self.emit_slow(name, kind);

@@ -59,7 +59,7 @@ impl BreakerMetrics {
     }
 
     #[inline]
-    pub(crate) fn observe(&self, _name: &str, kind: EventKind) {
+    pub(crate) fn observe(&self, kind: EventKind) {
         match kind {
             EventKind::Recorded(outcome) => self.calls[outcome as usize].increment(1),
             EventKind::NotRecorded => self.not_recorded.increment(1),

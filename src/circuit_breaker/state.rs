@@ -7,6 +7,7 @@
 //! code (listeners) runs.
 
 use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,8 +124,21 @@ struct Live {
 }
 
 impl Live {
+    fn new(v: &Validated) -> Self {
+        let live = Self {
+            failure_ppm: AtomicU32::new(0),
+            slow_ppm: AtomicU32::new(0),
+            slow_nanos: std::sync::atomic::AtomicU64::new(u64::MAX),
+            minimum_calls: AtomicU32::new(0),
+            probes: AtomicU32::new(0),
+            trials: AtomicU32::new(0),
+            cancelled_as_failure: AtomicBool::new(false),
+        };
+        live.store(v);
+        live
+    }
+
     fn store(&self, v: &Validated) {
-        use std::sync::atomic::Ordering::Relaxed;
         self.failure_ppm.store(v.failure.ppm(), Relaxed);
         self.slow_ppm.store(v.slow.ppm(), Relaxed);
         self.slow_nanos.store(v.slow_nanos, Relaxed);
@@ -136,10 +150,41 @@ impl Live {
             .store(v.settings.cancelled_as_failure, Relaxed);
     }
 
+    /// The slow-call duration, or `None` when slow calls are not timed.
     #[inline]
-    fn get(&self, field: &AtomicU32) -> u32 {
-        let _ = self;
-        field.load(std::sync::atomic::Ordering::Relaxed)
+    fn slow_nanos(&self) -> Option<u64> {
+        let nanos = self.slow_nanos.load(Relaxed);
+        (nanos != u64::MAX).then_some(nanos)
+    }
+
+    #[inline]
+    fn failure(&self) -> Threshold {
+        Threshold::from_ppm(self.failure_ppm.load(Relaxed))
+    }
+
+    #[inline]
+    fn slow(&self) -> Threshold {
+        Threshold::from_ppm(self.slow_ppm.load(Relaxed))
+    }
+
+    #[inline]
+    fn minimum_calls(&self) -> u64 {
+        u64::from(self.minimum_calls.load(Relaxed))
+    }
+
+    #[inline]
+    fn probes(&self) -> u64 {
+        u64::from(self.probes.load(Relaxed))
+    }
+
+    #[inline]
+    fn trials(&self) -> u64 {
+        u64::from(self.trials.load(Relaxed))
+    }
+
+    #[inline]
+    fn cancelled_as_failure(&self) -> bool {
+        self.cancelled_as_failure.load(Relaxed)
     }
 }
 
@@ -188,16 +233,6 @@ impl Inner {
         clock: Arc<dyn Clock>,
         seed: u64,
     ) -> Self {
-        let live = Live {
-            failure_ppm: AtomicU32::new(0),
-            slow_ppm: AtomicU32::new(0),
-            slow_nanos: std::sync::atomic::AtomicU64::new(u64::MAX),
-            minimum_calls: AtomicU32::new(0),
-            probes: AtomicU32::new(0),
-            trials: AtomicU32::new(0),
-            cancelled_as_failure: AtomicBool::new(false),
-        };
-        live.store(&validated);
         let inner = Self {
             hot: CachePadded::new(Hot {
                 state: AtomicU64::new(pack(0, State::Closed)),
@@ -207,7 +242,7 @@ impl Inner {
             trial: CachePadded::new(AtomicU64::new(0)),
             open_until: AtomicU64::new(0),
             half_open_until: AtomicU64::new(0),
-            live,
+            live: Live::new(&validated),
             cold: Mutex::new(Cold {
                 validated,
                 failed_trials: 0,
@@ -317,23 +352,16 @@ impl Inner {
 
     #[inline]
     fn start_time(&self) -> u64 {
-        if self
-            .live
-            .slow_nanos
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == u64::MAX
-        {
-            0
-        } else {
-            self.clock.now_nanos()
+        match self.live.slow_nanos() {
+            Some(_) => self.clock.now_nanos(),
+            None => 0,
         }
     }
 
     /// Takes a half-open probe place if one is free.
     fn try_probe(&self, word: u64) -> bool {
         let generation = generation_of(word);
-        let probes = u64::from(self.live.get(&self.live.probes));
-        let trials = u64::from(self.live.get(&self.live.trials));
+        let (probes, trials) = (self.live.probes(), self.live.trials());
         // Acquire/AcqRel: the trial word is itself the data; these order its
         // updates with the transition that initialised it.
         let mut current = self.trial.load(Ordering::Acquire);
@@ -388,18 +416,14 @@ impl Inner {
             self.release(admission);
             return;
         }
-        let slow_nanos = self
-            .live
-            .slow_nanos
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let timed = slow_nanos != u64::MAX;
-        let now = if timed || self.window.needs_time() {
+        let slow_nanos = self.live.slow_nanos();
+        let now = if slow_nanos.is_some() || self.window.needs_time() {
             self.clock.now_nanos()
         } else {
             0
         };
         // Strictly longer than the slow-call duration is slow.
-        let slow = timed && now.saturating_sub(admission.start) > slow_nanos;
+        let slow = slow_nanos.is_some_and(|limit| now.saturating_sub(admission.start) > limit);
         let outcome = Outcome::new(class == Classification::Failure, slow);
         if admission.probe {
             self.record_trial(admission.word, outcome);
@@ -413,12 +437,7 @@ impl Inner {
         }
         self.window.record(now, outcome);
         self.events.emit(&self.name, EventKind::Recorded(outcome));
-        if outcome != Outcome::Success
-            || self
-                .hot
-                .below_min
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if outcome != Outcome::Success || self.hot.below_min.load(Relaxed) {
             self.judge(admission.word, now);
         }
     }
@@ -434,14 +453,8 @@ impl Inner {
 
     /// A call was dropped before it completed.
     pub(crate) fn cancel(&self, admission: Admission) {
-        if std::thread::panicking() {
-            // The operation panicked: a failure; the unwinding goes on.
-            self.complete(admission, Classification::Failure);
-        } else if self
-            .live
-            .cancelled_as_failure
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        // A panic in the operation is a failure (the unwinding goes on).
+        if std::thread::panicking() || self.live.cancelled_as_failure() {
             self.complete(admission, Classification::Failure);
         } else {
             self.release(admission);
@@ -451,9 +464,8 @@ impl Inner {
     /// Closed (or metrics-only) judgement after a record.
     #[cold]
     fn judge(&self, word: u64, now: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
         let snap = self.window.snapshot(now);
-        let below = snap.calls() < u64::from(self.live.get(&self.live.minimum_calls));
+        let below = snap.calls() < self.live.minimum_calls();
         // Relaxed: a hint for whether successes must judge; a stale value
         // only costs or skips one extra snapshot.
         if self.hot.below_min.load(Relaxed) != below {
@@ -462,19 +474,11 @@ impl Inner {
         if below || state_of(word) != State::Closed {
             return;
         }
-        if self.failure().reached(snap.failures(), snap.calls())
-            || self.slow().reached(snap.slow_calls(), snap.calls())
+        if self.live.failure().reached(snap.failures(), snap.calls())
+            || self.live.slow().reached(snap.slow_calls(), snap.calls())
         {
             self.transition(word, State::Open);
         }
-    }
-
-    fn failure(&self) -> Threshold {
-        Threshold::from_ppm(self.live.get(&self.live.failure_ppm))
-    }
-
-    fn slow(&self) -> Threshold {
-        Threshold::from_ppm(self.live.get(&self.live.slow_ppm))
     }
 
     /// Records a half-open trial and decides as soon as the verdict is
@@ -488,14 +492,13 @@ impl Inner {
             return;
         };
         self.events.emit(&self.name, EventKind::Recorded(outcome));
-        let trials = u64::from(self.live.get(&self.live.trials));
-        let timed = self
+        let trials = self.live.trials();
+        let need_failures = self.live.failure().min_count(trials);
+        let need_slow = self
             .live
-            .slow_nanos
-            .load(std::sync::atomic::Ordering::Relaxed)
-            != u64::MAX;
-        let need_slow = timed.then(|| self.slow().min_count(trials));
-        if let Some(to) = trial::verdict(t, trials, self.failure().min_count(trials), need_slow) {
+            .slow_nanos()
+            .map(|_| self.live.slow().min_count(trials));
+        if let Some(to) = trial::verdict(t, trials, need_failures, need_slow) {
             self.transition(word, to);
         }
     }
@@ -535,9 +538,7 @@ impl Inner {
         }
         // Every state starts with a fresh window generation.
         self.window.reset();
-        self.hot
-            .below_min
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.hot.below_min.store(true, Relaxed);
         // Release: publishes the deadlines, trial word and window reset above
         // to every call that loads the new word with Acquire.
         self.hot
