@@ -516,6 +516,28 @@ fn reconfiguration_keeps_the_window_and_validates() {
 }
 
 #[test]
+fn minimum_calls_above_a_hybrid_window_is_rejected_at_build_and_reconfigure() {
+    let hybrid = || CircuitBreaker::builder().hybrid_window(10, Duration::from_secs(10), 10);
+    assert_eq!(
+        hybrid().minimum_calls(11).build().unwrap_err().field(),
+        "minimum_calls"
+    );
+    let b = hybrid().minimum_calls(10).build().unwrap();
+    let mut s = b.settings();
+    s.minimum_calls = 11;
+    assert_eq!(b.reconfigure(s).unwrap_err().field(), "minimum_calls");
+    // A time window holds any number of calls.
+    let b = CircuitBreaker::builder()
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(1000)
+        .build()
+        .unwrap();
+    let mut s = b.settings();
+    s.minimum_calls = 100_000;
+    b.reconfigure(s).unwrap();
+}
+
+#[test]
 fn builder_rejects_bad_values_naming_them() {
     let cases = [
         (

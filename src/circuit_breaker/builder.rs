@@ -222,7 +222,7 @@ impl<C> CircuitBreakerBuilder<C> {
     /// A [`ConfigError`] naming the first bad field and its value.
     pub fn build(self) -> Result<CircuitBreaker<C>, ConfigError> {
         let window = self.window.build()?;
-        let validated = self.settings.validate(self.window.max_calls())?;
+        let validated = self.settings.validate(window.max_calls())?;
         let inner = Inner::new(
             self.name,
             window,

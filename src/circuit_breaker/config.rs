@@ -49,13 +49,6 @@ impl WindowKind {
             } => Window::Hybrid(HybridWindow::new(size, duration, buckets)?),
         })
     }
-
-    pub(crate) fn max_calls(self) -> u32 {
-        match self {
-            Self::Count { size } | Self::Hybrid { size, .. } => size,
-            Self::Time { .. } => u32::MAX,
-        }
-    }
 }
 
 /// How the open duration grows after each failed half-open trial.

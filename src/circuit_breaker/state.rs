@@ -62,10 +62,13 @@ impl Window {
         }
     }
 
-    fn max_calls(&self) -> u32 {
+    /// The most calls the window can hold (`minimum_calls` may not exceed
+    /// it): the size of a count or hybrid window; unbounded for time.
+    pub(crate) fn max_calls(&self) -> u32 {
         match self {
             Self::Count(w) => w.size(),
-            Self::Hybrid(_) | Self::Time(_) => u32::MAX,
+            Self::Hybrid(w) => w.size(),
+            Self::Time(_) => u32::MAX,
         }
     }
 }

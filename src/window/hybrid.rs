@@ -47,6 +47,11 @@ impl HybridWindow {
         })
     }
 
+    /// The most calls the window holds, `N`.
+    pub fn size(&self) -> u32 {
+        self.count.size()
+    }
+
     /// Records one call that finished at `now`.
     #[inline]
     pub fn record(&self, now: u64, outcome: Outcome) {
