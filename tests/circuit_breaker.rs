@@ -665,6 +665,24 @@ fn events_reach_listeners() {
 }
 
 #[test]
+fn disabled_calls_report_nothing_however_they_end() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .initial_state(State::Disabled)
+        .build()
+        .unwrap();
+    let events = Arc::new(AtomicUsize::new(0));
+    let sink = Arc::clone(&events);
+    b.on_event(move |_| {
+        sink.fetch_add(1, Ordering::SeqCst);
+    });
+    b.try_acquire().unwrap().success();
+    b.try_acquire().unwrap().ignore();
+    drop(b.try_acquire().unwrap()); // cancelled
+    assert_eq!(events.load(Ordering::SeqCst), 0);
+}
+
+#[test]
 fn works_with_no_runtime_under_block_on() {
     let clock = ManualClock::new();
     let b = builder(&clock).build().unwrap();

@@ -448,6 +448,9 @@ impl Inner {
     /// Gives back what an admission holds without recording it (ignored, or
     /// cancelled under the default rule).
     pub(crate) fn release(&self, admission: Admission) {
+        if state_of(admission.word) == State::Disabled {
+            return; // disabled: nothing is recorded, nothing is reported
+        }
         if admission.probe {
             self.update_trial(admission.word, |w| w - (1 << trial::IN_FLIGHT));
         }
