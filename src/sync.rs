@@ -2,10 +2,10 @@
 //! so the model checker sees every access (the same trick as `tokio/src/loom`).
 
 #[cfg(parapet_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(not(parapet_loom))]
-pub(crate) use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Back off inside a retry loop; under loom, lets the model run another thread.
 #[inline]

@@ -2,22 +2,29 @@
 
 use crossbeam_utils::CachePadded;
 
-use super::{bits_packed, unpack_clamped, Outcome, Reciprocal, Snapshot, MAX_COUNT_WINDOW};
+use super::tagged::Tagged;
+use super::{Generation, Outcome, Reciprocal, Snapshot, MAX_COUNT_WINDOW};
 use crate::error::ConfigError;
-use crate::sync::{AtomicU64, AtomicU8, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 
 /// The outcomes of the last `N` calls, lock-free.
 ///
 /// A record takes a ticket with one shared `fetch_add`; slot `ticket % N`
-/// (computed by a precomputed reciprocal, not a division)
-/// holds that call's outcome in a byte. The slot is written only when the
-/// outcome differs from what it holds, and then its failure and slow bits
-/// change one packed `failures | slow << 32` word by one `fetch_add` of the
-/// signed difference. A success landing on a success is a ticket and a load.
+/// (computed by a precomputed reciprocal, not a division) holds that call's
+/// outcome and the generation it was recorded in. The slot is written only
+/// when what it holds differs, and then the window's counts (calls,
+/// failures, slow calls) change by the exact difference. A success landing
+/// on a success of the same generation is a ticket and a load.
 ///
-/// Because every change to the packed word is the exact difference a slot
-/// swap made, the word always equals a recount of the ring once recorders
-/// finish: it never drifts. A snapshot is two loads.
+/// # Generations
+///
+/// [`reset`](Self::reset) starts a fresh generation in `O(1)`: slots of an
+/// earlier generation read as empty, and every count carries its
+/// generation's tag, changed only by a compare-and-swap that checks it. A
+/// record that started before a reset and finishes after it is dropped: it
+/// can never show in the new generation (checked by loom). Because every
+/// change is the exact difference a slot change made, the counts always
+/// equal a recount of the ring once recorders finish: they never drift.
 ///
 /// # Examples
 ///
@@ -32,15 +39,19 @@ use crate::sync::{AtomicU64, AtomicU8, Ordering};
 /// ```
 #[derive(Debug)]
 pub struct CountWindow {
-    /// Tickets taken; `min(ticket, N)` is the number of calls in the window.
+    /// Tickets taken, across generations.
     ticket: CachePadded<AtomicU64>,
-    /// `failures | slow << 32`, the sum of the slots' bits.
-    packed: CachePadded<AtomicU64>,
-    /// One outcome per slot: bit 0 failed, bit 1 slow; 0 also means empty.
-    slots: Box<[AtomicU8]>,
+    /// Slots of the current generation (at most `N`).
+    calls: CachePadded<Tagged>,
+    failures: Tagged,
+    slow: Tagged,
+    /// One outcome per slot: `generation << 2 | slow << 1 | failed`.
+    slots: Box<[AtomicU64]>,
     len: u64,
     /// `ticket % len` without a 64-bit `div` on the record path.
     modulus: Reciprocal,
+    /// The generation `record`, `snapshot` and `reset` use.
+    generation: Generation,
 }
 
 impl CountWindow {
@@ -58,15 +69,18 @@ impl CountWindow {
             return Err(ConfigError::new(
                 "window_size",
                 size,
-                "must be at most 16777216 (2^24) calls",
+                "must be at most 1048576 (2^20) calls",
             ));
         }
         Ok(Self {
             ticket: CachePadded::new(AtomicU64::new(0)),
-            packed: CachePadded::new(AtomicU64::new(0)),
-            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            calls: CachePadded::new(Tagged::default()),
+            failures: Tagged::default(),
+            slow: Tagged::default(),
+            slots: (0..size).map(|_| AtomicU64::new(0)).collect(),
             len: u64::from(size),
             modulus: Reciprocal::new(u64::from(size)),
+            generation: Generation::default(),
         })
     }
 
@@ -78,72 +92,103 @@ impl CountWindow {
     /// Records one call's outcome. Lock-free, allocation-free, no clock.
     #[inline]
     pub fn record(&self, outcome: Outcome) {
+        self.record_in(self.generation.current(), outcome);
+    }
+
+    /// Records one outcome in `generation`; false if the window has moved
+    /// on to a later generation (the record is dropped).
+    #[inline]
+    pub(crate) fn record_in(&self, generation: u64, outcome: Outcome) -> bool {
         // Relaxed: the ticket only chooses a slot; nothing is published
-        // through it. Readers tolerate any interleaving (they clamp).
+        // through it.
         let ticket = self.ticket.fetch_add(1, Ordering::Relaxed);
         let index = ticket - self.modulus.divide(ticket) * self.len;
         let Some(slot) = self.slots.get(index as usize) else {
-            return;
+            return false;
         };
-        let new = outcome as u8;
-        // Relaxed: a hint to skip the write; the swap below is what counts.
-        if slot.load(Ordering::Relaxed) == new {
-            return;
+        let new = generation << 2 | outcome as u64;
+        // Relaxed: the slot is validated by the CAS below; the counts are
+        // tagged and validated on their own.
+        let mut old = slot.load(Ordering::Relaxed);
+        if old == new {
+            return true;
         }
-        self.replace(slot, new);
-    }
-
-    /// Puts `new` in `slot` and applies the exact change to the packed word.
-    #[inline]
-    fn replace(&self, slot: &AtomicU8, new: u8) {
-        // Relaxed: the swap's atomicity alone makes each slot's changes
-        // telescope; totals become exact at quiescence, which the callers'
-        // own synchronization (join, channel) orders.
-        let old = slot.swap(new, Ordering::Relaxed);
-        if old != new {
-            let delta = bits_packed(new).wrapping_sub(bits_packed(old));
-            // Relaxed: a commutative sum; see above.
-            self.packed.fetch_add(delta, Ordering::Relaxed);
+        loop {
+            if old >> 2 > generation {
+                return false;
+            }
+            match slot.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => old = actual,
+            }
         }
+        let old_bits = if old >> 2 == generation {
+            old & 3
+        } else {
+            // The slot was empty in this generation: one more call.
+            if !self.calls.add(generation, 1) {
+                return false;
+            }
+            0
+        };
+        let bits = outcome as u64;
+        let failed = (bits & 1) as i64 - (old_bits & 1) as i64;
+        let slow = (bits >> 1) as i64 - (old_bits >> 1) as i64;
+        (failed == 0 || self.failures.add(generation, failed))
+            && (slow == 0 || self.slow.add(generation, slow))
     }
 
     /// Calls, failures and slow calls among the last `N` calls.
     ///
-    /// Exact once recorders finish; while they run, it may count a call
-    /// whose outcome is not yet written as a success, and it never reports
-    /// more failures or slow calls than calls.
+    /// Exact once recorders finish; while they run, it may miss a call
+    /// being recorded, and it never reports more failures or slow calls
+    /// than calls.
     #[inline]
     pub fn snapshot(&self) -> Snapshot {
-        // Relaxed: two independent readings, reconciled by the clamp.
-        let packed = self.packed.load(Ordering::Relaxed);
-        let calls = self.ticket.load(Ordering::Relaxed).min(self.len);
-        let (failures, slow) = unpack_clamped(packed, calls);
-        Snapshot::new(calls, failures, slow)
+        self.snapshot_in(self.generation.current())
     }
 
-    /// Empties the window: a fresh generation.
+    /// The snapshot of `generation` (empty if the window is in another).
+    #[inline]
+    pub(crate) fn snapshot_in(&self, generation: u64) -> Snapshot {
+        let failures = self.failures.read(generation);
+        let slow = self.slow.read(generation);
+        let calls = self.calls.read(generation);
+        Snapshot::clamped(calls, failures, slow)
+    }
+
+    /// Empties the window: a fresh generation, in `O(1)`.
     ///
-    /// Cold path, `O(N)`. Records racing with a reset land in the old or the
-    /// new generation; the counts stay consistent with the ring either way.
+    /// A record racing a reset lands in the old generation or is dropped,
+    /// never in the new one.
     pub fn reset(&self) {
-        for slot in self.slots.iter() {
-            self.replace(slot, 0);
-        }
-        // Relaxed: see `record`.
-        self.ticket.store(0, Ordering::Relaxed);
+        self.generation.advance(|g| self.restart(g));
+    }
+
+    /// Starts `generation` with every count at zero; the caller publishes
+    /// `generation` (Release) afterwards.
+    pub(crate) fn restart(&self, generation: u64) {
+        self.calls.restart(generation);
+        self.failures.restart(generation);
+        self.slow.restart(generation);
     }
 
     /// Bytes this window occupies, heap included.
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.slots.len()
+        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.slots)
     }
 
-    /// Recount of the ring (for tests): `(failures, slow)` in the slots.
+    /// Recount of the ring (for tests): `(failures, slow)` in the slots of
+    /// the current generation.
     #[doc(hidden)]
     pub fn recount(&self) -> (u64, u64) {
+        let generation = self.generation.current();
         self.slots.iter().fold((0, 0), |(f, s), slot| {
-            let bits = slot.load(Ordering::Relaxed);
-            (f + u64::from(bits & 1), s + u64::from(bits >> 1 & 1))
+            let word = slot.load(Ordering::Relaxed);
+            if word >> 2 != generation {
+                return (f, s);
+            }
+            (f + (word & 1), s + (word >> 1 & 1))
         })
     }
 }
@@ -156,7 +201,7 @@ mod tests {
     fn rejects_bad_sizes() {
         assert_eq!(CountWindow::new(0).unwrap_err().field(), "window_size");
         let err = CountWindow::new(MAX_COUNT_WINDOW + 1).unwrap_err();
-        assert_eq!(err.value(), "16777217");
+        assert_eq!(err.value(), "1048577");
         assert!(CountWindow::new(MAX_COUNT_WINDOW).is_ok());
     }
 

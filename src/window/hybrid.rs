@@ -59,10 +59,27 @@ impl HybridWindow {
         self.time.record(now, outcome);
     }
 
+    /// Records one outcome in `generation`; false if either part dropped it.
+    #[inline]
+    pub(crate) fn record_in(&self, generation: u64, now: u64, outcome: Outcome) -> bool {
+        let count = self.count.record_in(generation, outcome);
+        self.time.record_in(generation, now, outcome) && count
+    }
+
     /// The calls in the window at `now`.
     pub fn snapshot(&self, now: u64) -> Snapshot {
-        let time = self.time.snapshot(now);
-        let count = self.count.snapshot();
+        Self::smaller(self.time.snapshot(now), self.count.snapshot())
+    }
+
+    /// The snapshot of `generation` at `now`.
+    pub(crate) fn snapshot_in(&self, generation: u64, now: u64) -> Snapshot {
+        Self::smaller(
+            self.time.snapshot_in(generation, now),
+            self.count.snapshot_in(generation),
+        )
+    }
+
+    fn smaller(time: Snapshot, count: Snapshot) -> Snapshot {
         if time.calls() < count.calls() {
             time
         } else {
@@ -74,6 +91,13 @@ impl HybridWindow {
     pub fn reset(&self) {
         self.count.reset();
         self.time.reset();
+    }
+
+    /// Starts `generation` with every count at zero (see
+    /// [`CountWindow::reset`]).
+    pub(crate) fn restart(&self, generation: u64) {
+        self.count.restart(generation);
+        self.time.restart(generation);
     }
 
     /// Bytes this window occupies, heap included.

@@ -4,8 +4,8 @@
 //! both taking the time from the caller (no clock read inside):
 //!
 //! - [`CountWindow`]: the last `N` calls, a ticket ring. A record is one
-//!   shared `fetch_add` plus, only when the slot's outcome changes, a swap
-//!   and one `fetch_add` on a packed failure/slow word.
+//!   shared `fetch_add` and a load, plus, only when the slot's outcome
+//!   changes, a compare-and-swap of the slot and of the counts it changes.
 //! - [`TimeWindow`]: the last `T`, in `B` buckets aligned to the clock
 //!   (`bucket = now / width`), striped per thread so that a success is one
 //!   uncontended `fetch_add` on a cache line only its thread writes.
@@ -14,6 +14,11 @@
 //!
 //! Each gives a [`Snapshot`] (calls, failures, slow calls) in which failures
 //! and slow calls never exceed calls, even while records are in flight.
+//!
+//! `reset()` starts a fresh *generation*: every count carries its
+//! generation's tag and changes only by a compare-and-swap that checks it,
+//! so a record racing a reset lands in the old generation or is dropped,
+//! never in the new one.
 //!
 //! # Examples
 //!
@@ -35,6 +40,7 @@ mod count;
 mod hybrid;
 mod reciprocal;
 mod snapshot;
+mod tagged;
 mod time;
 
 pub use count::CountWindow;
@@ -43,9 +49,12 @@ pub use snapshot::{Snapshot, Threshold};
 pub use time::TimeWindow;
 
 pub(crate) use reciprocal::Reciprocal;
+pub(crate) use tagged::Tagged;
 
-/// The largest count window: `2^24` calls (16 MiB of slots).
-pub const MAX_COUNT_WINDOW: u32 = 1 << 24;
+use crate::sync::{AtomicU64, Mutex, Ordering};
+
+/// The largest count window: `2^20` calls (8 MiB of slots).
+pub const MAX_COUNT_WINDOW: u32 = 1 << 20;
 /// The largest number of buckets in a time window.
 pub const MAX_BUCKETS: u32 = 1 << 12;
 /// The largest number of stripes in a time window.
@@ -97,33 +106,44 @@ impl Outcome {
     pub const fn is_slow(self) -> bool {
         self as u8 & 2 != 0
     }
+}
 
-    /// The outcome's contribution to a packed `failures | slow << 32` word.
-    #[inline]
-    pub(crate) const fn packed(self) -> u64 {
-        bits_packed(self as u8)
+/// The generation a standalone window records in, and the lock that
+/// serialises its resets. (The circuit breaker passes its own generation
+/// instead, under its own transition lock.) Generations start at 1, so a
+/// zeroed slot or count (generation 0) is never current.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    current: AtomicU64,
+    resetting: Mutex<()>,
+}
+
+impl Default for Generation {
+    fn default() -> Self {
+        Self {
+            current: AtomicU64::new(1),
+            resetting: Mutex::new(()),
+        }
     }
 }
 
-/// Failure bit (bit 0) and slow bit (bit 1) spread into a packed
-/// `failures | slow << 32` word.
-#[inline]
-pub(crate) const fn bits_packed(bits: u8) -> u64 {
-    (bits & 1) as u64 | (((bits >> 1) & 1) as u64) << 32
-}
+impl Generation {
+    #[inline]
+    pub(crate) fn current(&self) -> u64 {
+        // Acquire: pairs with the Release in `advance`, so a recorder of the
+        // new generation sees its counts restarted.
+        self.current.load(Ordering::Acquire)
+    }
 
-/// Splits a packed `failures | slow << 32` word, read while other threads may
-/// have applied their signed changes out of order, into two counts clamped
-/// to `0..=calls`.
-#[inline]
-pub(crate) fn unpack_clamped(packed: u64, calls: u64) -> (u64, u64) {
-    // The word is the two's-complement sum of signed changes, so the low
-    // field may be transiently negative and borrow from the high one: read
-    // it as a signed 32-bit value and take it out before reading the high.
-    let failures = packed as u32 as i32 as i64;
-    let slow = (packed as i64).wrapping_sub(failures) >> 32;
-    let clamp = |v: i64| (v.max(0) as u64).min(calls);
-    (clamp(failures), clamp(slow))
+    /// Moves to the next generation: `restart` zeroes its counts, then it
+    /// is published.
+    pub(crate) fn advance(&self, restart: impl FnOnce(u64)) {
+        let _serial = self.resetting.lock();
+        let next = self.current.load(Ordering::Relaxed) + 1;
+        restart(next);
+        // Release: publishes the restarted counts (see `current`).
+        self.current.store(next, Ordering::Release);
+    }
 }
 
 /// Compile-time proof that the windows can be shared across threads.
@@ -150,17 +170,6 @@ mod tests {
         ] {
             assert_eq!((o.is_failure(), o.is_slow()), (f, s));
             assert_eq!(Outcome::new(f, s), o);
-            assert_eq!(o.packed(), f as u64 | (s as u64) << 32);
         }
-    }
-
-    #[test]
-    fn unpack_handles_transient_negative_low_field() {
-        // 3 slow, failures transiently -1.
-        let packed = (3u64 << 32).wrapping_sub(1);
-        assert_eq!(unpack_clamped(packed, 10), (0, 3));
-        // failures 5, slow transiently -2, clamped to the calls.
-        let packed = 5u64.wrapping_sub(2u64 << 32);
-        assert_eq!(unpack_clamped(packed, 4), (4, 0));
     }
 }

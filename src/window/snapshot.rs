@@ -36,6 +36,14 @@ impl Snapshot {
         }
     }
 
+    /// A snapshot of counts read while recorders may run: negative
+    /// transients read as 0, failures and slow calls are clamped to calls.
+    #[inline]
+    pub(crate) fn clamped(calls: i64, failures: i64, slow_calls: i64) -> Self {
+        let calls = calls.max(0) as u64;
+        Self::new(calls, failures.max(0) as u64, slow_calls.max(0) as u64)
+    }
+
     /// Calls recorded (successes, failures, slow or not).
     #[inline]
     pub fn calls(&self) -> u64 {

@@ -3,26 +3,25 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use super::{unpack_clamped, Outcome, Reciprocal, Snapshot, MAX_BUCKETS, MAX_STRIPES};
+use super::{Generation, Outcome, Reciprocal, Snapshot, Tagged, MAX_BUCKETS, MAX_STRIPES};
 use crate::clock::duration_nanos;
 use crate::error::ConfigError;
 use crate::sync::{spin_hint, AtomicU64, Ordering};
 
-/// Epoch word of a bucket never written (epochs are stored plus one).
-const EMPTY: u64 = 0;
 /// Epoch word of a bucket one thread is zeroing for a new epoch.
 const RESETTING: u64 = u64::MAX;
 
-/// One bucket: its epoch and its counters. Four fit a 128-byte pair of
-/// cache lines, so a stripe's padding is a whole number of buckets.
+/// One bucket: its epoch and its generation-tagged counts. Four fit a
+/// 128-byte pair of cache lines, so a stripe's padding is a whole number of
+/// buckets.
 #[derive(Debug, Default)]
 #[repr(align(32))]
 struct Bucket {
-    /// `epoch + 1`, `EMPTY`, or `RESETTING`.
+    /// `epoch + 1`, 0 if never written, or `RESETTING`.
     epoch: AtomicU64,
-    calls: AtomicU64,
-    /// `failures | slow << 32`.
-    packed: AtomicU64,
+    calls: Tagged,
+    failures: Tagged,
+    slow: Tagged,
 }
 
 impl Bucket {
@@ -39,15 +38,27 @@ impl Bucket {
                 .is_ok()
     }
 
-    /// Writes the counts of a claimed bucket, then releases it under `epoch`.
+    /// Writes the first record of a claimed bucket, then releases it under
+    /// `epoch`.
     #[inline]
-    fn publish(&self, epoch: u64, calls: u64, packed: u64) {
-        // Release (counts): a snapshot that reads these values also sees the
-        // claim, and so notices the bucket changed under it.
-        self.calls.store(calls, Ordering::Release);
-        self.packed.store(packed, Ordering::Release);
+    fn publish(&self, epoch: u64, generation: u64, outcome: Outcome) {
+        // Release (counts, in `set`): a snapshot that reads these values also
+        // sees the claim, and so notices the bucket changed under it.
+        self.calls.set(generation, 1);
+        self.failures
+            .set(generation, u64::from(outcome.is_failure()));
+        self.slow.set(generation, u64::from(outcome.is_slow()));
         // Release (epoch): publishes the counts to recorders and snapshots.
         self.epoch.store(epoch, Ordering::Release);
+    }
+
+    /// Adds one outcome to a bucket that holds the current epoch; false if
+    /// its counts belong to a later generation.
+    #[inline]
+    fn add(&self, generation: u64, outcome: Outcome) -> bool {
+        self.calls.add(generation, 1)
+            && (!outcome.is_failure() || self.failures.add(generation, 1))
+            && (!outcome.is_slow() || self.slow.add(generation, 1))
     }
 }
 
@@ -67,6 +78,11 @@ const STRIPE_PAD: usize = 128 / std::mem::size_of::<Bucket>();
 /// by whoever first records into it, claiming it with a compare-and-swap on
 /// its epoch word; a recorder that finds a bucket mid-reset moves on to the
 /// next stripe, so nobody waits and no record is lost.
+///
+/// [`reset`](Self::reset) starts a fresh generation: every count is tagged
+/// with its generation and changed only by a compare-and-swap that checks
+/// the tag, so a record racing a reset lands in the old generation or is
+/// dropped, never in the new one.
 ///
 /// A record carrying a time a whole ring (at least `B` buckets) older than
 /// what its bucket already holds is outside every window that bucket can be
@@ -102,6 +118,7 @@ pub struct TimeWindow {
     /// Buckets from one stripe's start to the next's.
     stride: usize,
     stripe_mask: usize,
+    generation: Generation,
 }
 
 impl TimeWindow {
@@ -172,6 +189,7 @@ impl TimeWindow {
             ring_mask: ring as u64 - 1,
             stride,
             stripe_mask: stripes - 1,
+            generation: Generation::default(),
         })
     }
 
@@ -200,6 +218,13 @@ impl TimeWindow {
     /// window's user reads). Lock-free, allocation-free, no clock read.
     #[inline]
     pub fn record(&self, now: u64, outcome: Outcome) {
+        self.record_in(self.generation.current(), now, outcome);
+    }
+
+    /// Records one outcome in `generation`; false if it was dropped (older
+    /// than its bucket, or of an earlier generation than the window's).
+    #[inline]
+    pub(crate) fn record_in(&self, generation: u64, now: u64, outcome: Outcome) -> bool {
         let epoch = self.width.divide(now);
         // Stored tags are `epoch + 1`; at the very top of the range two
         // epochs share a tag, half a millennium after the clock's origin.
@@ -208,26 +233,25 @@ impl TimeWindow {
         let mut stripe = first;
         loop {
             let bucket = self.bucket(stripe, epoch);
-            // Acquire: pairs with the Release that publishes a reset bucket,
-            // so our add lands after its zeroing.
+            // Acquire: pairs with the Release that publishes a claimed
+            // bucket, so our add lands after its first counts.
             let current = bucket.epoch.load(Ordering::Acquire);
             if current == tag {
-                add(bucket, outcome);
-                return;
+                return bucket.add(generation, outcome);
             }
             if current != RESETTING && current > tag {
                 // The slot already serves an epoch at least a ring later:
                 // this call is older than any window containing it.
-                return;
+                return false;
             }
             if bucket.claim(current) {
                 // We own the bucket until we publish the epoch; nobody else
                 // adds to it meanwhile, so we write the first counts directly.
-                bucket.publish(tag, 1, outcome.packed());
-                return;
+                bucket.publish(tag, generation, outcome);
+                return true;
             }
             if current == RESETTING {
-                // Someone else is zeroing this bucket: use the next stripe.
+                // Someone else is rewriting this bucket: use the next stripe.
                 stripe = stripe.wrapping_add(1);
                 if (stripe ^ first) & self.stripe_mask == 0 {
                     spin_hint();
@@ -240,70 +264,62 @@ impl TimeWindow {
     /// bucket `now` falls in and the `B - 1` before it, over every stripe.
     ///
     /// Exact once recorders finish; never more failures or slow calls than
-    /// calls. A bucket being reset while it is read is left out.
+    /// calls. A bucket being rewritten while it is read is left out.
     pub fn snapshot(&self, now: u64) -> Snapshot {
+        self.snapshot_in(self.generation.current(), now)
+    }
+
+    /// The snapshot of `generation` at `now`.
+    pub(crate) fn snapshot_in(&self, generation: u64, now: u64) -> Snapshot {
         let newest = self.width.divide(now);
-        let (mut calls, mut failures, mut slow) = (0u64, 0u64, 0u64);
+        let (mut calls, mut failures, mut slow) = (0i64, 0i64, 0i64);
         for stripe in 0..=self.stripe_mask {
             for back in 0..self.len.min(newest.saturating_add(1)) {
                 let epoch = newest - back;
                 let tag = epoch.saturating_add(1).min(RESETTING - 1);
                 let bucket = self.bucket(stripe, epoch);
-                // Acquire (all three): each later load stays after it, so the
-                // second epoch read tells whether a reset overlapped, and
-                // `calls` includes every call whose failure bits we saw
-                // (recorders add `calls` before `packed`, the latter Release).
+                // Acquire (all loads): each later load stays after it, so the
+                // second epoch read tells whether a claim overlapped, and
+                // `calls` includes every call whose failure we saw (a record
+                // adds `calls` before the others, with Release).
                 if bucket.epoch.load(Ordering::Acquire) != tag {
                     continue;
                 }
-                let packed = bucket.packed.load(Ordering::Acquire);
-                let bucket_calls = bucket.calls.load(Ordering::Acquire);
+                let f = bucket.failures.read(generation);
+                let s = bucket.slow.read(generation);
+                let c = bucket.calls.read(generation);
                 if bucket.epoch.load(Ordering::Relaxed) != tag {
                     continue;
                 }
-                let (f, s) = unpack_clamped(packed, bucket_calls);
-                calls += bucket_calls;
-                failures += f;
-                slow += s;
+                calls += c;
+                failures += f.min(c);
+                slow += s.min(c);
             }
         }
-        Snapshot::new(calls, failures, slow)
+        Snapshot::clamped(calls, failures, slow)
     }
 
-    /// Empties the window: a fresh generation. Cold path.
+    /// Empties the window: a fresh generation. Cold path, `O(buckets)`.
     ///
-    /// Records racing with a reset land in the old or the new generation.
+    /// A record racing a reset lands in the old generation or is dropped,
+    /// never in the new one.
     pub fn reset(&self) {
+        self.generation.advance(|g| self.restart(g));
+    }
+
+    /// Starts `generation` with every count at zero; the caller publishes
+    /// `generation` (Release) afterwards.
+    pub(crate) fn restart(&self, generation: u64) {
         for bucket in self.buckets.iter() {
-            loop {
-                let current = bucket.epoch.load(Ordering::Acquire);
-                if current == EMPTY {
-                    break;
-                }
-                if bucket.claim(current) {
-                    bucket.publish(EMPTY, 0, 0);
-                    break;
-                }
-                spin_hint();
-            }
+            bucket.calls.restart(generation);
+            bucket.failures.restart(generation);
+            bucket.slow.restart(generation);
         }
     }
 
     /// Bytes this window occupies, heap included.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.buckets)
-    }
-}
-
-/// Adds one outcome to a bucket that holds the current epoch.
-#[inline]
-fn add(bucket: &Bucket, outcome: Outcome) {
-    // Relaxed: a plain count; the Release below orders it for readers.
-    bucket.calls.fetch_add(1, Ordering::Relaxed);
-    let packed = outcome.packed();
-    if packed != 0 {
-        // Release: a reader that sees this failure also sees its call.
-        bucket.packed.fetch_add(packed, Ordering::Release);
     }
 }
 
