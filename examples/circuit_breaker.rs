@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, EventKind};
+use parapet::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff};
 use parapet::clock::ManualClock;
 
 /// The dependency: down between 2 s and 6 s of simulated time.
@@ -31,7 +31,7 @@ async fn main() -> Result<(), parapet::ConfigError> {
         .minimum_calls(10)
         .failure_rate_threshold(0.5)
         .open_duration(Duration::from_secs(1))
-        .open_backoff(2.0, Duration::from_secs(4), 0.0)
+        .open_backoff(OpenBackoff::exponential(2.0).max_duration(Duration::from_secs(4)))
         .half_open_trial_calls(3)
         .clock(clock.clone())
         .build()?;

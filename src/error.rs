@@ -1,9 +1,10 @@
 //! The errors parapet returns: [`ConfigError`] from builders, and the one
-//! flat [`Error`] a guarded call returns.
+//! flat [`Error`] a guarded call returns, composed of each primitive's own
+//! rejection type ([`CircuitOpen`], ...).
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+
+pub use crate::circuit_breaker::CircuitOpen;
 
 /// A builder or constructor was given a value it cannot use.
 ///
@@ -63,95 +64,18 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// A call was rejected by a circuit breaker that is open (or half-open with
-/// every probe place taken, or forced open).
-///
-/// # Examples
-///
-/// ```
-/// use parapet::circuit_breaker::{CircuitBreaker, State};
-///
-/// let breaker = CircuitBreaker::builder().name("users").build().unwrap();
-/// breaker.transition_to(State::ForcedOpen);
-/// let err = breaker.try_acquire().unwrap_err();
-/// assert_eq!(err.name(), "users");
-/// assert_eq!(err.state(), State::ForcedOpen);
-/// assert_eq!(err.retry_after(), None);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CircuitOpen {
-    pub(crate) name: Arc<str>,
-    pub(crate) state: crate::circuit_breaker::State,
-    pub(crate) retry_after: Option<Duration>,
-}
-
-impl CircuitOpen {
-    /// The name of the breaker that rejected the call.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The breaker's state when it rejected the call.
-    pub fn state(&self) -> crate::circuit_breaker::State {
-        self.state
-    }
-
-    /// Finds a `CircuitOpen` in an error or its chain of sources: for
-    /// `BoxError` stacks (axum's `HandleErrorLayer`, `tower::BoxError`),
-    /// where the concrete error type is erased.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use parapet::circuit_breaker::{CircuitBreaker, State};
-    /// use parapet::CircuitOpen;
-    ///
-    /// let breaker = CircuitBreaker::builder().build()?;
-    /// breaker.transition_to(State::ForcedOpen);
-    /// let err = breaker.call_sync(|| Ok::<(), std::io::Error>(())).unwrap_err();
-    /// let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
-    /// assert!(CircuitOpen::find_in(boxed.as_ref()).is_some());
-    ///
-    /// let other: Box<dyn std::error::Error + Send + Sync> = "timeout".into();
-    /// assert!(CircuitOpen::find_in(other.as_ref()).is_none());
-    /// # Ok::<(), parapet::ConfigError>(())
-    /// ```
-    pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a CircuitOpen> {
-        let mut current = Some(error);
-        while let Some(e) = current {
-            if let Some(open) = e.downcast_ref::<CircuitOpen>() {
-                return Some(open);
-            }
-            current = e.source();
-        }
-        None
-    }
-
-    /// How long until the breaker lets a trial call through: the time left
-    /// in the open state. `None` when it cannot be known (forced open, or
-    /// half-open with every probe place taken).
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
-    }
-}
-
-impl fmt::Display for CircuitOpen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` is {:?}", self.name, self.state)?;
-        if let Some(after) = self.retry_after {
-            write!(f, "; next trial in {after:?}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for CircuitOpen {}
-
 /// The one error a guarded call returns: either a guard rejected the call,
 /// or the operation itself failed.
 ///
 /// It stays flat however many guards are stacked, and is
 /// `#[non_exhaustive]`: more guards (bulkhead, timeout, retry) add variants.
+///
+/// As an [`std::error::Error`] it follows the std convention of showing each
+/// line of a chain once: `Operation` is transparent (it displays the
+/// operation's error and returns that error's source), and a rejection
+/// displays one line and returns the rejection (for example a
+/// [`CircuitOpen`]) as its source, so `CircuitOpen::find_in` finds it in
+/// `BoxError` stacks.
 ///
 /// # Examples
 ///
@@ -208,7 +132,7 @@ impl<E> Error<E> {
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::CircuitOpen(open) => open.fmt(f),
+            Self::CircuitOpen(_) => f.write_str("call rejected without running"),
             Self::Operation(e) => e.fmt(f),
         }
     }
@@ -218,7 +142,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::CircuitOpen(open) => Some(open),
-            Self::Operation(e) => Some(e),
+            Self::Operation(e) => e.source(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use parapet::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerBuilder, Classification, EventKind, State,
+    CircuitBreaker, CircuitBreakerBuilder, Classification, EventKind, OpenBackoff, State,
 };
 use parapet::clock::ManualClock;
 use parapet::window::Snapshot;
@@ -276,7 +276,7 @@ fn open_duration_grows_with_each_failed_trial_up_to_the_cap() {
     let clock = ManualClock::new();
     let b = builder(&clock)
         .open_duration(SEC)
-        .open_backoff(2.0, Duration::from_secs(5), 0.0)
+        .open_backoff(OpenBackoff::exponential(2.0).max_duration(Duration::from_secs(5)))
         .half_open_trial_calls(1)
         .build()
         .unwrap();
@@ -306,7 +306,11 @@ fn jitter_is_seeded_and_bounded() {
         let clock = ManualClock::new();
         let b = builder(&clock)
             .open_duration(Duration::from_secs(10))
-            .open_backoff(1.0, Duration::from_secs(10), 0.5)
+            .open_backoff(
+                OpenBackoff::exponential(1.0)
+                    .max_duration(Duration::from_secs(10))
+                    .jitter(0.5),
+            )
             .half_open_trial_calls(1)
             .jitter_seed(seed)
             .build()
@@ -748,7 +752,8 @@ mod tower_service {
                 inner.polls.load(Ordering::SeqCst),
                 inner.calls.load(Ordering::SeqCst),
             );
-            let err = svc.ready().await.unwrap_err();
+            // Ready (tower's contract), and the call is rejected.
+            let err = svc.ready().await.unwrap().call(2).await.unwrap_err();
             assert!(err.is_circuit_open());
             assert_eq!(
                 inner.polls.load(Ordering::SeqCst),
@@ -773,7 +778,10 @@ mod tower_service {
         // `first` reserves the only probe place in poll_ready.
         assert!(matches!(first.poll_ready(&mut cx), Poll::Ready(Ok(()))));
         let mut second = first.clone();
-        assert!(matches!(second.poll_ready(&mut cx), Poll::Ready(Err(e)) if e.is_circuit_open()));
+        // Ready, but its call is rejected: the one place is taken.
+        assert!(matches!(second.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        let err = futures::executor::block_on(second.call(4)).unwrap_err();
+        assert!(err.is_circuit_open());
         // Dropping the reserving service gives the place back.
         drop(first);
         assert!(matches!(second.poll_ready(&mut cx), Poll::Ready(Ok(()))));
@@ -884,7 +892,7 @@ fn metrics_count_outcomes_rejections_and_state() {
         &DebugValue::Counter(4)
     );
     assert_eq!(
-        get("c:parapet_circuit_breaker_transitions_total{breaker=payments,to=open}"),
+        get("c:parapet_circuit_breaker_transitions_total{breaker=payments,from=closed,to=open}"),
         &DebugValue::Counter(1)
     );
     assert_eq!(

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, Classification, Permit, State};
+use parapet::circuit_breaker::{CircuitBreaker, Classification, OpenBackoff, Permit, State};
 use parapet::clock::ManualClock;
 use proptest::prelude::*;
 
@@ -21,6 +21,13 @@ const OPEN_MAX_NS: u64 = 4_000 * MS;
 const TRIALS: u64 = 3;
 const PROBES: u64 = 2;
 const MAX_WAIT_NS: u64 = 2_000 * MS;
+
+#[derive(Clone, Copy, Debug)]
+enum Cause {
+    TrialsFailed,
+    MaxWait,
+    Other,
+}
 
 /// What the model hands out for an admitted call.
 #[derive(Clone, Copy, Debug)]
@@ -65,14 +72,19 @@ impl Model {
         }
     }
 
+    /// `cause` of a move to open: a trip (base duration), failed trials
+    /// (one step longer) or the half-open maximum wait (the same step).
     fn transition(&mut self, to: State, now: u64) {
-        let from = self.state;
+        self.transition_because(to, now, Cause::Other);
+    }
+
+    fn transition_because(&mut self, to: State, now: u64, cause: Cause) {
         match to {
             State::Open => {
-                self.failed_trials = if from == State::HalfOpen {
-                    self.failed_trials + 1
-                } else {
-                    0
+                self.failed_trials = match cause {
+                    Cause::TrialsFailed => self.failed_trials + 1,
+                    Cause::MaxWait => self.failed_trials,
+                    Cause::Other => 0,
                 };
                 let grown = OPEN_NS
                     .saturating_mul(1 << self.failed_trials.min(20))
@@ -99,7 +111,9 @@ impl Model {
         loop {
             match self.state {
                 State::Open if now >= self.open_until => self.transition(State::HalfOpen, now),
-                State::HalfOpen if now >= self.half_open_until => self.transition(State::Open, now),
+                State::HalfOpen if now >= self.half_open_until => {
+                    self.transition_because(State::Open, now, Cause::MaxWait)
+                }
                 _ => return,
             }
         }
@@ -151,7 +165,7 @@ impl Model {
             let need = (THRESHOLD_PPM * TRIALS).div_ceil(1_000_000);
             let remaining = TRIALS - self.recorded;
             if self.trial_failures >= need || self.trial_slow >= need {
-                self.transition(State::Open, now);
+                self.transition_because(State::Open, now, Cause::TrialsFailed);
             } else if self.trial_failures + remaining < need && self.trial_slow + remaining < need {
                 self.transition(State::Closed, now);
             }
@@ -227,7 +241,7 @@ proptest! {
             .slow_call_rate_threshold(0.5)
             .slow_call_duration(Duration::from_nanos(SLOW_NS))
             .open_duration(Duration::from_nanos(OPEN_NS))
-            .open_backoff(2.0, Duration::from_nanos(OPEN_MAX_NS), 0.0)
+            .open_backoff(OpenBackoff::exponential(2.0).max_duration(Duration::from_nanos(OPEN_MAX_NS)))
             .half_open_trial_calls(TRIALS as u32)
             .half_open_max_concurrent(PROBES as u32)
             .half_open_max_wait(Duration::from_nanos(MAX_WAIT_NS))

@@ -62,7 +62,7 @@ impl Default for CircuitBreakerBuilder {
             initial_state: State::Closed,
             classifier: DefaultClassifier,
             clock: Arc::new(DefaultClock::new()),
-            seed: 0x5eed_0f9a_4a9e_7001,
+            seed: random_seed(),
         }
     }
 }
@@ -136,10 +136,11 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// Grow the open duration after each failed half-open trial. Default:
-    /// none (fixed open duration).
-    pub fn open_backoff(mut self, multiplier: f64, max: Duration, jitter: f64) -> Self {
-        self.settings.open_backoff = Some(OpenBackoff::new(multiplier, max, jitter));
+    /// Grow the open duration after each failed half-open trial, for
+    /// example `OpenBackoff::exponential(2.0).max_duration(..).jitter(0.2)`.
+    /// Default: none (fixed open duration).
+    pub fn open_backoff(mut self, backoff: OpenBackoff) -> Self {
+        self.settings.open_backoff = Some(backoff);
         self
     }
 
@@ -189,7 +190,8 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// Seed of the open-duration jitter. Default: a fixed seed.
+    /// Seed of the open-duration jitter, for reproducible tests. Default: a
+    /// random seed per breaker, so replicas do not back off in lockstep.
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -233,4 +235,13 @@ impl<C> CircuitBreakerBuilder<C> {
         );
         Ok(CircuitBreaker::from_parts(inner, self.classifier))
     }
+}
+
+/// A seed that differs per breaker and per process (std's randomly keyed
+/// hasher; no extra dependency).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x5eed);
+    hasher.finish()
 }

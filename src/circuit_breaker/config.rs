@@ -4,12 +4,17 @@
 use std::time::Duration;
 
 use super::state::Window;
-use crate::clock::duration_nanos;
 use crate::error::ConfigError;
 use crate::window::{CountWindow, HybridWindow, Threshold, TimeWindow};
 
 /// The largest number of half-open trial calls.
-pub const MAX_TRIAL_CALLS: u32 = 4096;
+pub const MAX_TRIAL_CALLS: u32 = 1024;
+
+/// The longest duration any breaker setting takes (open duration, backoff
+/// maximum, half-open maximum wait, slow-call duration): 7 days. Longer is
+/// a [`ConfigError`]; for a dependency that must stay off, use
+/// [`State::ForcedOpen`](super::State::ForcedOpen).
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Which calls the breaker judges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +59,27 @@ impl WindowKind {
 /// How the open duration grows after each failed half-open trial.
 ///
 /// Open duration after `k` consecutive failed trials:
-/// `min(open_duration * multiplier^k, max)`, then, with jitter `j`, drawn
-/// uniformly from `[d * (1 - j), d]` (downwards, so it never exceeds `max`).
+/// `min(open_duration * multiplier^k, max_duration)`, then, with jitter `j`,
+/// drawn uniformly from `[d * (1 - j), d]` (downwards, so it never exceeds
+/// the maximum). A half-open period that ends by its maximum wait with no
+/// verdict is not a failed trial: it reopens for the same step.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::circuit_breaker::{CircuitBreaker, OpenBackoff};
+/// use std::time::Duration;
+///
+/// let breaker = CircuitBreaker::builder()
+///     .open_duration(Duration::from_secs(5))
+///     .open_backoff(
+///         OpenBackoff::exponential(2.0)
+///             .max_duration(Duration::from_secs(120))
+///             .jitter(0.2),
+///     )
+///     .build()?;
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct OpenBackoff {
@@ -65,6 +89,33 @@ pub struct OpenBackoff {
     pub max: Duration,
     /// Fraction in `[0, 1]` of the duration that is randomised.
     pub jitter: f64,
+}
+
+impl OpenBackoff {
+    /// Growth by `multiplier` per failed trial (at least 1), capped at 60 s,
+    /// without jitter until [`jitter`](Self::jitter) says otherwise.
+    pub fn exponential(multiplier: f64) -> Self {
+        Self {
+            multiplier,
+            max: Duration::from_secs(60),
+            jitter: 0.0,
+        }
+    }
+
+    /// The longest open duration. Default 60 s; at least the open duration.
+    #[must_use]
+    pub fn max_duration(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// The fraction in `[0, 1]` of each open duration that is randomised
+    /// (downwards). Default 0.
+    #[must_use]
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
 }
 
 /// The settings that can change while the breaker runs
@@ -96,29 +147,6 @@ pub struct Settings {
     pub half_open_max_wait: Duration,
     /// See [`CircuitBreakerBuilder::cancelled_as_failure`](super::CircuitBreakerBuilder::cancelled_as_failure).
     pub cancelled_as_failure: bool,
-}
-
-impl OpenBackoff {
-    /// Growth by `multiplier` per failed trial, capped at `max`, with a
-    /// `jitter` fraction randomised downwards.
-    ///
-    /// ```
-    /// use parapet::circuit_breaker::{CircuitBreaker, OpenBackoff};
-    /// use std::time::Duration;
-    ///
-    /// let breaker = CircuitBreaker::builder().build()?;
-    /// let mut settings = breaker.settings();
-    /// settings.open_backoff = Some(OpenBackoff::new(2.0, Duration::from_secs(60), 0.2));
-    /// breaker.reconfigure(settings)?;
-    /// # Ok::<(), parapet::ConfigError>(())
-    /// ```
-    pub fn new(multiplier: f64, max: Duration, jitter: f64) -> Self {
-        Self {
-            multiplier,
-            max,
-            jitter,
-        }
-    }
 }
 
 impl Default for Settings {
@@ -157,16 +185,7 @@ impl Settings {
         let slow = Threshold::named("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
         let slow_nanos = match self.slow_call_duration {
             None => u64::MAX,
-            Some(d) => match duration_nanos(d) {
-                Some(n) if n < u64::MAX => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "slow_call_duration",
-                        d,
-                        "must be below u64::MAX nanoseconds",
-                    ))
-                }
-            },
+            Some(d) => bounded_nanos("slow_call_duration", d)?,
         };
         if self.minimum_calls == 0 {
             return Err(ConfigError::new("minimum_calls", 0, "must be at least 1"));
@@ -178,7 +197,7 @@ impl Settings {
                 "must not exceed the count window's size",
             ));
         }
-        let open_nanos = positive_nanos("open_duration", self.open_duration)?;
+        let open_nanos = bounded_nanos("open_duration", self.open_duration)?;
         if let Some(b) = self.open_backoff {
             if !(b.multiplier >= 1.0 && b.multiplier.is_finite()) {
                 return Err(ConfigError::new(
@@ -194,11 +213,11 @@ impl Settings {
                     "must be in [0, 1]",
                 ));
             }
-            if b.max < self.open_duration || duration_nanos(b.max).is_none() {
+            if b.max < self.open_duration || b.max > MAX_DURATION {
                 return Err(ConfigError::new(
                     "open_backoff.max",
                     b.max,
-                    "must be at least open_duration and fit in u64 nanoseconds",
+                    "must be at least open_duration and at most MAX_DURATION (7 days)",
                 ));
             }
         }
@@ -206,7 +225,7 @@ impl Settings {
             return Err(ConfigError::new(
                 "half_open_trial_calls",
                 self.half_open_trial_calls,
-                "must be in 1..=4096",
+                "must be in 1..=1024",
             ));
         }
         if self.half_open_max_concurrent == 0
@@ -218,7 +237,7 @@ impl Settings {
                 "must be in 1..=half_open_trial_calls",
             ));
         }
-        let half_open_wait_nanos = positive_nanos("half_open_max_wait", self.half_open_max_wait)?;
+        let half_open_wait_nanos = bounded_nanos("half_open_max_wait", self.half_open_max_wait)?;
         Ok(Validated {
             settings: self,
             failure,
@@ -256,12 +275,19 @@ fn unit_interval(state: &mut u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn positive_nanos(field: &'static str, d: Duration) -> Result<u64, ConfigError> {
-    match duration_nanos(d) {
-        Some(0) => Err(ConfigError::new(field, d, "must be above zero")),
-        Some(n) => Ok(n),
-        None => Err(ConfigError::new(field, d, "must fit in u64 nanoseconds")),
+/// A duration in `(0, MAX_DURATION]`, in nanoseconds.
+fn bounded_nanos(field: &'static str, d: Duration) -> Result<u64, ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError::new(field, d, "must be above zero"));
     }
+    if d > MAX_DURATION {
+        return Err(ConfigError::new(
+            field,
+            d,
+            "must be at most MAX_DURATION (7 days)",
+        ));
+    }
+    Ok(d.as_nanos() as u64)
 }
 
 #[cfg(test)]
@@ -334,36 +360,40 @@ mod tests {
             ),
             (
                 Settings {
-                    open_backoff: Some(OpenBackoff {
-                        multiplier: f64::NAN,
-                        max: Duration::from_secs(60),
-                        jitter: 0.0,
-                    }),
+                    open_backoff: Some(OpenBackoff::exponential(f64::NAN)),
                     ..base()
                 },
                 "open_backoff.multiplier",
             ),
             (
                 Settings {
-                    open_backoff: Some(OpenBackoff {
-                        multiplier: 2.0,
-                        max: Duration::from_secs(60),
-                        jitter: 1.5,
-                    }),
+                    open_backoff: Some(OpenBackoff::exponential(2.0).jitter(1.5)),
                     ..base()
                 },
                 "open_backoff.jitter",
             ),
             (
                 Settings {
-                    open_backoff: Some(OpenBackoff {
-                        multiplier: 2.0,
-                        max: Duration::from_secs(1),
-                        jitter: 0.0,
-                    }),
+                    open_backoff: Some(
+                        OpenBackoff::exponential(2.0).max_duration(Duration::from_secs(1)),
+                    ),
                     ..base()
                 },
                 "open_backoff.max",
+            ),
+            (
+                Settings {
+                    slow_call_duration: Some(Duration::ZERO),
+                    ..base()
+                },
+                "slow_call_duration",
+            ),
+            (
+                Settings {
+                    half_open_max_wait: MAX_DURATION + Duration::from_nanos(1),
+                    ..base()
+                },
+                "half_open_max_wait",
             ),
             (
                 Settings {
@@ -420,7 +450,7 @@ mod tests {
     fn open_duration_grows_exactly_and_is_capped() {
         let settings = Settings {
             open_duration: Duration::from_secs(1),
-            open_backoff: Some(OpenBackoff::new(1.5, Duration::from_secs(3), 0.0)),
+            open_backoff: Some(OpenBackoff::exponential(1.5).max_duration(Duration::from_secs(3))),
             ..Settings::default()
         };
         let v = settings.validate(100).unwrap();

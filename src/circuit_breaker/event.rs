@@ -1,9 +1,10 @@
 //! Events a breaker emits to its listeners.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use super::State;
 use crate::window::Outcome;
@@ -46,15 +47,24 @@ pub enum EventKind {
 type Listener = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// Where a breaker's events go: registered listeners and, with the
-/// `metrics` feature, `metrics`-crate counters and gauges whose handles are
-/// created once, when the breaker is built.
+/// `metrics` feature, `metrics`-crate instruments whose handles are created
+/// once, when the breaker is built.
 ///
 /// With no listener registered (and no `metrics` feature), emitting costs
 /// one relaxed load; listeners are called with no lock held.
+///
+/// Transitions are queued under the transition lock and dispatched in that
+/// order by one thread at a time, so listeners and the state gauge see them
+/// in the order they happened. A listener may itself cause a transition:
+/// it is queued and dispatched after the current one.
 pub(crate) struct Events {
     /// True when at least one listener is registered.
     active: AtomicBool,
     list: Mutex<Arc<[Listener]>>,
+    /// Transitions not yet dispatched, oldest first.
+    pending: Mutex<VecDeque<(State, State)>>,
+    /// Held by the thread dispatching transitions.
+    dispatching: Mutex<()>,
     #[cfg(feature = "metrics")]
     metrics: super::metrics::BreakerMetrics,
 }
@@ -64,6 +74,8 @@ impl Events {
         Self {
             active: AtomicBool::new(false),
             list: Mutex::new(Arc::from(Vec::new())),
+            pending: Mutex::new(VecDeque::new()),
+            dispatching: Mutex::new(()),
             #[cfg(feature = "metrics")]
             metrics: super::metrics::BreakerMetrics::new(_name),
         }
@@ -79,22 +91,63 @@ impl Events {
         self.active.store(true, Ordering::Relaxed);
     }
 
+    /// Emits a call-path event (rejection, record) at once.
     #[inline]
     pub(crate) fn emit(&self, name: &str, kind: EventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
         // Relaxed: see `add`.
         if self.active.load(Ordering::Relaxed) {
-            self.emit_slow(name, kind);
+            self.to_listeners(name, kind);
         }
     }
 
+    /// The duration of a timed, recorded call (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn call_duration(&self, nanos: u64) {
+        self.metrics.call_duration(nanos);
+    }
+
     #[cold]
-    fn emit_slow(&self, name: &str, kind: EventKind) {
+    fn to_listeners(&self, name: &str, kind: EventKind) {
         let list = Arc::clone(&self.list.lock());
         let event = Event { name, kind };
         for listener in list.iter() {
             listener(&event);
+        }
+    }
+
+    /// Queues a transition; called under the transition lock, so the queue
+    /// holds transitions in the order they happened.
+    pub(crate) fn queue_transition(&self, from: State, to: State) {
+        self.pending.lock().push_back((from, to));
+    }
+
+    /// Dispatches queued transitions in order, unless another thread (or an
+    /// outer frame of this one) is dispatching: it will dispatch ours too.
+    pub(crate) fn dispatch_transitions(&self, name: &str) {
+        loop {
+            let Some(serial) = self.dispatching.try_lock() else {
+                return;
+            };
+            loop {
+                let next = self.pending.lock().pop_front();
+                let Some((from, to)) = next else { break };
+                let kind = EventKind::StateTransition { from, to };
+                #[cfg(feature = "metrics")]
+                self.metrics.transition(from, to);
+                // Relaxed: see `add`.
+                if self.active.load(Ordering::Relaxed) {
+                    self.to_listeners(name, kind);
+                }
+            }
+            drop(serial);
+            // A transition queued after our last look and before we let go
+            // found the dispatcher busy: look again.
+            if self.pending.lock().is_empty() {
+                return;
+            }
         }
     }
 }

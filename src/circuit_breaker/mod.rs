@@ -70,9 +70,11 @@
 //! # Ok::<(), parapet::ConfigError>(())
 //! ```
 
+mod admission;
 mod builder;
 mod classify;
 mod config;
+mod error;
 mod event;
 pub mod future;
 mod half_open;
@@ -81,9 +83,12 @@ mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod permit;
+mod record;
 #[cfg(feature = "tower")]
 mod service;
 mod state;
+mod transition;
+mod view;
 
 use std::fmt;
 use std::future::Future;
@@ -91,7 +96,8 @@ use std::sync::Arc;
 
 pub use builder::CircuitBreakerBuilder;
 pub use classify::{Classification, Classify, DefaultClassifier};
-pub use config::{OpenBackoff, Settings, MAX_TRIAL_CALLS};
+pub use config::{OpenBackoff, Settings, MAX_DURATION, MAX_TRIAL_CALLS};
+pub use error::CircuitOpen;
 pub use event::{Event, EventKind};
 pub use future::Call;
 #[cfg(feature = "tower")]
@@ -99,10 +105,11 @@ pub use layer::CircuitBreakerLayer;
 pub use permit::Permit;
 #[cfg(feature = "tower")]
 pub use service::{CircuitBreakerService, ResponseFuture};
+pub use view::Metrics;
 
-use crate::error::{CircuitOpen, ConfigError, Error};
+use crate::error::{ConfigError, Error};
 use crate::window::Snapshot;
-use future::Guarded;
+use future::FailOnUnwind;
 use permit::Ticket;
 use state::Inner;
 
@@ -190,9 +197,18 @@ impl<C> CircuitBreaker<C> {
         self.inner.state()
     }
 
-    /// Calls, failures and slow calls in the current window.
+    /// Calls, failures and slow calls in the current window, raw: rates
+    /// computed from it are not the breaker's verdict below the minimum
+    /// number of calls (see [`metrics`](Self::metrics)).
     pub fn snapshot(&self) -> Snapshot {
         self.inner.snapshot()
+    }
+
+    /// The state, the window, the rates the breaker judges (`None` below
+    /// the minimum number of calls), the calls rejected since the last
+    /// transition and the half-open trial counts, read in one call.
+    pub fn metrics(&self) -> Metrics {
+        self.inner.metrics()
     }
 
     /// Asks to run one call.
@@ -210,7 +226,8 @@ impl<C> CircuitBreaker<C> {
     }
 
     /// Runs the future `make()` returns if the breaker admits the call, and
-    /// records its result. `make` is not called when the call is rejected.
+    /// records its result. The breaker is asked on the first poll, and
+    /// `make` is not called when the call is rejected.
     ///
     /// # Errors
     ///
@@ -230,33 +247,27 @@ impl<C> CircuitBreaker<C> {
     /// # Ok::<(), parapet::ConfigError>(())
     /// ```
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, make: F) -> Call<'_, Fut, C>
+    pub fn call<F, Fut, T, E>(&self, make: F) -> Call<'_, F, Fut, C>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        Call::new(match self.inner.acquire() {
-            Ok(admission) => Guarded::running(
-                make(),
-                Ticket::new(&*self.inner, admission),
-                &self.classifier,
-            ),
-            Err(open) => Guarded::rejected(open),
-        })
+        Call::new(&self.inner, &self.classifier, make)
     }
 
     /// Guards an existing future: it is dropped unpolled if the breaker
     /// rejects the call. Futures are lazy, so nothing of it has run yet.
-    pub fn guard<Fut, T, E>(&self, fut: Fut) -> Call<'_, Fut, C>
+    pub fn guard<Fut, T, E>(&self, fut: Fut) -> Call<'_, impl FnOnce() -> Fut, Fut, C>
     where
         Fut: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        self.call(|| fut)
+        self.call(move || fut)
     }
 
     /// Runs `op` now if the breaker admits the call, and records its result.
+    /// A panic in `op` records a failure and keeps unwinding.
     ///
     /// # Errors
     ///
@@ -266,14 +277,21 @@ impl<C> CircuitBreaker<C> {
     where
         C: Classify<T, E>,
     {
-        let permit = self.try_acquire()?;
-        let result = op();
+        let mut permit = self.try_acquire()?;
+        let result = {
+            let mut guard = FailOnUnwind(Some(&mut permit.ticket));
+            let result = op();
+            guard.0 = None;
+            result
+        };
         permit.record(self.classifier.classify(&result));
         result.map_err(Error::Operation)
     }
 
     /// Moves to `state` now, whatever the current state, with a fresh
-    /// window. `Open` opens for the base open duration.
+    /// window; moving to the current state restarts it. `Open` opens for
+    /// the base open duration and forgets the open backoff, from any state
+    /// (half-open included).
     pub fn transition_to(&self, state: State) {
         self.inner.force(state);
     }
@@ -289,7 +307,11 @@ impl<C> CircuitBreaker<C> {
     }
 
     /// Changes thresholds and durations while running, keeping the window
-    /// and the state. Calls racing the change may see old or new values.
+    /// and the state, then judges the state again under the new settings:
+    /// a half-open period whose recorded trials now hold a verdict (say, the
+    /// trial count was lowered below them) ends at once, and a closed window
+    /// that now reaches a threshold trips. Calls racing the change may see
+    /// old or new values.
     ///
     /// # Errors
     ///
@@ -357,7 +379,7 @@ pub trait CircuitBreakerExt<T, E>: Future<Output = Result<T, E>> + Sized {
     fn with_circuit_breaker<C: Classify<T, E>>(
         self,
         breaker: &CircuitBreaker<C>,
-    ) -> Call<'_, Self, C> {
+    ) -> Call<'_, impl FnOnce() -> Self, Self, C> {
         breaker.guard(self)
     }
 }
@@ -370,5 +392,12 @@ fn _assert_send_sync() {
     fn check<T: Send + Sync>() {}
     check::<CircuitBreaker>();
     check::<Permit<'static>>();
-    check::<Call<'static, std::future::Ready<Result<(), ()>>, DefaultClassifier>>();
+    check::<
+        Call<
+            'static,
+            fn() -> std::future::Ready<Result<(), ()>>,
+            std::future::Ready<Result<(), ()>>,
+            DefaultClassifier,
+        >,
+    >();
 }

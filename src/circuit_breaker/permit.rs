@@ -44,6 +44,22 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
             self.inner.complete(self.admission, class);
         }
     }
+
+    /// Gives the admission back unused: records nothing, whatever the
+    /// cancellation rule (a reservation the call never used).
+    #[cfg(feature = "tower")]
+    pub(crate) fn release(mut self) {
+        self.armed = false;
+        self.inner.release(self.admission);
+    }
+
+    /// True while the admission is still valid: the breaker has not changed
+    /// state since it was made.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        self.inner.is_current(self.admission.word)
+    }
 }
 
 impl<R: Deref<Target = Inner>> Drop for Ticket<R> {
@@ -66,9 +82,12 @@ impl<R: Deref<Target = Inner>> Drop for Ticket<R> {
 ///
 /// Dropping a permit unrecorded means the call was cancelled: by default it
 /// is not recorded, and a half-open probe place is given back (with
-/// `cancelled_as_failure(true)`, it records a failure). Dropped while the
-/// thread is panicking, it records a failure. A permit can never wedge the
-/// breaker.
+/// `cancelled_as_failure(true)`, it records a failure). That holds during a
+/// panic too: a permit cannot tell a panic in its own call from an
+/// unrelated unwind, so code that wants panics counted as failures uses
+/// [`call_sync`](super::CircuitBreaker::call_sync) or
+/// [`call`](super::CircuitBreaker::call), which detect a panic in the
+/// operation itself. A permit can never wedge the breaker.
 ///
 /// # Examples
 ///

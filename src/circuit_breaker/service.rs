@@ -9,6 +9,7 @@ use tower_service::Service;
 
 use std::ops::Deref;
 
+use super::error::CircuitOpen;
 use super::future::Guarded;
 use super::permit::Ticket;
 use super::state::Inner;
@@ -18,17 +19,33 @@ use crate::error::Error;
 /// A tower [`Service`] guarded by a [`CircuitBreaker`]; made by
 /// [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
 ///
-/// Admission happens in `poll_ready`: a rejecting breaker returns
-/// [`Error::CircuitOpen`] from `poll_ready` without polling the inner
-/// service's readiness, and the inner service is never called. The
-/// permission rides in the response future and is released when it
-/// completes or is dropped. A clone starts without a reserved permission.
-/// An error from the inner service's `poll_ready` is classified and recorded
-/// like a call's error.
+/// It keeps the tower contract: `poll_ready` never fails because of the
+/// breaker (tower reads an error there as a dead service, and `Buffer`,
+/// `balance` and `ready_cache` drop or poison it). When the breaker rejects,
+/// `poll_ready` returns `Ready(Ok(()))` without polling the inner service's
+/// readiness, and the future that `call` returns resolves to
+/// [`Error::CircuitOpen`] without calling the inner service, as
+/// `tower::load_shed` does.
+///
+/// The admission made in `poll_ready` is checked again in `call`: if the
+/// breaker changed state in between, it is given back and the call is
+/// admitted afresh (or rejected). A service dropped with an admission it
+/// never used records nothing. The permission rides in the response future
+/// and is released when it completes or is dropped. A clone starts without
+/// a reservation. An error from the inner service's own `poll_ready` passes
+/// through as [`Error::Operation`], classified and recorded like a call's
+/// error.
 pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     inner: S,
     breaker: CircuitBreaker<C>,
-    ticket: Option<Ticket<Arc<Inner>>>,
+    reserved: Reserved,
+}
+
+/// What `poll_ready` decided for the next `call`.
+enum Reserved {
+    Nothing,
+    Admitted(Ticket<Arc<Inner>>),
+    Rejected(CircuitOpen),
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
@@ -37,7 +54,7 @@ impl<S, C> CircuitBreakerService<S, C> {
         Self {
             inner,
             breaker,
-            ticket: None,
+            reserved: Reserved::Nothing,
         }
     }
 
@@ -46,24 +63,24 @@ impl<S, C> CircuitBreakerService<S, C> {
         &self.breaker
     }
 
-    fn admit(&mut self) -> Result<Ticket<Arc<Inner>>, crate::CircuitOpen> {
-        match self.ticket.take() {
-            Some(ticket) => Ok(ticket),
-            None => {
-                let admission = self.breaker.inner.acquire()?;
-                Ok(Ticket::new(Arc::clone(&self.breaker.inner), admission))
-            }
+    fn acquire(&self) -> Result<Ticket<Arc<Inner>>, CircuitOpen> {
+        let admission = self.breaker.inner.acquire()?;
+        Ok(Ticket::new(Arc::clone(&self.breaker.inner), admission))
+    }
+}
+
+impl<S, C> Drop for CircuitBreakerService<S, C> {
+    fn drop(&mut self) {
+        if let Reserved::Admitted(ticket) = std::mem::replace(&mut self.reserved, Reserved::Nothing)
+        {
+            ticket.release();
         }
     }
 }
 
 impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            breaker: self.breaker.clone(),
-            ticket: None,
-        }
+        Self::new(self.inner.clone(), self.breaker.clone())
     }
 }
 
@@ -72,7 +89,7 @@ impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
         f.debug_struct("CircuitBreakerService")
             .field("inner", &self.inner)
             .field("breaker", &self.breaker)
-            .field("reserved", &self.ticket.is_some())
+            .field("reserved", &matches!(self.reserved, Reserved::Admitted(_)))
             .finish()
     }
 }
@@ -87,44 +104,56 @@ where
     type Future = ResponseFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let ticket = match self.admit() {
-            Ok(ticket) => ticket,
-            Err(open) => return Poll::Ready(Err(Error::CircuitOpen(open))),
-        };
+        if !matches!(self.reserved, Reserved::Admitted(_)) {
+            self.reserved = match self.acquire() {
+                Ok(ticket) => Reserved::Admitted(ticket),
+                Err(open) => {
+                    // Ready: the call will be rejected without the inner
+                    // service, whose readiness we do not poll.
+                    self.reserved = Reserved::Rejected(open);
+                    return Poll::Ready(Ok(()));
+                }
+            };
+        }
         match self.inner.poll_ready(cx) {
-            Poll::Ready(Ok(())) => {
-                self.ticket = Some(ticket);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Pending => {
-                self.ticket = Some(ticket);
-                Poll::Pending
-            }
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => {
                 let result: Result<S::Response, S::Error> = Err(e);
-                ticket.complete(self.breaker.classifier.classify(&result));
+                if let Reserved::Admitted(ticket) =
+                    std::mem::replace(&mut self.reserved, Reserved::Nothing)
+                {
+                    ticket.complete(self.breaker.classifier.classify(&result));
+                }
                 Poll::Ready(result.map(|_| ()).map_err(Error::Operation))
             }
         }
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        // Normally reserved by `poll_ready`; a caller that skipped it gets a
-        // fresh admission here rather than a panic.
-        let reserved = self.ticket.is_some();
-        let inner = match self.admit() {
-            Ok(mut ticket) => {
-                if reserved {
-                    // Admitted in `poll_ready`: waiting for readiness is not
-                    // part of the call's duration.
-                    ticket.restart();
-                }
-                Guarded::running(
-                    self.inner.call(req),
-                    ticket,
-                    ByValue(self.breaker.classifier.clone()),
-                )
+        let ticket = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
+            // Admitted in `poll_ready` and still valid: waiting for
+            // readiness is not part of the call's duration.
+            Reserved::Admitted(mut ticket) if ticket.is_current() => {
+                ticket.restart();
+                Ok(ticket)
             }
+            // The breaker changed state since: give the place back and ask
+            // again; the inner service is ready.
+            Reserved::Admitted(stale) => {
+                stale.release();
+                self.acquire()
+            }
+            Reserved::Rejected(open) => Err(open),
+            // `call` without `poll_ready`: ask now rather than panic.
+            Reserved::Nothing => self.acquire(),
+        };
+        let inner = match ticket {
+            Ok(ticket) => Guarded::running(
+                self.inner.call(req),
+                ticket,
+                ByValue(self.breaker.classifier.clone()),
+            ),
             Err(open) => Guarded::rejected(open),
         };
         ResponseFuture { inner }

@@ -47,6 +47,11 @@ impl HybridWindow {
         })
     }
 
+    /// The width of one bucket of the time part.
+    pub fn bucket_width(&self) -> Duration {
+        self.time.bucket_width()
+    }
+
     /// The most calls the window holds, `N`.
     pub fn size(&self) -> u32 {
         self.count.size()

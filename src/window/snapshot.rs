@@ -73,9 +73,14 @@ impl Snapshot {
     }
 }
 
-/// A rate threshold in `(0, 1]`, kept in parts per million so comparisons
-/// are exact integer arithmetic: `count / calls >= threshold` is computed as
-/// `count * 1_000_000 >= threshold_ppm * calls`.
+/// A rate threshold in `(0, 1]`, compared exactly as written.
+///
+/// `count` of `calls` reaches the threshold `t` when `count / calls >= t`,
+/// where the quotient is the correctly rounded `f64` division and `t` is the
+/// `f64` the user wrote: no scaling or rounding of `t` on the way, so 2 of 3
+/// reaches `2.0 / 3.0`, 1 of 10 reaches `0.1` and 5 of 10 reaches `0.5`.
+/// (Rounding is monotonic, so whenever `count / calls` is at least the
+/// decimal the user typed, it reaches the threshold.)
 ///
 /// # Examples
 ///
@@ -85,25 +90,23 @@ impl Snapshot {
 /// let half = Threshold::new(0.5)?;
 /// assert!(half.reached(5, 10));
 /// assert!(!half.reached(4, 10));
+/// assert!(Threshold::new(2.0 / 3.0)?.reached(2, 3));
 /// assert!(Threshold::new(0.0).is_err());
 /// assert!(Threshold::new(f64::NAN).is_err());
 /// # Ok::<(), parapet::ConfigError>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Threshold {
-    ppm: u32,
+    rate: f64,
 }
 
 impl Threshold {
-    const SCALE: u32 = 1_000_000;
-
-    /// A threshold from a fraction in `(0, 1]`, rounded to the nearest part
-    /// per million.
+    /// A threshold from a fraction in `(0, 1]`.
     ///
     /// # Errors
     ///
-    /// A `ConfigError` naming `threshold` if `rate` is NaN, at most 0, above
-    /// 1, or rounds to 0 ppm.
+    /// A `ConfigError` naming `threshold` if `rate` is NaN, at most 0, or
+    /// above 1.
     pub fn new(rate: f64) -> Result<Self, ConfigError> {
         Self::named("threshold", rate)
     }
@@ -112,42 +115,37 @@ impl Threshold {
         if !(rate > 0.0 && rate <= 1.0) {
             return Err(ConfigError::new(field, rate, "must be in (0, 1]"));
         }
-        let ppm = (rate * f64::from(Self::SCALE)).round() as u32;
-        if ppm == 0 {
-            return Err(ConfigError::new(
-                field,
-                rate,
-                "must be at least one part per million",
-            ));
-        }
-        Ok(Self { ppm })
+        Ok(Self { rate })
     }
 
-    pub(crate) fn ppm(&self) -> u32 {
-        self.ppm
+    /// A threshold known to be valid (a stored, validated rate).
+    pub(crate) fn from_rate(rate: f64) -> Self {
+        Self { rate }
     }
 
-    pub(crate) fn from_ppm(ppm: u32) -> Self {
-        Self { ppm: ppm.max(1) }
-    }
-
-    /// The threshold as a fraction.
+    /// The threshold as a fraction, as given.
     pub fn rate(&self) -> f64 {
-        f64::from(self.ppm) / f64::from(Self::SCALE)
+        self.rate
     }
 
-    /// True if `count / calls >= self`, exactly; false with no calls.
+    /// True if `count / calls >= self` (see the type docs); false with no
+    /// calls.
     #[inline]
     pub fn reached(&self, count: u64, calls: u64) -> bool {
-        calls > 0
-            && u128::from(count) * u128::from(Self::SCALE)
-                >= u128::from(self.ppm) * u128::from(calls)
+        calls > 0 && count as f64 / calls as f64 >= self.rate
     }
 
-    /// The smallest count out of `calls` that reaches the threshold.
+    /// The smallest count out of `calls` that reaches the threshold (at
+    /// most `calls`, since the threshold is at most 1).
     pub fn min_count(&self, calls: u64) -> u64 {
-        let need = u128::from(self.ppm) * u128::from(calls);
-        need.div_ceil(u128::from(Self::SCALE)) as u64
+        let mut k = ((self.rate * calls as f64).floor() as u64).min(calls);
+        while k > 0 && self.reached(k - 1, calls) {
+            k -= 1;
+        }
+        while k < calls && !self.reached(k, calls) {
+            k += 1;
+        }
+        k
     }
 }
 
@@ -163,6 +161,13 @@ mod tests {
         assert!(!t.reached(0, 0));
         let third = Threshold::new(1.0 / 3.0).unwrap();
         assert_eq!(third.min_count(3), 1);
+        for (n, d) in [(2u64, 3u64), (1, 6), (4, 7), (1, 10), (3, 10), (7, 9)] {
+            let t = Threshold::new(n as f64 / d as f64).unwrap();
+            assert!(t.reached(n, d), "{n}/{d}");
+            assert!(!t.reached(n - 1, d), "{}/{d}", n - 1);
+            assert_eq!(t.min_count(d), n);
+            assert_eq!(t.min_count(2 * d), 2 * n);
+        }
         assert_eq!(t.min_count(10), 5);
         assert_eq!(t.min_count(9), 5);
         assert!(Threshold::new(1.0).unwrap().reached(3, 3));
@@ -170,7 +175,7 @@ mod tests {
 
     #[test]
     fn bad_thresholds_name_the_value() {
-        for bad in [0.0, -0.1, 1.0001, f64::NAN, f64::INFINITY, 1e-9] {
+        for bad in [0.0, -0.1, 1.0001, f64::NAN, f64::INFINITY] {
             let err = Threshold::new(bad).unwrap_err();
             assert_eq!(err.field(), "threshold");
         }

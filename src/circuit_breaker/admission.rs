@@ -1,0 +1,155 @@
+//! Who may run: the lazy clock-driven transitions and admission.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::CircuitOpen;
+use super::event::EventKind;
+use super::half_open as trial;
+use super::state::{generation_of, state_of, Admission, Inner, UNTIMED};
+use super::transition::Cause;
+use super::State;
+use crate::sync::Ordering;
+
+impl Inner {
+    /// The current state word, after at most one clock-driven transition
+    /// (open → half-open at the deadline, half-open → open at the maximum
+    /// wait), and the clock reading it made, if it needed one (only in the
+    /// open and half-open states), so callers need not read it again.
+    ///
+    /// One transition at most, whatever the clock reads: with the clock at
+    /// `u64::MAX` every deadline has passed, and looping would flip between
+    /// open and half-open forever.
+    pub(super) fn current_at(&self) -> (u64, Option<u64>) {
+        // Acquire: pairs with the Release that publishes a transition, so
+        // the deadlines and trial word it set up are visible.
+        let word = self.hot.state.load(Ordering::Acquire);
+        let (deadline, next, cause) = match state_of(word) {
+            State::Open => (&self.open_until, State::HalfOpen, Cause::Deadline),
+            State::HalfOpen => (&self.half_open_until, State::Open, Cause::MaxWait),
+            _ => return (word, None),
+        };
+        let now = self.clock.now_nanos();
+        // Relaxed: ordered by the Acquire load of the state word above.
+        if now < deadline.load(Ordering::Relaxed) {
+            return (word, Some(now));
+        }
+        self.transition(word, next, cause);
+        (self.hot.state.load(Ordering::Acquire), Some(now))
+    }
+
+    /// The current state.
+    pub(crate) fn state(&self) -> State {
+        state_of(self.current_at().0)
+    }
+
+    /// True while `word` is still the breaker's state word: an admission
+    /// made under it is still valid.
+    #[inline]
+    pub(crate) fn is_current(&self, word: u64) -> bool {
+        // Acquire: see `current_at`.
+        self.hot.state.load(Ordering::Acquire) == word
+    }
+
+    /// Asks to run one call.
+    #[inline]
+    pub(crate) fn acquire(&self) -> Result<Admission, CircuitOpen> {
+        // Acquire: see `current_at`.
+        let word = self.hot.state.load(Ordering::Acquire);
+        match state_of(word) {
+            State::Closed | State::MetricsOnly => Ok(Admission {
+                word,
+                start: self.start_time(),
+            }),
+            State::Disabled => Ok(Admission {
+                word,
+                start: UNTIMED,
+            }),
+            _ => self.acquire_slow(),
+        }
+    }
+
+    #[cold]
+    fn acquire_slow(&self) -> Result<Admission, CircuitOpen> {
+        let (word, now) = self.current_at();
+        let state = state_of(word);
+        let retry_after = match state {
+            State::HalfOpen if self.try_probe(word) => {
+                return Ok(Admission {
+                    word,
+                    start: self.start_time(),
+                })
+            }
+            State::Open => {
+                let until = self.open_until.load(Ordering::Relaxed);
+                let now = now.unwrap_or_else(|| self.clock.now_nanos());
+                Some(Duration::from_nanos(until.saturating_sub(now)))
+            }
+            State::HalfOpen | State::ForcedOpen => None,
+            State::Closed | State::MetricsOnly | State::Disabled => {
+                return Ok(Admission {
+                    word,
+                    start: if state == State::Disabled {
+                        UNTIMED
+                    } else {
+                        self.start_time()
+                    },
+                })
+            }
+        };
+        // Relaxed: a statistic; reset (Relaxed) under the transition lock.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.events
+            .emit(&self.name, EventKind::Rejected { state, retry_after });
+        Err(CircuitOpen {
+            name: Arc::clone(&self.name),
+            state,
+            retry_after,
+        })
+    }
+
+    /// Restarts the call's clock: for an admission made before the call
+    /// really starts (tower's `poll_ready`), so waiting for readiness does
+    /// not count towards the slow-call duration. A call admitted untimed
+    /// stays untimed.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn restart(&self, admission: &mut Admission) {
+        if admission.start != UNTIMED {
+            admission.start = self.start_time();
+        }
+    }
+
+    /// The start of a call admitted now: the clock if slow calls are timed,
+    /// else [`UNTIMED`].
+    #[inline]
+    fn start_time(&self) -> u64 {
+        match self.live.slow_nanos() {
+            Some(_) => self.clock.now_nanos(),
+            None => UNTIMED,
+        }
+    }
+
+    /// Takes a half-open probe place if one is free.
+    fn try_probe(&self, word: u64) -> bool {
+        let generation = generation_of(word);
+        let (probes, trials) = (self.live.probes(), self.live.trials());
+        // Acquire/AcqRel: the trial word is itself the data; these order its
+        // updates with the transition that initialised it.
+        let mut current = self.trial.load(Ordering::Acquire);
+        loop {
+            if !trial::admits(current, generation, probes, trials) {
+                return false;
+            }
+            match self.trial.compare_exchange_weak(
+                current,
+                current + (1 << trial::IN_FLIGHT),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Moving between states: the one place the state word is written.
+
+use super::half_open as trial;
+use super::record::Trigger;
+use super::state::{generation_of, pack, state_of, Inner};
+use super::{Settings, State};
+use crate::error::ConfigError;
+use crate::sync::Ordering;
+
+/// Why a transition happens; it decides the open duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// Closed judged the window unhealthy: the base open duration.
+    Trip,
+    /// Half-open trials reached the threshold: the backoff grows one step.
+    TrialsFailed,
+    /// Half-open trials could no longer reach the threshold.
+    TrialsPassed,
+    /// The open duration passed.
+    Deadline,
+    /// Half-open reached its maximum wait with no verdict: reopens for the
+    /// same step of the backoff (no trial failed).
+    MaxWait,
+    /// `transition_to`, `reset`, or the initial state: the base open
+    /// duration, the backoff forgotten.
+    Manual,
+}
+
+impl Inner {
+    /// Moves from the state word `expected` to `to`; false if the state
+    /// changed meanwhile (someone else already moved it).
+    ///
+    /// Under the lock: sets up the new state's deadlines, a fresh trial
+    /// word and a fresh window generation, then publishes the new word.
+    /// Listeners hear of it after the lock is released, in the order the
+    /// transitions happened.
+    pub(crate) fn transition(&self, expected: u64, to: State, cause: Cause) -> bool {
+        let mut cold = self.cold.lock();
+        // Relaxed: under the lock, which orders all transitions.
+        if self.hot.state.load(Ordering::Relaxed) != expected {
+            return false;
+        }
+        let from = state_of(expected);
+        let generation = generation_of(expected) + 1;
+        let now = self.clock.now_nanos();
+        match cause {
+            Cause::TrialsFailed => cold.failed_trials = cold.failed_trials.saturating_add(1),
+            Cause::Deadline | Cause::MaxWait => {}
+            Cause::Trip | Cause::TrialsPassed | Cause::Manual => cold.failed_trials = 0,
+        }
+        match to {
+            State::Open => {
+                let cold = &mut *cold;
+                let open = cold
+                    .validated
+                    .open_nanos_after(cold.failed_trials, &mut cold.rng);
+                self.open_until
+                    .store(now.saturating_add(open), Ordering::Relaxed);
+            }
+            State::HalfOpen => {
+                let until = now.saturating_add(cold.validated.half_open_wait_nanos);
+                self.half_open_until.store(until, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        // Every state starts with a fresh trial word and window generation;
+        // late results of earlier states find neither.
+        self.trial.store(trial::tag(generation), Ordering::Relaxed);
+        self.window.restart(generation);
+        self.hot.recheck_at.store(0, Ordering::Relaxed);
+        self.rejected.store(0, Ordering::Relaxed);
+        self.events.queue_transition(from, to);
+        // Release: publishes the deadlines, trial word and window restart
+        // above to every call that loads the new word with Acquire.
+        self.hot
+            .state
+            .store(pack(generation, to), Ordering::Release);
+        drop(cold);
+        self.events.dispatch_transitions(&self.name);
+        true
+    }
+
+    /// Moves to `to` from whatever state the breaker is in.
+    pub(crate) fn force(&self, to: State) {
+        while !self.transition(self.hot.state.load(Ordering::Acquire), to, Cause::Manual) {}
+    }
+
+    /// Resets the breaker: closed, fresh window, open backoff forgotten.
+    pub(crate) fn reset(&self) {
+        self.force(State::Closed);
+    }
+
+    /// Applies new settings and judges the current state again under them:
+    /// a half-open period whose trials now hold a verdict ends, and a closed
+    /// window learns whether it is below the new minimum (a closed breaker
+    /// trips only on a record, as always).
+    pub(crate) fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        let validated = settings.validate(self.window.max_calls())?;
+        {
+            let mut cold = self.cold.lock();
+            self.live.store(&validated);
+            cold.validated = validated;
+        }
+        let (word, now) = self.current_at();
+        match state_of(word) {
+            State::HalfOpen => {
+                // Acquire: see `update_trial`.
+                let t = self.trial.load(Ordering::Acquire);
+                if trial::same_period(t, generation_of(word)) {
+                    self.decide_trials(word, t);
+                }
+            }
+            State::Closed | State::MetricsOnly => {
+                let now = now.unwrap_or_else(|| self.window_now());
+                self.judge(word, now, Trigger::Refresh);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
