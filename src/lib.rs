@@ -8,14 +8,51 @@
 //! of workers, connections and memory; the failure spreads up the chain.
 //! parapet stops that inside the process.
 //!
+//! ## Quick start
+//!
+//! ```
+//! use parapet::circuit_breaker::CircuitBreaker;
+//! use std::time::Duration;
+//!
+//! let breaker = CircuitBreaker::builder()
+//!     .name("inventory")
+//!     .failure_rate_threshold(0.5) // trip at 50 % failures...
+//!     .count_window(100) // ...of the last 100 calls...
+//!     .minimum_calls(20) // ...once there are 20
+//!     .open_duration(Duration::from_secs(5))
+//!     .build()?;
+//!
+//! // Any future returning a Result: an HTTP or gRPC call, a query.
+//! let reply = futures::executor::block_on(
+//!     breaker.call(|| async { Ok::<_, std::io::Error>("in stock") }),
+//! );
+//! match reply {
+//!     Ok(body) => assert_eq!(body, "in stock"),
+//!     Err(e) if e.is_circuit_open() => println!("skipped: {e}"),
+//!     Err(e) => println!("failed: {e}"),
+//! }
+//! # Ok::<(), parapet::ConfigError>(())
+//! ```
+//!
+//! The same breaker goes into a tower or axum stack as
+//! [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer) (see the
+//! [`circuit_breaker`] module docs for an axum example), and
+//! [`try_acquire`](CircuitBreaker::try_acquire) gives a permit for code that
+//! is not a future.
+//!
 //! ## Features
 //!
-//! - `tokio` (default): the tokio timer for timeouts and retry delays.
-//! - `tower` (default): `Layer` / `Service` adapters.
-//! - `metrics`: counters and gauges through the `metrics` crate.
+//! - `tokio` (default): [`timer::TokioTimer`], the timer for timeouts and
+//!   retry delays on tokio.
+//! - `tower` (default): the `Layer` / `Service` adapters
+//!   ([`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer)).
+//! - `metrics`: counters, gauges and a histogram through the `metrics`
+//!   crate; see "Metrics" in the [`circuit_breaker`] docs. Install the
+//!   recorder *before* building breakers: a breaker registers its metric
+//!   handles when it is built, and one built earlier exports nothing.
 //!
 //! With `--no-default-features` the core (clock, window, circuit breaker)
-//! needs no runtime at all.
+//! needs no runtime at all and runs under any executor.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -13,8 +13,14 @@ pub enum Classification {
     Ignored,
 }
 
-/// Classifies a call's result. Implemented for closures
+/// Classifies a call's result. Implemented for closures and functions
 /// `Fn(&Result<T, E>) -> Classification`.
+///
+/// A custom classifier is part of the breaker's type
+/// (`CircuitBreaker<C>`), and a closure's type cannot be written down. To
+/// keep such a breaker in application state, name the type: pass a
+/// function as a `fn` pointer (cheap to clone, `Send + Sync`), as below,
+/// or implement `Classify` for a struct of your own.
 ///
 /// # Examples
 ///
@@ -29,6 +35,22 @@ pub enum Classification {
 ///         Err(_) => Classification::Failure,
 ///     })
 ///     .build()?;
+///
+/// // In application state: a named type through a `fn` pointer.
+/// type Classifier = fn(&Result<u16, u16>) -> Classification;
+/// struct AppState {
+///     breaker: CircuitBreaker<Classifier>,
+/// }
+/// fn classify(result: &Result<u16, u16>) -> Classification {
+///     match result {
+///         Err(status) if *status >= 500 => Classification::Failure,
+///         _ => Classification::Success,
+///     }
+/// }
+/// let state = AppState {
+///     breaker: CircuitBreaker::builder().classifier(classify as Classifier).build()?,
+/// };
+/// assert!(state.breaker.call_sync(|| Err::<u16, u16>(503)).is_err());
 /// # Ok::<(), parapet::ConfigError>(())
 /// ```
 pub trait Classify<T, E> {

@@ -39,9 +39,12 @@
 //!   set, and always gives back its half-open place. A panic in the
 //!   operation records a failure.
 //! - Every state change starts a fresh window generation; results of calls
-//!   admitted in an earlier state are discarded. (A result racing the
-//!   transition itself, within a few nanoseconds, may land in the new
-//!   window.)
+//!   admitted in an earlier state are discarded, also when they race the
+//!   transition itself (the window's counts are tagged with the generation).
+//! - `state()` makes at most one clock-driven transition per call, whatever
+//!   the clock reads; every duration is at most [`MAX_DURATION`].
+//! - A panic in the operation's own poll (or in `call_sync`'s closure) is a
+//!   failure, also when the panic is caught further up.
 //!
 //! # Examples
 //!
@@ -69,6 +72,71 @@
 //! assert_eq!(breaker.state(), State::HalfOpen);
 //! # Ok::<(), parapet::ConfigError>(())
 //! ```
+//!
+//! # In an axum stack
+//!
+//! The tower layer never fails `poll_ready`; a rejection comes back from the
+//! call as [`Error::CircuitOpen`]. Behind axum's `HandleErrorLayer` errors
+//! arrive as `tower::BoxError`; [`CircuitOpen::find_in`] finds the rejection:
+//!
+//! ```
+//! # #[cfg(feature = "tower")]
+//! # fn main() -> Result<(), parapet::ConfigError> {
+//! use axum::{error_handling::HandleErrorLayer, http::StatusCode, Router};
+//! use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, State};
+//! use parapet::CircuitOpen;
+//! use tower::{service_fn, BoxError, ServiceBuilder, ServiceExt};
+//!
+//! let breaker = CircuitBreaker::builder().name("inventory").build()?;
+//! let outbound = ServiceBuilder::new()
+//!     // The handler takes the BoxError the stack below returns.
+//!     .layer(HandleErrorLayer::new(|err: BoxError| async move {
+//!         match CircuitOpen::find_in(err.as_ref()) {
+//!             Some(open) => (StatusCode::SERVICE_UNAVAILABLE, open.to_string()),
+//!             None => (StatusCode::BAD_GATEWAY, err.to_string()),
+//!         }
+//!     }))
+//!     .map_err(BoxError::from)
+//!     .layer(CircuitBreakerLayer::new(breaker.clone()))
+//!     .service(service_fn(|_req: axum::extract::Request| async {
+//!         // Here the real outbound call (reqwest, hyper, tonic).
+//!         Ok::<_, std::io::Error>("in stock")
+//!     }));
+//! let app = Router::new().route_service("/stock", outbound);
+//!
+//! breaker.transition_to(State::ForcedOpen);
+//! let request = axum::http::Request::get("/stock").body(axum::body::Body::empty()).unwrap();
+//! let response = futures::executor::block_on(app.oneshot(request)).unwrap();
+//! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "tower"))]
+//! # fn main() {}
+//! ```
+//!
+//! # Metrics
+//!
+//! With the `metrics` feature, each breaker exports through the `metrics`
+//! crate, labelled `breaker` = its name, with descriptions (Prometheus
+//! `# HELP`):
+//!
+//! | name | kind | more labels |
+//! |---|---|---|
+//! | `parapet_circuit_breaker_calls_total` | counter | `outcome` = `success`, `failure`, `slow_success`, `slow_failure` |
+//! | `parapet_circuit_breaker_not_recorded_total` | counter | (ignored, cancelled, or from an earlier state) |
+//! | `parapet_circuit_breaker_rejected_total` | counter | |
+//! | `parapet_circuit_breaker_transitions_total` | counter | `from`, `to` = `closed`, `open`, `half_open`, `disabled`, `forced_open`, `metrics_only` |
+//! | `parapet_circuit_breaker_state` | gauge | `state`: 1 for the current state, 0 for the others |
+//! | `parapet_circuit_breaker_call_duration_seconds` | histogram | (recorded calls, while slow calls are timed) |
+//!
+//! **Install the recorder before building breakers.** A breaker registers
+//! its handles once, when it is built, so that the call path only adds to
+//! them; the `metrics` crate gives a breaker built before the recorder
+//! no-op handles, and it exports nothing. (Resolving handles per call
+//! would cost a registry lookup on every call.)
+//!
+//! For a reading in code, without a recorder, use
+//! [`CircuitBreaker::metrics`].
 
 mod admission;
 mod builder;

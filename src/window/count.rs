@@ -178,18 +178,19 @@ impl CountWindow {
         std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.slots)
     }
 
-    /// Recount of the ring (for tests): `(failures, slow)` in the slots of
-    /// the current generation.
+    /// Recount of the ring (for tests): the calls, failures and slow calls
+    /// in the slots of the current generation.
     #[doc(hidden)]
-    pub fn recount(&self) -> (u64, u64) {
+    pub fn recount(&self) -> Snapshot {
         let generation = self.generation.current();
-        self.slots.iter().fold((0, 0), |(f, s), slot| {
+        let (c, f, s) = self.slots.iter().fold((0, 0, 0), |(c, f, s), slot| {
             let word = slot.load(Ordering::Relaxed);
             if word >> 2 != generation {
-                return (f, s);
+                return (c, f, s);
             }
-            (f + (word & 1), s + (word >> 1 & 1))
-        })
+            (c + 1, f + (word & 1), s + (word >> 1 & 1))
+        });
+        Snapshot::new(c, f, s)
     }
 }
 
@@ -230,7 +231,7 @@ mod tests {
         w.record(Outcome::SlowSuccess);
         w.reset();
         assert_eq!(w.snapshot(), Snapshot::default());
-        assert_eq!(w.recount(), (0, 0));
+        assert_eq!(w.recount(), Snapshot::default());
         w.record(Outcome::Failure);
         assert_eq!(w.snapshot(), Snapshot::new(1, 1, 0));
     }

@@ -44,11 +44,12 @@ fn later(a: u64, b: u64) -> bool {
 pub(crate) struct Tagged(AtomicU64);
 
 impl Tagged {
-    /// Zero in `generation`. Ordering is the caller's: it publishes the
-    /// generation (Release) after restarting its counts.
+    /// Zero in `generation`. The caller publishes the generation (Release)
+    /// after restarting its counts. A read-modify-write, so it is ordered
+    /// after every compare-and-swap it replaces.
     #[inline]
     pub(crate) fn restart(&self, generation: u64) {
-        self.0.store(pack(tag(generation), 0), Ordering::Relaxed);
+        self.0.swap(pack(tag(generation), 0), Ordering::AcqRel);
     }
 
     /// Writes `count` in `generation` (a bucket being published).
