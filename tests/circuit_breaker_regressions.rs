@@ -7,40 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parapet::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerBuilder, EventKind, OpenBackoff, State,
-};
+use parapet::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff, State};
 use parapet::clock::ManualClock;
-use parapet::Error;
 
-const SEC: Duration = Duration::from_secs(1);
-
-fn builder(clock: &ManualClock) -> CircuitBreakerBuilder {
-    CircuitBreaker::builder()
-        .name("dep")
-        .count_window(10)
-        .minimum_calls(10)
-        .failure_rate_threshold(0.5)
-        .open_duration(Duration::from_secs(5))
-        .half_open_trial_calls(3)
-        .half_open_max_concurrent(1)
-        .clock(clock.clone())
-}
-
-fn fail(b: &CircuitBreaker) -> Result<u32, Error<&'static str>> {
-    b.call_sync(|| Err("boom"))
-}
-
-fn ok(b: &CircuitBreaker) -> Result<u32, Error<&'static str>> {
-    b.call_sync(|| Ok(1))
-}
-
-fn trip(b: &CircuitBreaker) {
-    for _ in 0..10 {
-        let _ = fail(b);
-    }
-    assert_eq!(b.state(), State::Open);
-}
+mod support;
+use support::{builder, chain, fail, ok, trip, SEC};
 
 fn transitions(b: &CircuitBreaker) -> Arc<Mutex<Vec<(State, State)>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -409,29 +380,7 @@ mod tower_contract {
     use std::task::{Context, Poll};
     use tower::{Layer, Service, ServiceExt};
 
-    #[derive(Clone, Debug, Default)]
-    struct Counting {
-        calls: Arc<AtomicUsize>,
-    }
-
-    impl Service<u32> for Counting {
-        type Response = u32;
-        type Error = std::io::Error;
-        type Future = std::future::Ready<Result<u32, std::io::Error>>;
-
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, req: u32) -> Self::Future {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(if req % 2 == 0 {
-                Ok(req)
-            } else {
-                Err(std::io::Error::other("odd"))
-            })
-        }
-    }
+    use super::support::Counting;
 
     /// Item 13: an open breaker under `Buffer` rejects calls, and the stack
     /// works again once the breaker closes.
@@ -546,22 +495,11 @@ fn item16_errors_print_once_in_a_chain() {
     let err = b
         .call_sync(|| Err::<(), _>(std::io::Error::other("connection reset")))
         .unwrap_err();
-    let mut lines = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(&err);
-    while let Some(e) = current {
-        lines.push(e.to_string());
-        current = e.source();
-    }
-    assert_eq!(lines, ["connection reset"]);
+    assert_eq!(chain(&err), ["connection reset"]);
 
     b.transition_to(State::ForcedOpen);
     let err = b.call_sync(|| Ok::<_, std::io::Error>(())).unwrap_err();
-    let mut lines = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(&err);
-    while let Some(e) = current {
-        lines.push(e.to_string());
-        current = e.source();
-    }
+    let lines = chain(&err);
     let mut unique = lines.clone();
     unique.dedup();
     assert_eq!(lines, unique, "{lines:?}");
