@@ -57,16 +57,21 @@ impl Inner {
         // Acquire: see `current_at`.
         let word = self.hot.state.load(Ordering::Acquire);
         match state_of(word) {
-            State::Closed | State::MetricsOnly => Ok(Admission {
-                word,
-                start: self.start_time(),
-            }),
-            State::Disabled => Ok(Admission {
-                word,
-                start: UNTIMED,
-            }),
+            State::Closed | State::MetricsOnly | State::Disabled => Ok(self.admission(word)),
             _ => self.acquire_slow(),
         }
+    }
+
+    /// The admission of a call let through under `word`: timed from now if
+    /// slow calls are timed (a disabled breaker records nothing, so it
+    /// times nothing).
+    #[inline]
+    fn admission(&self, word: u64) -> Admission {
+        let start = match state_of(word) {
+            State::Disabled => UNTIMED,
+            _ => self.start_time(),
+        };
+        Admission { word, start }
     }
 
     #[cold]
@@ -74,28 +79,14 @@ impl Inner {
         let (word, now) = self.current_at();
         let state = state_of(word);
         let retry_after = match state {
-            State::HalfOpen if self.try_probe(word) => {
-                return Ok(Admission {
-                    word,
-                    start: self.start_time(),
-                })
-            }
+            State::HalfOpen if self.try_probe(word) => return Ok(self.admission(word)),
             State::Open => {
                 let until = self.open_until.load(Ordering::Relaxed);
                 let now = now.unwrap_or_else(|| self.clock.now_nanos());
                 Some(Duration::from_nanos(until.saturating_sub(now)))
             }
             State::HalfOpen | State::ForcedOpen => None,
-            State::Closed | State::MetricsOnly | State::Disabled => {
-                return Ok(Admission {
-                    word,
-                    start: if state == State::Disabled {
-                        UNTIMED
-                    } else {
-                        self.start_time()
-                    },
-                })
-            }
+            State::Closed | State::MetricsOnly | State::Disabled => return Ok(self.admission(word)),
         };
         // Relaxed: a statistic; reset (Relaxed) under the transition lock.
         self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -134,22 +125,9 @@ impl Inner {
     fn try_probe(&self, word: u64) -> bool {
         let generation = generation_of(word);
         let (probes, trials) = (self.live.probes(), self.live.trials());
-        // Acquire/AcqRel: the trial word is itself the data; these order its
-        // updates with the transition that initialised it.
-        let mut current = self.trial.load(Ordering::Acquire);
-        loop {
-            if !trial::admits(current, generation, probes, trials) {
-                return false;
-            }
-            match self.trial.compare_exchange_weak(
-                current,
-                current + (1 << trial::IN_FLIGHT),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => current = actual,
-            }
-        }
+        self.change_trial(|t| {
+            trial::admits(t, generation, probes, trials).then_some(t + (1 << trial::IN_FLIGHT))
+        })
+        .is_some()
     }
 }

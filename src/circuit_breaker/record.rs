@@ -142,17 +142,23 @@ impl Inner {
     /// apart across the instructions between the check and the swap.
     pub(super) fn update_trial(&self, word: u64, change: impl Fn(u64) -> u64) -> Option<u64> {
         let generation = generation_of(word);
+        self.change_trial(|t| {
+            let live = self.is_current(word)
+                && trial::same_period(t, generation)
+                && trial::field(t, trial::IN_FLIGHT) > 0;
+            live.then(|| change(t))
+        })
+    }
+
+    /// The compare-and-swap loop on the trial word: `change` gives the next
+    /// word for the current one, or `None` to leave it; returns the word
+    /// written.
+    pub(super) fn change_trial(&self, change: impl Fn(u64) -> Option<u64>) -> Option<u64> {
         // Acquire/AcqRel: the trial word is itself the data; these order its
         // updates with the transition that initialised it.
         let mut current = self.trial.load(Ordering::Acquire);
         loop {
-            if !self.is_current(word)
-                || !trial::same_period(current, generation)
-                || trial::field(current, trial::IN_FLIGHT) == 0
-            {
-                return None;
-            }
-            let next = change(current);
+            let next = change(current)?;
             match self.trial.compare_exchange_weak(
                 current,
                 next,
