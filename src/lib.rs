@@ -59,6 +59,7 @@
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
+mod name;
 mod sync;
 pub mod timer;
 pub mod window;

@@ -1,6 +1,5 @@
 //! Who may run: the lazy clock-driven transitions and admission.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::CircuitOpen;
@@ -51,62 +50,68 @@ impl Inner {
         self.hot.state.load(Ordering::Acquire) == word
     }
 
-    /// Asks to run one call.
+    /// Asks to run one call, starting now.
     #[inline]
     pub(crate) fn acquire(&self) -> Result<Admission, CircuitOpen> {
+        let mut admission = self.reserve()?;
+        self.begin(&mut admission);
+        Ok(admission)
+    }
+
+    /// Asks to run one call that starts later (tower's `poll_ready`): the
+    /// admission is untimed until [`begin`](Self::begin).
+    #[inline]
+    pub(crate) fn reserve(&self) -> Result<Admission, CircuitOpen> {
         // Acquire: see `current_at`.
         let word = self.hot.state.load(Ordering::Acquire);
         match state_of(word) {
-            State::Closed | State::MetricsOnly | State::Disabled => Ok(self.admission(word)),
-            _ => self.acquire_slow(),
+            State::Closed | State::MetricsOnly | State::Disabled => Ok(Self::admission(word)),
+            _ => self.reserve_slow(),
         }
     }
 
-    /// The admission of a call let through under `word`: timed from now if
-    /// slow calls are timed (a disabled breaker records nothing, so it
-    /// times nothing).
+    /// The admission of a call let through under `word`, not yet started.
     #[inline]
-    fn admission(&self, word: u64) -> Admission {
-        let start = match state_of(word) {
-            State::Disabled => UNTIMED,
-            _ => self.start_time(),
-        };
-        Admission { word, start }
+    fn admission(word: u64) -> Admission {
+        Admission {
+            word,
+            start: UNTIMED,
+        }
     }
 
     #[cold]
-    fn acquire_slow(&self) -> Result<Admission, CircuitOpen> {
+    fn reserve_slow(&self) -> Result<Admission, CircuitOpen> {
         let (word, now) = self.current_at();
         let state = state_of(word);
         let retry_after = match state {
-            State::HalfOpen if self.try_probe(word) => return Ok(self.admission(word)),
+            State::HalfOpen if self.try_probe(word) => return Ok(Self::admission(word)),
             State::Open => {
                 let until = self.open_until.load(Ordering::Relaxed);
                 let now = now.unwrap_or_else(|| self.clock.now_nanos());
                 Some(Duration::from_nanos(until.saturating_sub(now)))
             }
             State::HalfOpen | State::ForcedOpen => None,
-            State::Closed | State::MetricsOnly | State::Disabled => return Ok(self.admission(word)),
+            State::Closed | State::MetricsOnly | State::Disabled => {
+                return Ok(Self::admission(word))
+            }
         };
         // Relaxed: a statistic; reset (Relaxed) under the transition lock.
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        self.events
-            .emit(&self.name, EventKind::Rejected { state, retry_after });
-        Err(CircuitOpen {
-            name: Arc::clone(&self.name),
-            state,
-            retry_after,
-        })
+        self.events.emit(
+            self.name.as_str(),
+            EventKind::Rejected { state, retry_after },
+        );
+        Err(CircuitOpen::new(self.name, state, retry_after))
     }
 
-    /// Restarts the call's clock: for an admission made before the call
-    /// really starts (tower's `poll_ready`), so waiting for readiness does
-    /// not count towards the slow-call duration. A call admitted untimed
-    /// stays untimed.
-    #[cfg(feature = "tower")]
+    /// Starts the call's slow-call clock, if slow calls are timed: when the
+    /// call really starts (the first poll of a future, tower's `call`), so
+    /// waiting for readiness or for a first poll does not count. A call
+    /// started while timing is off stays untimed, and so does one a
+    /// disabled breaker let through (it records nothing).
     #[inline]
-    pub(crate) fn restart(&self, admission: &mut Admission) {
-        if admission.start != UNTIMED {
+    pub(crate) fn begin(&self, admission: &mut Admission) {
+        if state_of(admission.word) != State::Disabled {
             admission.start = self.start_time();
         }
     }

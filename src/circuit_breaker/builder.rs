@@ -9,6 +9,7 @@ use super::state::Inner;
 use super::{CircuitBreaker, State};
 use crate::clock::{Clock, DefaultClock};
 use crate::error::ConfigError;
+use crate::name::Name;
 
 /// Builds a [`CircuitBreaker`]; every setter is infallible and `build()`
 /// checks everything at once.
@@ -34,7 +35,7 @@ use crate::error::ConfigError;
 /// ```
 #[must_use]
 pub struct CircuitBreakerBuilder<C = DefaultClassifier> {
-    name: Arc<str>,
+    name: String,
     settings: Settings,
     window: WindowKind,
     initial_state: State,
@@ -56,7 +57,7 @@ impl<C> std::fmt::Debug for CircuitBreakerBuilder<C> {
 impl Default for CircuitBreakerBuilder {
     fn default() -> Self {
         Self {
-            name: Arc::from("default"),
+            name: String::from("default"),
             settings: Settings::default(),
             window: WindowKind::Count { size: 100 },
             initial_state: State::Closed,
@@ -69,7 +70,11 @@ impl Default for CircuitBreakerBuilder {
 
 impl<C> CircuitBreakerBuilder<C> {
     /// The name used in errors, events and metrics. Default `"default"`.
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+    ///
+    /// Names are interned for the life of the process (a rejection then
+    /// carries a pointer, not a reference count): use one per dependency,
+    /// not one per request.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
@@ -226,7 +231,7 @@ impl<C> CircuitBreakerBuilder<C> {
         let window = self.window.build()?;
         let validated = self.settings.validate(window.max_calls())?;
         let inner = Inner::new(
-            self.name,
+            Name::intern(&self.name),
             window,
             validated,
             self.initial_state,

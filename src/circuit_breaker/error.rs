@@ -1,10 +1,10 @@
 //! The circuit breaker's rejection: [`CircuitOpen`].
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::State;
+use crate::name::Name;
 
 /// A call was rejected by a circuit breaker that is open (or half-open with
 /// every probe place taken, or forced open).
@@ -21,17 +21,38 @@ use super::State;
 /// assert_eq!(err.state(), State::ForcedOpen);
 /// assert_eq!(err.retry_after(), None);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It is `Copy` and three words: the breaker's name is interned when the
+/// breaker is built, so a rejection copies a pointer and counts no
+/// reference.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CircuitOpen {
-    pub(crate) name: Arc<str>,
-    pub(crate) state: State,
-    pub(crate) retry_after: Option<Duration>,
+    name: Name,
+    /// Nanoseconds to the next trial; [`NO_RETRY_AFTER`] when unknown.
+    retry_after: u64,
+    state: State,
 }
 
+/// `CircuitOpen::retry_after` when the time to the next trial is unknown.
+const NO_RETRY_AFTER: u64 = u64::MAX;
+
 impl CircuitOpen {
+    pub(crate) fn new(name: Name, state: State, retry_after: Option<Duration>) -> Self {
+        // At most `MAX_DURATION` (7 days) in practice; saturate rather than
+        // wrap into "unknown".
+        let retry_after = retry_after.map_or(NO_RETRY_AFTER, |d| {
+            u64::try_from(d.as_nanos()).map_or(NO_RETRY_AFTER - 1, |n| n.min(NO_RETRY_AFTER - 1))
+        });
+        Self {
+            name,
+            retry_after,
+            state,
+        }
+    }
+
     /// The name of the breaker that rejected the call.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// The breaker's state when it rejected the call.
@@ -74,14 +95,24 @@ impl CircuitOpen {
     /// in the open state. `None` when it cannot be known (forced open, or
     /// half-open with every probe place taken).
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        (self.retry_after != NO_RETRY_AFTER).then(|| Duration::from_nanos(self.retry_after))
+    }
+}
+
+impl fmt::Debug for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitOpen")
+            .field("name", &self.name)
+            .field("state", &self.state)
+            .field("retry_after", &self.retry_after())
+            .finish()
     }
 }
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "circuit breaker `{}` is {:?}", self.name, self.state)?;
-        if let Some(after) = self.retry_after {
+        if let Some(after) = self.retry_after() {
             write!(f, "; next trial in {after:?}")?;
         }
         Ok(())

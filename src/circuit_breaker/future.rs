@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::error::CircuitOpen;
 use super::permit::Ticket;
 use super::state::Inner;
 use super::{Classification, Classify};
@@ -21,8 +20,8 @@ pin_project! {
     /// slow-call clock starts: a future built long before it is polled is
     /// judged by how long it ran, and holds no half-open place until then.
     /// If the breaker admits the call, `make` builds the operation's future
-    /// and it runs; if not, `make` is never called and the future resolves
-    /// to the rejection.
+    /// and it runs; if not, `make` is never called and the first poll
+    /// returns the rejection.
     ///
     /// # Cancel safety
     ///
@@ -33,21 +32,32 @@ pin_project! {
     /// `CatchPanicLayer`).
     #[must_use = "futures do nothing unless polled"]
     pub struct Call<'a, F, Fut, C> {
-        inner: &'a Inner,
-        classifier: &'a C,
-        make: Option<F>,
+        // Declared first, so dropped first: the operation goes before its
+        // admission is given back.
         #[pin]
-        guarded: Guarded<Fut, &'a Inner, &'a C>,
+        stage: Stage<F, Fut>,
+        ticket: Ticket<&'a Inner>,
+        classifier: &'a C,
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    #[project_replace = StageTaken]
+    enum Stage<F, Fut> {
+        Waiting { make: F },
+        Running { #[pin] fut: Fut },
+        Done,
     }
 }
 
 impl<'a, F, Fut, C> Call<'a, F, Fut, C> {
+    #[inline]
     pub(crate) fn new(inner: &'a Inner, classifier: &'a C, make: F) -> Self {
         Self {
-            inner,
+            stage: Stage::Waiting { make },
+            ticket: Ticket::unarmed(inner),
             classifier,
-            make: Some(make),
-            guarded: Guarded::Idle,
         }
     }
 }
@@ -63,105 +73,63 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(make) = this.make.take() {
-            let started = match this.inner.acquire() {
-                Ok(admission) => {
-                    // The ticket first: if `make` panics, it gives the
-                    // admission back.
-                    let ticket = Ticket::new(*this.inner, admission);
-                    Guarded::running(make(), ticket, *this.classifier)
+        if let StageProj::Waiting { .. } = this.stage.as_mut().project() {
+            match this.ticket.breaker().acquire() {
+                // The ticket first: if `make` panics, dropping the call
+                // gives the admission back.
+                Ok(admission) => this.ticket.arm(admission),
+                Err(open) => {
+                    this.stage.set(Stage::Done);
+                    return Poll::Ready(Err(Error::CircuitOpen(open)));
                 }
-                Err(open) => Guarded::rejected(open),
-            };
-            this.guarded.set(started);
+            }
+            if let StageTaken::Waiting { make } = this.stage.as_mut().project_replace(Stage::Done) {
+                this.stage.set(Stage::Running { fut: make() });
+            }
         }
-        this.guarded.poll(cx)
+        match this.stage.project() {
+            StageProj::Running { fut } => poll_admitted(fut, this.ticket, *this.classifier, cx),
+            _ => panic!("`Call` polled after completion"),
+        }
     }
 }
 
 impl<F, Fut, C> std::fmt::Debug for Call<'_, F, Fut, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Call")
-            .field("breaker", &self.inner.name)
+            .field("breaker", &self.ticket.breaker().name)
             .finish_non_exhaustive()
     }
 }
 
-pin_project! {
-    /// The shared machinery of [`Call`] and the tower response future:
-    /// holds the ticket (borrowed or owned breaker) and the classifier.
-    #[project = GuardedProj]
-    pub(crate) enum Guarded<Fut, R, C>
-    where
-        R: Deref<Target = Inner>,
-    {
-        Idle,
-        Running {
-            #[pin]
-            fut: Fut,
-            ticket: Ticket<R>,
-            classifier: C,
-        },
-        Rejected {
-            error: Option<CircuitOpen>,
-        },
-    }
-}
-
-impl<Fut, R: Deref<Target = Inner>, C> Guarded<Fut, R, C> {
-    pub(crate) fn running(fut: Fut, ticket: Ticket<R>, classifier: C) -> Self {
-        Self::Running {
-            fut,
-            ticket,
-            classifier,
-        }
-    }
-
-    pub(crate) fn rejected(error: CircuitOpen) -> Self {
-        Self::Rejected { error: Some(error) }
-    }
-}
-
-/// Records a failure if the operation's poll unwinds: dropped with its
-/// ticket still inside only on the unwinding path.
-pub(crate) struct FailOnUnwind<'t, R: Deref<Target = Inner>>(pub(crate) Option<&'t mut Ticket<R>>);
+/// Records a failure if the operation's poll unwinds; forgotten on the
+/// normal path.
+pub(crate) struct FailOnUnwind<'t, R: Deref<Target = Inner>>(pub(crate) &'t mut Ticket<R>);
 
 impl<R: Deref<Target = Inner>> Drop for FailOnUnwind<'_, R> {
     fn drop(&mut self) {
-        if let Some(ticket) = self.0.take() {
-            ticket.finish(Classification::Failure);
-        }
+        self.0.finish(Classification::Failure);
     }
 }
 
-impl<Fut, R, C, K, T, E> Future for Guarded<Fut, R, C>
+/// Polls the operation of an admitted call and, when it is ready, records
+/// how it ended. A panic in its poll records a failure and keeps unwinding.
+#[inline(always)]
+pub(crate) fn poll_admitted<Fut, R, K, T, E>(
+    fut: Pin<&mut Fut>,
+    ticket: &mut Ticket<R>,
+    classifier: &K,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Error<E>>>
 where
     Fut: Future<Output = Result<T, E>>,
     R: Deref<Target = Inner>,
-    C: Deref<Target = K>,
     K: Classify<T, E> + ?Sized,
 {
-    type Output = Result<T, Error<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            GuardedProj::Running {
-                fut,
-                ticket,
-                classifier,
-            } => {
-                let mut guard = FailOnUnwind(Some(ticket));
-                let poll = fut.poll(cx);
-                let ticket = guard.0.take().expect("set above");
-                let result = std::task::ready!(poll);
-                ticket.finish(classifier.classify(&result));
-                Poll::Ready(result.map_err(Error::Operation))
-            }
-            GuardedProj::Rejected { error } => Poll::Ready(Err(Error::CircuitOpen(
-                error.take().expect("polled after completion"),
-            ))),
-            GuardedProj::Idle => unreachable!("a guarded future is started before it is polled"),
-        }
-    }
+    let guard = FailOnUnwind(&mut *ticket);
+    let poll = fut.poll(cx);
+    std::mem::forget(guard);
+    let result = std::task::ready!(poll);
+    ticket.finish(classifier.classify(&result));
+    Poll::Ready(result.map_err(Error::Operation))
 }

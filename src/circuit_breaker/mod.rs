@@ -346,12 +346,9 @@ impl<C> CircuitBreaker<C> {
         C: Classify<T, E>,
     {
         let mut permit = self.try_acquire()?;
-        let result = {
-            let mut guard = FailOnUnwind(Some(&mut permit.ticket));
-            let result = op();
-            guard.0 = None;
-            result
-        };
+        let guard = FailOnUnwind(&mut permit.ticket);
+        let result = op();
+        std::mem::forget(guard);
         permit.record(self.classifier.classify(&result));
         result.map_err(Error::Operation)
     }

@@ -9,19 +9,38 @@ use super::Classification;
 /// One admitted call, recorded once or released on drop. Generic over how
 /// the breaker is held: `&Inner` for borrowed futures, `Arc<Inner>` for
 /// `'static` ones (tower).
+///
+/// Two words and the breaker: "armed" is not a flag of its own but a
+/// non-zero admission word (no state word is 0: generations start at 1), so
+/// the ticket is written and read whole.
 pub(crate) struct Ticket<R: Deref<Target = Inner>> {
     inner: R,
     admission: Admission,
-    armed: bool,
 }
 
 impl<R: Deref<Target = Inner>> Ticket<R> {
+    #[inline]
     pub(crate) fn new(inner: R, admission: Admission) -> Self {
-        Self {
-            inner,
-            admission,
-            armed: true,
-        }
+        Self { inner, admission }
+    }
+
+    /// A ticket holding no admission yet (see [`arm`](Self::arm)).
+    #[inline]
+    pub(crate) fn unarmed(inner: R) -> Self {
+        Self::new(inner, Admission::NONE)
+    }
+
+    /// The breaker the ticket belongs to.
+    #[inline]
+    pub(crate) fn breaker(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Holds `admission` from now on (the ticket held none).
+    #[inline]
+    pub(crate) fn arm(&mut self, admission: Admission) {
+        debug_assert!(self.admission.is_none());
+        self.admission = admission;
     }
 
     #[inline(always)]
@@ -29,42 +48,20 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
         self.finish(class);
     }
 
-    /// Restarts the call's slow-call clock (see `Inner::restart`).
-    #[cfg(feature = "tower")]
-    #[inline]
-    pub(crate) fn restart(&mut self) {
-        self.inner.restart(&mut self.admission);
-    }
-
     /// Records the call once; later calls do nothing.
     #[inline(always)]
     pub(crate) fn finish(&mut self, class: Classification) {
-        if self.armed {
-            self.armed = false;
-            self.inner.complete(self.admission, class);
+        let admission = std::mem::replace(&mut self.admission, Admission::NONE);
+        if !admission.is_none() {
+            self.inner.complete(admission, class);
         }
-    }
-
-    /// Gives the admission back unused: records nothing, whatever the
-    /// cancellation rule (a reservation the call never used).
-    #[cfg(feature = "tower")]
-    pub(crate) fn release(mut self) {
-        self.armed = false;
-        self.inner.release(self.admission);
-    }
-
-    /// True while the admission is still valid: the breaker has not changed
-    /// state since it was made.
-    #[cfg(feature = "tower")]
-    #[inline]
-    pub(crate) fn is_current(&self) -> bool {
-        self.inner.is_current(self.admission.word)
     }
 }
 
 impl<R: Deref<Target = Inner>> Drop for Ticket<R> {
+    #[inline]
     fn drop(&mut self) {
-        if self.armed {
+        if !self.admission.is_none() {
             self.inner.cancel(self.admission);
         }
     }

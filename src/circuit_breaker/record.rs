@@ -55,10 +55,11 @@ impl Inner {
                 .window
                 .record(generation_of(admission.word), now, outcome);
         if !recorded {
-            self.events.emit(&self.name, EventKind::NotRecorded);
+            self.events.emit(self.name.as_str(), EventKind::NotRecorded);
             return;
         }
-        self.events.emit(&self.name, EventKind::Recorded(outcome));
+        self.events
+            .emit(self.name.as_str(), EventKind::Recorded(outcome));
         #[cfg(feature = "metrics")]
         if slow_nanos.is_some() {
             self.events.call_duration(elapsed);
@@ -86,7 +87,7 @@ impl Inner {
             }
             _ => {}
         }
-        self.events.emit(&self.name, EventKind::NotRecorded);
+        self.events.emit(self.name.as_str(), EventKind::NotRecorded);
     }
 
     /// A call was dropped before it completed (a panic in the operation is
@@ -178,10 +179,11 @@ impl Inner {
             + (u64::from(outcome.is_failure()) << trial::FAILURES)
             + (u64::from(outcome.is_slow()) << trial::SLOW);
         let Some(t) = self.update_trial(word, |w| w - (1 << trial::IN_FLIGHT) + add) else {
-            self.events.emit(&self.name, EventKind::NotRecorded);
+            self.events.emit(self.name.as_str(), EventKind::NotRecorded);
             return;
         };
-        self.events.emit(&self.name, EventKind::Recorded(outcome));
+        self.events
+            .emit(self.name.as_str(), EventKind::Recorded(outcome));
         self.decide_trials(word, t);
     }
 

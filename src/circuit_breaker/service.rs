@@ -7,12 +7,10 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use std::ops::Deref;
-
 use super::error::CircuitOpen;
-use super::future::Guarded;
+use super::future::poll_admitted;
 use super::permit::Ticket;
-use super::state::Inner;
+use super::state::{Admission, Inner};
 use super::{CircuitBreaker, Classify, DefaultClassifier};
 use crate::error::Error;
 
@@ -41,10 +39,12 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     reserved: Reserved,
 }
 
-/// What `poll_ready` decided for the next `call`.
+/// What `poll_ready` decided for the next `call`: an admission held by the
+/// service itself (the breaker's `Arc` is cloned only into the response
+/// future), or the rejection to return.
 enum Reserved {
     Nothing,
-    Admitted(Ticket<Arc<Inner>>),
+    Admitted(Admission),
     Rejected(CircuitOpen),
 }
 
@@ -62,18 +62,12 @@ impl<S, C> CircuitBreakerService<S, C> {
     pub fn breaker(&self) -> &CircuitBreaker<C> {
         &self.breaker
     }
-
-    fn acquire(&self) -> Result<Ticket<Arc<Inner>>, CircuitOpen> {
-        let admission = self.breaker.inner.acquire()?;
-        Ok(Ticket::new(Arc::clone(&self.breaker.inner), admission))
-    }
 }
 
 impl<S, C> Drop for CircuitBreakerService<S, C> {
     fn drop(&mut self) {
-        if let Reserved::Admitted(ticket) = std::mem::replace(&mut self.reserved, Reserved::Nothing)
-        {
-            ticket.release();
+        if let Reserved::Admitted(admission) = self.reserved {
+            self.breaker.inner.release(admission);
         }
     }
 }
@@ -105,25 +99,27 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if !matches!(self.reserved, Reserved::Admitted(_)) {
-            self.reserved = match self.acquire() {
-                Ok(ticket) => Reserved::Admitted(ticket),
+            match self.breaker.inner.reserve() {
+                Ok(admission) => self.reserved = Reserved::Admitted(admission),
                 Err(open) => {
                     // Ready: the call will be rejected without the inner
                     // service, whose readiness we do not poll.
                     self.reserved = Reserved::Rejected(open);
                     return Poll::Ready(Ok(()));
                 }
-            };
+            }
         }
         match self.inner.poll_ready(cx) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => {
                 let result: Result<S::Response, S::Error> = Err(e);
-                if let Reserved::Admitted(ticket) =
+                if let Reserved::Admitted(mut admission) =
                     std::mem::replace(&mut self.reserved, Reserved::Nothing)
                 {
-                    ticket.complete(self.breaker.classifier.classify(&result));
+                    let breaker = &self.breaker.inner;
+                    breaker.begin(&mut admission);
+                    breaker.complete(admission, self.breaker.classifier.classify(&result));
                 }
                 Poll::Ready(result.map(|_| ()).map_err(Error::Operation))
             }
@@ -131,32 +127,35 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let ticket = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
-            // Admitted in `poll_ready` and still valid: waiting for
-            // readiness is not part of the call's duration.
-            Reserved::Admitted(mut ticket) if ticket.is_current() => {
-                ticket.restart();
-                Ok(ticket)
+        let breaker = &self.breaker.inner;
+        let admitted = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
+            // Admitted in `poll_ready` and still valid: the call starts now,
+            // so waiting for readiness is not part of its duration.
+            Reserved::Admitted(mut admission) if breaker.is_current(admission.word) => {
+                breaker.begin(&mut admission);
+                Ok(admission)
             }
             // The breaker changed state since: give the place back and ask
             // again; the inner service is ready.
             Reserved::Admitted(stale) => {
-                stale.release();
-                self.acquire()
+                breaker.release(stale);
+                breaker.acquire()
             }
             Reserved::Rejected(open) => Err(open),
             // `call` without `poll_ready`: ask now rather than panic.
-            Reserved::Nothing => self.acquire(),
+            Reserved::Nothing => breaker.acquire(),
         };
-        let inner = match ticket {
-            Ok(ticket) => Guarded::running(
-                self.inner.call(req),
-                ticket,
-                ByValue(self.breaker.classifier.clone()),
-            ),
-            Err(open) => Guarded::rejected(open),
+        let kind = match admitted {
+            Ok(admission) => Kind::Running {
+                // The ticket first: if the inner `call` panics, it gives
+                // the admission back.
+                ticket: Ticket::new(Arc::clone(breaker), admission),
+                fut: self.inner.call(req),
+                classifier: self.breaker.classifier.clone(),
+            },
+            Err(error) => Kind::Rejected { error },
         };
-        ResponseFuture { inner }
+        ResponseFuture { kind }
     }
 }
 
@@ -169,7 +168,22 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, C> {
         #[pin]
-        inner: Guarded<F, Arc<Inner>, ByValue<C>>,
+        kind: Kind<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, C> {
+        Running {
+            #[pin]
+            fut: F,
+            ticket: Ticket<Arc<Inner>>,
+            classifier: C,
+        },
+        Rejected {
+            error: CircuitOpen,
+        },
     }
 }
 
@@ -182,24 +196,19 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx)
+        match self.project().kind.project() {
+            KindProj::Running {
+                fut,
+                ticket,
+                classifier,
+            } => poll_admitted(fut, ticket, classifier, cx),
+            KindProj::Rejected { error } => Poll::Ready(Err(Error::CircuitOpen(*error))),
+        }
     }
 }
 
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-/// A classifier held by value where [`Guarded`] expects a reference.
-#[derive(Clone, Debug)]
-pub(crate) struct ByValue<C>(pub(crate) C);
-
-impl<C> Deref for ByValue<C> {
-    type Target = C;
-
-    fn deref(&self) -> &C {
-        &self.0
     }
 }

@@ -24,6 +24,7 @@ use super::half_open as trial;
 use super::transition::Cause;
 use super::State;
 use crate::clock::Clock;
+use crate::name::Name;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::window::{CountWindow, HybridWindow, Outcome, Snapshot, Threshold, TimeWindow};
 
@@ -130,6 +131,20 @@ pub(super) fn generation_of(word: u64) -> u64 {
 pub(crate) struct Admission {
     pub(super) word: u64,
     pub(super) start: u64,
+}
+
+impl Admission {
+    /// No admission: no state word is 0 (generations start at
+    /// [`FIRST_GENERATION`]).
+    pub(crate) const NONE: Self = Self {
+        word: 0,
+        start: UNTIMED,
+    };
+
+    #[inline]
+    pub(crate) fn is_none(self) -> bool {
+        self.word == 0
+    }
 }
 
 /// `Admission::start` of a call admitted while slow-call detection was off:
@@ -254,7 +269,7 @@ pub(crate) struct Inner {
     pub(super) cold: Mutex<Cold>,
     pub(crate) events: Events,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) name: Arc<str>,
+    pub(crate) name: Name,
 }
 
 impl fmt::Debug for Inner {
@@ -273,7 +288,7 @@ const FIRST_GENERATION: u64 = 1;
 
 impl Inner {
     pub(crate) fn new(
-        name: Arc<str>,
+        name: Name,
         window: Window,
         validated: Validated,
         initial: State,

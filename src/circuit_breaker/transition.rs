@@ -76,7 +76,7 @@ impl Inner {
             .state
             .store(pack(generation, to), Ordering::Release);
         drop(cold);
-        self.events.dispatch_transitions(&self.name);
+        self.events.dispatch_transitions(self.name.as_str());
         true
     }
 
