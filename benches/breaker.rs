@@ -6,7 +6,11 @@
 //! Every breaker is configured comparably: trip at 50 % failures over the
 //! last 100 calls (failsafe has no count window: 50 % success rate over a
 //! 10 s window, at least 100 calls). With 10 % failures every breaker stays
-//! closed. Async rows poll a ready future once, with no runtime.
+//! closed. Async rows poll a ready future once, with no runtime. seatbelt
+//! has no count window: 50 % failures over at least 100 calls in a 10 s
+//! sampling window. Rows `parapet_listener` (one no-op listener) and
+//! `parapet_metrics` (handles from a real recorder; needs
+//! `--features metrics`) show what observability adds.
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::future::{ready, Ready};
@@ -44,6 +48,60 @@ fn parapet(slow_timing: bool) -> CircuitBreaker {
         b
     };
     b.build().unwrap()
+}
+
+/// A breaker whose metric handles come from a real recorder (the
+/// `metrics-util` debugging recorder: one atomic per handle, as the
+/// Prometheus exporter), bound at build time without installing it
+/// globally.
+#[cfg(feature = "metrics")]
+fn parapet_with_metrics() -> CircuitBreaker {
+    let recorder = Box::leak(Box::new(metrics_util::debugging::DebuggingRecorder::new()));
+    metrics::with_local_recorder(recorder, || parapet(false))
+}
+
+/// A breaker with one listener that does nothing.
+fn parapet_with_listener() -> CircuitBreaker {
+    let b = parapet(false);
+    b.on_event(|e| {
+        black_box(e);
+    });
+    b
+}
+
+/// seatbelt's breaker over the operation, comparably configured (50 %
+/// failures over at least 100 calls in a 10 s sampling window); its clock is
+/// tokio's, so it is built inside `rt`.
+fn seatbelt(
+    rt: &tokio::runtime::Runtime,
+    failures: bool,
+) -> impl layered::Service<u64, Out = Result<u64, u64>> + Service<u64, Response = u64, Error = u64> + Clone
+{
+    use layered::{Execute, Stack};
+    use seatbelt::breaker::Breaker;
+    use seatbelt::{RecoveryInfo, ResilienceContext};
+
+    let _entered = rt.enter();
+    let clock = tick::Clock::new_tokio();
+    let context = ResilienceContext::new(&clock);
+    let op: fn(u64) -> Ready<Result<u64, u64>> = if failures {
+        |i| ready(op(i, true))
+    } else {
+        |i| ready(op(i, false))
+    };
+    (
+        Breaker::layer("bench", &context)
+            .recovery_with(|out: &Result<u64, u64>, _| match out {
+                Ok(_) => RecoveryInfo::never(),
+                Err(_) => RecoveryInfo::retry(),
+            })
+            .rejected_input_error(|i, _| i)
+            .failure_threshold(0.5)
+            .min_throughput(100)
+            .sampling_duration(Duration::from_secs(10)),
+        Execute::new(op),
+    )
+        .into_service()
 }
 
 fn recloser() -> recloser::Recloser {
@@ -114,6 +172,9 @@ fn sync_overhead(c: &mut Criterion) {
         let mix = if failures { "10pct_fail" } else { "all_ok" };
         let mut g = c.benchmark_group(format!("breaker_sync_{mix}"));
         let (plain, timed) = (parapet(false), parapet(true));
+        let listened = parapet_with_listener();
+        #[cfg(feature = "metrics")]
+        let measured = parapet_with_metrics();
         let (rc, fs) = (recloser(), failsafe());
         for threads in [1, 2] {
             run(&mut g, "bare", threads, &|| {
@@ -129,6 +190,19 @@ fn sync_overhead(c: &mut Criterion) {
             });
             run(&mut g, "parapet_slow_timing", threads, &|| {
                 let b = &timed;
+                Box::new(move |i| {
+                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                })
+            });
+            run(&mut g, "parapet_listener", threads, &|| {
+                let b = &listened;
+                Box::new(move |i| {
+                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                })
+            });
+            #[cfg(feature = "metrics")]
+            run(&mut g, "parapet_metrics", threads, &|| {
+                let b = &measured;
                 Box::new(move |i| {
                     let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
                 })
@@ -157,6 +231,11 @@ fn async_overhead(c: &mut Criterion) {
         let (plain, timed) = (parapet(false), parapet(true));
         let rc = recloser::AsyncRecloser::from(recloser());
         let fs = failsafe();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sb = seatbelt(&rt, failures);
         let parapet_svc = CircuitBreakerLayer::new(parapet(false)).layer(inner(failures));
         let peer_svc = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
             .failure_rate_threshold(0.5)
@@ -189,6 +268,12 @@ fn async_overhead(c: &mut Criterion) {
                     let _ = black_box(poll_ready(r.call(ready(op(black_box(i), failures)))));
                 })
             });
+            run(&mut g, "seatbelt", threads, &|| {
+                let s = &sb;
+                Box::new(move |i| {
+                    let _ = black_box(poll_ready(layered::Service::execute(s, black_box(i))));
+                })
+            });
             run(&mut g, "failsafe", threads, &|| {
                 let f = &fs;
                 Box::new(move |i| {
@@ -206,6 +291,12 @@ fn async_overhead(c: &mut Criterion) {
             });
             run(&mut g, "tower_parapet", threads, &|| {
                 let mut svc = parapet_svc.clone();
+                Box::new(move |i| {
+                    let _ = black_box(tower_call(&mut svc, black_box(i)));
+                })
+            });
+            run(&mut g, "tower_seatbelt", threads, &|| {
+                let mut svc = sb.clone();
                 Box::new(move |i| {
                     let _ = black_box(tower_call(&mut svc, black_box(i)));
                 })

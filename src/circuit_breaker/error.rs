@@ -22,31 +22,33 @@ use crate::name::Name;
 /// assert_eq!(err.retry_after(), None);
 /// ```
 ///
-/// It is `Copy` and three words: the breaker's name is interned when the
-/// breaker is built, so a rejection copies a pointer and counts no
-/// reference.
+/// It is `Copy` and two words, with no padding (results that carry it are
+/// moved whole, in words): the breaker's name is interned when the breaker
+/// is built, so a rejection copies a pointer and counts no reference; the
+/// state and the time to the next trial share one word.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CircuitOpen {
     name: Name,
-    /// Nanoseconds to the next trial; [`NO_RETRY_AFTER`] when unknown.
-    retry_after: u64,
-    state: State,
+    /// `nanoseconds to the next trial << 3 | state`; the nanoseconds are
+    /// all ones ([`NO_RETRY_AFTER`]) when unknown.
+    packed: u64,
 }
 
-/// `CircuitOpen::retry_after` when the time to the next trial is unknown.
-const NO_RETRY_AFTER: u64 = u64::MAX;
+const STATE_BITS: u32 = 3;
+/// The nanoseconds field of `CircuitOpen::packed` when the time to the next
+/// trial is unknown.
+const NO_RETRY_AFTER: u64 = u64::MAX >> STATE_BITS;
 
 impl CircuitOpen {
     pub(crate) fn new(name: Name, state: State, retry_after: Option<Duration>) -> Self {
-        // At most `MAX_DURATION` (7 days) in practice; saturate rather than
-        // wrap into "unknown".
-        let retry_after = retry_after.map_or(NO_RETRY_AFTER, |d| {
+        // At most `MAX_DURATION` (7 days) in practice, far below the field's
+        // 73 years; saturate rather than wrap into "unknown".
+        let nanos = retry_after.map_or(NO_RETRY_AFTER, |d| {
             u64::try_from(d.as_nanos()).map_or(NO_RETRY_AFTER - 1, |n| n.min(NO_RETRY_AFTER - 1))
         });
         Self {
             name,
-            retry_after,
-            state,
+            packed: nanos << STATE_BITS | state as u64,
         }
     }
 
@@ -57,7 +59,7 @@ impl CircuitOpen {
 
     /// The breaker's state when it rejected the call.
     pub fn state(&self) -> State {
-        self.state
+        State::from_bits(self.packed & ((1 << STATE_BITS) - 1))
     }
 
     /// Finds a `CircuitOpen` in an error or its chain of sources: for
@@ -95,7 +97,8 @@ impl CircuitOpen {
     /// in the open state. `None` when it cannot be known (forced open, or
     /// half-open with every probe place taken).
     pub fn retry_after(&self) -> Option<Duration> {
-        (self.retry_after != NO_RETRY_AFTER).then(|| Duration::from_nanos(self.retry_after))
+        let nanos = self.packed >> STATE_BITS;
+        (nanos != NO_RETRY_AFTER).then(|| Duration::from_nanos(nanos))
     }
 }
 
@@ -103,7 +106,7 @@ impl fmt::Debug for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitOpen")
             .field("name", &self.name)
-            .field("state", &self.state)
+            .field("state", &self.state())
             .field("retry_after", &self.retry_after())
             .finish()
     }
@@ -111,7 +114,7 @@ impl fmt::Debug for CircuitOpen {
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` is {:?}", self.name, self.state)?;
+        write!(f, "circuit breaker `{}` is {:?}", self.name, self.state())?;
         if let Some(after) = self.retry_after() {
             write!(f, "; next trial in {after:?}")?;
         }

@@ -1,5 +1,8 @@
+use std::sync::Arc;
+
 use tower_layer::Layer;
 
+use super::lease::Leases;
 use super::{CircuitBreaker, CircuitBreakerService, DefaultClassifier};
 
 /// A tower [`Layer`] that puts a [`CircuitBreaker`] in front of a service.
@@ -23,12 +26,14 @@ use super::{CircuitBreaker, CircuitBreakerService, DefaultClassifier};
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerLayer<C = DefaultClassifier> {
     breaker: CircuitBreaker<C>,
+    leases: Arc<Leases>,
 }
 
 impl<C> CircuitBreakerLayer<C> {
     /// A layer guarding services with `breaker`.
     pub fn new(breaker: CircuitBreaker<C>) -> Self {
-        Self { breaker }
+        let leases = Arc::new(Leases::new(&breaker.inner));
+        Self { breaker, leases }
     }
 }
 
@@ -36,6 +41,6 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreakerService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreakerService::new(inner, self.breaker.clone())
+        CircuitBreakerService::with_leases(inner, self.breaker.clone(), Arc::clone(&self.leases))
     }
 }

@@ -148,6 +148,8 @@ pub mod future;
 mod half_open;
 #[cfg(feature = "tower")]
 mod layer;
+#[cfg(feature = "tower")]
+mod lease;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod permit;

@@ -9,8 +9,9 @@ use tower_service::Service;
 
 use super::error::CircuitOpen;
 use super::future::poll_admitted;
+use super::lease::{Lease, Leases};
 use super::permit::Ticket;
-use super::state::{Admission, Inner};
+use super::state::Admission;
 use super::{CircuitBreaker, Classify, DefaultClassifier};
 use crate::error::Error;
 
@@ -36,6 +37,9 @@ use crate::error::Error;
 pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     inner: S,
     breaker: CircuitBreaker<C>,
+    /// What this service's response futures hold (see `lease.rs`).
+    lease: Lease,
+    leases: Arc<Leases>,
     reserved: Reserved,
 }
 
@@ -51,9 +55,16 @@ enum Reserved {
 impl<S, C> CircuitBreakerService<S, C> {
     /// `inner` guarded by `breaker`.
     pub fn new(inner: S, breaker: CircuitBreaker<C>) -> Self {
+        let leases = Arc::new(Leases::new(&breaker.inner));
+        Self::with_leases(inner, breaker, leases)
+    }
+
+    pub(crate) fn with_leases(inner: S, breaker: CircuitBreaker<C>, leases: Arc<Leases>) -> Self {
         Self {
             inner,
             breaker,
+            lease: leases.take(),
+            leases,
             reserved: Reserved::Nothing,
         }
     }
@@ -74,7 +85,11 @@ impl<S, C> Drop for CircuitBreakerService<S, C> {
 
 impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.breaker.clone())
+        Self::with_leases(
+            self.inner.clone(),
+            self.breaker.clone(),
+            Arc::clone(&self.leases),
+        )
     }
 }
 
@@ -97,6 +112,7 @@ where
     type Error = Error<S::Error>;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if !matches!(self.reserved, Reserved::Admitted(_)) {
             match self.breaker.inner.reserve() {
@@ -126,6 +142,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let breaker = &self.breaker.inner;
         let admitted = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
@@ -149,7 +166,7 @@ where
             Ok(admission) => Kind::Running {
                 // The ticket first: if the inner `call` panics, it gives
                 // the admission back.
-                ticket: Ticket::new(Arc::clone(breaker), admission),
+                ticket: Ticket::new(self.lease.clone(), admission),
                 fut: self.inner.call(req),
                 classifier: self.breaker.classifier.clone(),
             },
@@ -178,7 +195,7 @@ pin_project! {
         Running {
             #[pin]
             fut: F,
-            ticket: Ticket<Arc<Inner>>,
+            ticket: Ticket<Lease>,
             classifier: C,
         },
         Rejected {
