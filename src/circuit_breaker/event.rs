@@ -1,14 +1,13 @@
 //! Events a breaker emits to its listeners.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::sync::Mutex;
 
 use super::State;
 use crate::window::Outcome;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Something that happened in a circuit breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,23 +43,35 @@ pub enum EventKind {
     NotRecorded,
 }
 
-type Listener = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+pub(crate) type Listener = Box<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// One registered listener and the ones registered after it: an
+/// append-only list that readers walk with one acquire load per node,
+/// taking no lock and counting no reference.
+struct Node {
+    listener: Listener,
+    next: OnceLock<Box<Node>>,
+}
 
 /// Where a breaker's events go: registered listeners and, with the
 /// `metrics` feature, `metrics`-crate instruments whose handles are created
 /// once, when the breaker is built.
 ///
 /// With no listener registered (and no `metrics` feature), emitting costs
-/// one relaxed load; listeners are called with no lock held.
+/// one load. Dispatch to listeners is lock-free: they sit in an
+/// append-only list (listeners are added, never removed) that a call walks
+/// without a lock or a reference count, so threads emitting at once never
+/// wait for each other.
 ///
 /// Transitions are queued under the transition lock and dispatched in that
 /// order by one thread at a time, so listeners and the state gauge see them
 /// in the order they happened. A listener may itself cause a transition:
 /// it is queued and dispatched after the current one.
 pub(crate) struct Events {
-    /// True when at least one listener is registered.
-    active: AtomicBool,
-    list: Mutex<Arc<[Listener]>>,
+    /// The first listener, then each next one.
+    listeners: OnceLock<Box<Node>>,
+    /// Held while a listener is appended.
+    adding: Mutex<()>,
     /// Transitions not yet dispatched, oldest first.
     pending: Mutex<VecDeque<(State, State)>>,
     /// Held by the thread dispatching transitions.
@@ -72,8 +83,8 @@ pub(crate) struct Events {
 impl Events {
     pub(crate) fn new(_name: &str) -> Self {
         Self {
-            active: AtomicBool::new(false),
-            list: Mutex::new(Arc::from(Vec::new())),
+            listeners: OnceLock::new(),
+            adding: Mutex::new(()),
             pending: Mutex::new(VecDeque::new()),
             dispatching: Mutex::new(()),
             #[cfg(feature = "metrics")]
@@ -81,14 +92,21 @@ impl Events {
         }
     }
 
+    /// Appends a listener. A call racing the registration may or may not
+    /// reach it.
     pub(crate) fn add(&self, listener: Listener) {
-        let mut list = self.list.lock();
-        let mut next: Vec<Listener> = list.iter().cloned().collect();
-        next.push(listener);
-        *list = next.into();
-        // Relaxed: a listener registered concurrently with a call may or may
-        // not see that call's event; nothing else depends on this flag.
-        self.active.store(true, Ordering::Relaxed);
+        let _adding = self.adding.lock();
+        let mut slot = &self.listeners;
+        while let Some(node) = slot.get() {
+            slot = &node.next;
+        }
+        let appended = slot
+            .set(Box::new(Node {
+                listener,
+                next: OnceLock::new(),
+            }))
+            .is_ok();
+        debug_assert!(appended, "appends are serialised");
     }
 
     /// Emits a call-path event (rejection, record) at once.
@@ -96,9 +114,8 @@ impl Events {
     pub(crate) fn emit(&self, name: &str, kind: EventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
-        // Relaxed: see `add`.
-        if self.active.load(Ordering::Relaxed) {
-            self.to_listeners(name, kind);
+        if let Some(first) = self.listeners.get() {
+            Self::to_listeners(first, name, kind);
         }
     }
 
@@ -109,12 +126,16 @@ impl Events {
         self.metrics.call_duration(nanos);
     }
 
-    #[cold]
-    fn to_listeners(&self, name: &str, kind: EventKind) {
-        let list = Arc::clone(&self.list.lock());
+    #[inline]
+    fn to_listeners(first: &Node, name: &str, kind: EventKind) {
         let event = Event { name, kind };
-        for listener in list.iter() {
-            listener(&event);
+        let mut node = first;
+        loop {
+            (node.listener)(&event);
+            match node.next.get() {
+                Some(next) => node = next,
+                None => return,
+            }
         }
     }
 
@@ -137,9 +158,8 @@ impl Events {
                 let kind = EventKind::StateTransition { from, to };
                 #[cfg(feature = "metrics")]
                 self.metrics.transition(from, to);
-                // Relaxed: see `add`.
-                if self.active.load(Ordering::Relaxed) {
-                    self.to_listeners(name, kind);
+                if let Some(first) = self.listeners.get() {
+                    Self::to_listeners(first, name, kind);
                 }
             }
             drop(serial);
@@ -152,10 +172,16 @@ impl Events {
     }
 }
 
+impl Events {
+    fn listener_count(&self) -> usize {
+        std::iter::successors(self.listeners.get(), |node| node.next.get()).count()
+    }
+}
+
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Events")
-            .field("listeners", &self.list.lock().len())
+            .field("listeners", &self.listener_count())
             .finish_non_exhaustive()
     }
 }

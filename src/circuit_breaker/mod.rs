@@ -401,9 +401,11 @@ impl<C> CircuitBreaker<C> {
     }
 
     /// Calls `listener` on every event (state transitions, rejections,
-    /// recorded outcomes). With no listener, events cost one relaxed load.
-    /// Listeners run on the thread of the call that caused the event, with
-    /// no lock held; keep them short.
+    /// recorded outcomes). With no listener, events cost one load.
+    /// Listeners run on the thread of the call that caused the event; the
+    /// call path reaches them without a lock or an allocation (listeners
+    /// are appended to a lock-free list and never removed). Keep them
+    /// short.
     ///
     /// # Examples
     ///
@@ -424,7 +426,7 @@ impl<C> CircuitBreaker<C> {
     /// # Ok::<(), parapet::ConfigError>(())
     /// ```
     pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
-        self.inner.events.add(Arc::new(listener));
+        self.inner.events.add(Box::new(listener));
     }
 }
 
