@@ -60,6 +60,8 @@ pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
 mod name;
+#[cfg(feature = "metrics")]
+mod striped;
 mod sync;
 pub mod timer;
 pub mod window;

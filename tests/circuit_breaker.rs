@@ -800,6 +800,9 @@ fn metrics_count_outcomes_rejections_and_state() {
     }
     trip(&b);
     let _ = ok(&b); // rejected
+                    // Per-call counters are published in batches; a `metrics()` read
+                    // publishes them all.
+    let _ = b.metrics();
     let values: std::collections::HashMap<String, DebugValue> = snapshotter
         .snapshot()
         .into_vec()
@@ -853,4 +856,58 @@ fn metrics_count_outcomes_rejections_and_state() {
         get("g:parapet_circuit_breaker_state{breaker=payments,state=closed}"),
         &DebugValue::Gauge(0.0.into())
     );
+}
+
+/// Per-call counters reach the recorder in batches: after every 64 counts
+/// of one counter by one thread, and all at once at a `metrics()` read;
+/// counts from several threads add up exactly.
+#[cfg(feature = "metrics")]
+#[test]
+fn metrics_per_call_counters_are_published_in_batches() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let clock = ManualClock::new();
+    let b = metrics::with_local_recorder(&recorder, || {
+        builder(&clock).name("batched").build().unwrap()
+    });
+    let successes = || {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find(|(key, ..)| {
+                let key = key.key();
+                key.name() == "parapet_circuit_breaker_calls_total"
+                    && key.labels().any(|l| l.value() == "batched")
+                    && key.labels().any(|l| l.value() == "success")
+            })
+            .map(|(.., value)| value)
+    };
+    for _ in 0..63 {
+        ok(&b).unwrap();
+    }
+    assert_eq!(
+        successes(),
+        Some(DebugValue::Counter(0)),
+        "not yet published"
+    );
+    ok(&b).unwrap();
+    assert_eq!(
+        successes(),
+        Some(DebugValue::Counter(64)),
+        "published at 64"
+    );
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..10 {
+                    ok(&b).unwrap();
+                }
+            });
+        }
+    });
+    let _ = b.metrics();
+    assert_eq!(successes(), Some(DebugValue::Counter(94)));
 }

@@ -119,6 +119,12 @@ impl Events {
         }
     }
 
+    /// Publishes the batched per-call metric counts (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        self.metrics.publish_all();
+    }
+
     /// The duration of a timed, recorded call (feature `metrics`).
     #[cfg(feature = "metrics")]
     #[inline]

@@ -2,8 +2,16 @@
 //! names, kinds and labels are documented in the module docs of
 //! [`circuit_breaker`](super), section "Metrics".
 //!
-//! Handles are registered once, when the breaker is built, so the call path
-//! only increments them; a recorder installed later sees none of them.
+//! Handles are registered once, when the breaker is built; a recorder
+//! installed later sees none of them.
+//!
+//! The per-call counters (outcomes, not recorded, rejected) are counted in
+//! [`Striped`] counts, on no shared cache line, and published to the
+//! recorder as totals (`Counter::absolute`): by each thread after every
+//! [`PUBLISH_EVERY`] of its own counts of one counter, and for every counter
+//! at each state transition, at each [`metrics`](super::CircuitBreaker::metrics)
+//! read and when the breaker is dropped. A scrape may so trail the calls by
+//! fewer than `PUBLISH_EVERY` per thread and counter.
 
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
@@ -12,6 +20,17 @@ use metrics::{
 
 use super::event::EventKind;
 use super::State;
+use crate::striped::Striped;
+
+/// A thread publishes a counter's total after this many of its own counts
+/// of it.
+pub(crate) const PUBLISH_EVERY: u64 = 64;
+
+/// Indices of the per-call counters in `BreakerMetrics::counts`: the four
+/// outcomes (`Outcome as usize`), then these.
+const NOT_RECORDED: usize = 4;
+const REJECTED: usize = 5;
+const PER_CALL: usize = 6;
 
 const STATES: [&str; 6] = [
     "closed",
@@ -23,10 +42,10 @@ const STATES: [&str; 6] = [
 ];
 
 pub(crate) struct BreakerMetrics {
-    /// Indexed by `Outcome as usize`.
-    calls: [Counter; 4],
-    not_recorded: Counter,
-    rejected: Counter,
+    /// The per-call counts, indexed as `counters`.
+    counts: Striped<PER_CALL>,
+    /// `Outcome as usize`, then [`NOT_RECORDED`], [`REJECTED`].
+    counters: [Counter; PER_CALL],
     duration: Histogram,
     /// Indexed by `[from as usize][to as usize]`.
     transitions: [[Counter; 6]; 6],
@@ -70,9 +89,10 @@ impl BreakerMetrics {
     pub(crate) fn new(name: &str) -> Self {
         describe();
         let breaker = name.to_string();
-        let calls = ["success", "failure", "slow_success", "slow_failure"].map(|outcome| {
-            counter!("parapet_circuit_breaker_calls_total", "breaker" => breaker.clone(), "outcome" => outcome)
-        });
+        let [success, failure, slow_success, slow_failure] =
+            ["success", "failure", "slow_success", "slow_failure"].map(|outcome| {
+                counter!("parapet_circuit_breaker_calls_total", "breaker" => breaker.clone(), "outcome" => outcome)
+            });
         let state = STATES.map(|state| {
             gauge!("parapet_circuit_breaker_state", "breaker" => breaker.clone(), "state" => state)
         });
@@ -89,9 +109,15 @@ impl BreakerMetrics {
         });
         Self {
             transitions,
-            calls,
-            not_recorded: counter!("parapet_circuit_breaker_not_recorded_total", "breaker" => breaker.clone()),
-            rejected: counter!("parapet_circuit_breaker_rejected_total", "breaker" => breaker.clone()),
+            counts: Striped::new(),
+            counters: [
+                success,
+                failure,
+                slow_success,
+                slow_failure,
+                counter!("parapet_circuit_breaker_not_recorded_total", "breaker" => breaker.clone()),
+                counter!("parapet_circuit_breaker_rejected_total", "breaker" => breaker.clone()),
+            ],
             duration: histogram!("parapet_circuit_breaker_call_duration_seconds", "breaker" => breaker),
             state,
         }
@@ -99,11 +125,28 @@ impl BreakerMetrics {
 
     #[inline]
     pub(crate) fn observe(&self, kind: EventKind) {
-        match kind {
-            EventKind::Recorded(outcome) => self.calls[outcome as usize].increment(1),
-            EventKind::NotRecorded => self.not_recorded.increment(1),
-            EventKind::Rejected { .. } => self.rejected.increment(1),
-            EventKind::StateTransition { .. } => {}
+        let k = match kind {
+            EventKind::Recorded(outcome) => outcome as usize,
+            EventKind::NotRecorded => NOT_RECORDED,
+            EventKind::Rejected { .. } => REJECTED,
+            EventKind::StateTransition { .. } => return,
+        };
+        if self.counts.increment(k) % PUBLISH_EVERY == 0 {
+            self.publish(k);
+        }
+    }
+
+    #[cold]
+    fn publish(&self, k: usize) {
+        // A total: the recorder keeps the largest it was given, so
+        // publishers racing with older totals never move it back.
+        self.counters[k].absolute(self.counts.sum(k));
+    }
+
+    /// Publishes every per-call counter's total now.
+    pub(crate) fn publish_all(&self) {
+        for k in 0..PER_CALL {
+            self.publish(k);
         }
     }
 
@@ -114,8 +157,15 @@ impl BreakerMetrics {
 
     /// Called in transition order (see `Events`).
     pub(crate) fn transition(&self, from: State, to: State) {
+        self.publish_all();
         self.transitions[from as usize][to as usize].increment(1);
         self.state[from as usize].set(0.0);
         self.state[to as usize].set(1.0);
+    }
+}
+
+impl Drop for BreakerMetrics {
+    fn drop(&mut self) {
+        self.publish_all();
     }
 }

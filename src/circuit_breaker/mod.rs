@@ -135,6 +135,15 @@
 //! no-op handles, and it exports nothing. (Resolving handles per call
 //! would cost a registry lookup on every call.)
 //!
+//! **The three per-call counters are published in batches.** A call adds
+//! to a count of its own thread (no shared cache line, no locked
+//! instruction, so metrics cost the same at any thread count), and totals
+//! reach the recorder after every 64 counts of one counter by one thread,
+//! at each state transition, at each [`CircuitBreaker::metrics`] read and
+//! when the breaker is dropped. A scrape may so trail the calls by fewer
+//! than 64 per thread and counter; call `metrics()` before rendering to
+//! publish everything.
+//!
 //! For a reading in code, without a recorder, use
 //! [`CircuitBreaker::metrics`].
 

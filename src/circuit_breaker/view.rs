@@ -91,6 +91,8 @@ impl Metrics {
 
 impl Inner {
     pub(crate) fn metrics(&self) -> Metrics {
+        #[cfg(feature = "metrics")]
+        self.events.publish_metrics();
         let (word, now) = self.current_at();
         let generation = generation_of(word);
         let now = now.unwrap_or_else(|| self.window_now());
