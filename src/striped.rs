@@ -54,10 +54,13 @@ thread_local! {
     static INDEX: ThreadIndex = ThreadIndex::take();
 }
 
+/// One thread's `K` counters, on cache lines of their own.
+type Stripe<const K: usize> = CachePadded<[AtomicU64; K]>;
+
 /// `K` counters, striped by thread.
 pub(crate) struct Striped<const K: usize> {
-    stripes: Box<[OnceLock<Box<CachePadded<[AtomicU64; K]>>>]>,
-    shared: CachePadded<[AtomicU64; K]>,
+    stripes: Box<[OnceLock<Box<Stripe<K>>>]>,
+    shared: Stripe<K>,
 }
 
 impl<const K: usize> Striped<K> {
