@@ -1,0 +1,155 @@
+//! Zero allocations per call, on every path: a counting global allocator
+//! (`stats_alloc`, so this crate keeps `forbid(unsafe_code)`) counts
+//! allocations while calls run, after a warm-up call that may make
+//! per-thread state. The allocator counts every thread, so this file is one
+//! test that runs the paths one after another.
+
+use std::alloc::System;
+use std::future::{ready, Future};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use parapet::circuit_breaker::{CircuitBreaker, State};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations (and reallocations) `f` makes over 1000 runs, after one
+/// warm-up run.
+fn allocations(mut f: impl FnMut(u32)) -> usize {
+    f(0);
+    let region = Region::new(GLOBAL);
+    for i in 1..=1000 {
+        f(i);
+    }
+    let change = region.change();
+    change.allocations + change.reallocations
+}
+
+fn op(i: u32) -> Result<u32, u32> {
+    if i % 3 == 0 {
+        Err(i)
+    } else {
+        Ok(i)
+    }
+}
+
+fn poll_once<F: Future>(fut: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(fut).poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("a ready operation"),
+    }
+}
+
+/// Stays closed at one failure in three; times slow calls; one listener.
+fn breaker() -> CircuitBreaker {
+    let b = CircuitBreaker::builder()
+        .name("alloc")
+        .count_window(100)
+        .failure_rate_threshold(0.9)
+        .slow_call_duration(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    b.on_event(|e| {
+        std::hint::black_box(e);
+    });
+    b
+}
+
+#[test]
+fn no_allocation_per_call_on_any_path() {
+    sync_path();
+    async_path();
+    rejection();
+    #[cfg(feature = "tower")]
+    tower_path();
+    #[cfg(feature = "metrics")]
+    with_metrics();
+}
+
+fn sync_path() {
+    let b = breaker();
+    assert_eq!(
+        allocations(|i| {
+            let _ = b.call_sync(|| op(i));
+        }),
+        0
+    );
+    assert_eq!(
+        allocations(|i| match b.try_acquire() {
+            Ok(permit) if i % 2 == 0 => permit.success(),
+            Ok(permit) => drop(permit), // cancelled
+            Err(_) => {}
+        }),
+        0
+    );
+    assert_eq!(b.state(), State::Closed);
+}
+
+fn async_path() {
+    let b = breaker();
+    assert_eq!(
+        allocations(|i| {
+            let _ = poll_once(b.call(|| ready(op(i))));
+        }),
+        0
+    );
+    assert_eq!(b.state(), State::Closed);
+}
+
+fn rejection() {
+    let b = breaker();
+    b.transition_to(State::ForcedOpen);
+    assert_eq!(
+        allocations(|i| {
+            let err = b.call_sync(|| op(i)).unwrap_err();
+            assert!(err.is_circuit_open());
+            let _ = poll_once(b.call(|| ready(op(i))));
+        }),
+        0
+    );
+}
+
+#[cfg(feature = "tower")]
+fn tower_path() {
+    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use tower::{Layer, Service};
+
+    let b = breaker();
+    let mut svc =
+        CircuitBreakerLayer::new(b.clone()).layer(tower::service_fn(|i: u32| ready(op(i))));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert_eq!(
+        allocations(|i| {
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            let _ = poll_once(svc.call(i));
+        }),
+        0
+    );
+    assert_eq!(b.state(), State::Closed);
+}
+
+/// Without slow-call timing: with it, each call also goes to the duration
+/// histogram, and the recorder's own histogram storage (`metrics-util`'s
+/// `AtomicBucket`, as in the Prometheus exporter) allocates a block every
+/// so many samples. That is the recorder's memory, not parapet's.
+#[cfg(feature = "metrics")]
+fn with_metrics() {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let b = metrics::with_local_recorder(&recorder, || {
+        CircuitBreaker::builder()
+            .name("alloc_metrics")
+            .failure_rate_threshold(0.9)
+            .build()
+            .unwrap()
+    });
+    assert_eq!(
+        allocations(|i| {
+            let _ = b.call_sync(|| op(i));
+            let _ = poll_once(b.call(|| ready(op(i))));
+        }),
+        0
+    );
+}
