@@ -59,8 +59,10 @@
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
+#[cfg(feature = "tower")]
+mod lease;
+mod listeners;
 mod name;
-#[cfg(feature = "metrics")]
 mod striped;
 mod sync;
 pub mod timer;

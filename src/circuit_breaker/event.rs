@@ -1,9 +1,9 @@
 //! Events a breaker emits to its listeners.
 
 use std::collections::VecDeque;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::listeners::Listeners;
 use crate::sync::Mutex;
 
 use super::State;
@@ -43,15 +43,7 @@ pub enum EventKind {
     NotRecorded,
 }
 
-pub(crate) type Listener = Box<dyn Fn(&Event<'_>) + Send + Sync>;
-
-/// One registered listener and the ones registered after it: an
-/// append-only list that readers walk with one acquire load per node,
-/// taking no lock and counting no reference.
-struct Node {
-    listener: Listener,
-    next: OnceLock<Box<Node>>,
-}
+pub(crate) type Listener = crate::listeners::Listener<Event<'static>>;
 
 /// Where a breaker's events go: registered listeners and, with the
 /// `metrics` feature, `metrics`-crate instruments whose handles are created
@@ -68,10 +60,7 @@ struct Node {
 /// in the order they happened. A listener may itself cause a transition:
 /// it is queued and dispatched after the current one.
 pub(crate) struct Events {
-    /// The first listener, then each next one.
-    listeners: OnceLock<Box<Node>>,
-    /// Held while a listener is appended.
-    adding: Mutex<()>,
+    listeners: Listeners<Event<'static>>,
     /// Transitions not yet dispatched, oldest first.
     pending: Mutex<VecDeque<(State, State)>>,
     /// Held by the thread dispatching transitions.
@@ -83,8 +72,7 @@ pub(crate) struct Events {
 impl Events {
     pub(crate) fn new(_name: &str) -> Self {
         Self {
-            listeners: OnceLock::new(),
-            adding: Mutex::new(()),
+            listeners: Listeners::new(),
             pending: Mutex::new(VecDeque::new()),
             dispatching: Mutex::new(()),
             #[cfg(feature = "metrics")]
@@ -95,28 +83,15 @@ impl Events {
     /// Appends a listener. A call racing the registration may or may not
     /// reach it.
     pub(crate) fn add(&self, listener: Listener) {
-        let _adding = self.adding.lock();
-        let mut slot = &self.listeners;
-        while let Some(node) = slot.get() {
-            slot = &node.next;
-        }
-        let appended = slot
-            .set(Box::new(Node {
-                listener,
-                next: OnceLock::new(),
-            }))
-            .is_ok();
-        debug_assert!(appended, "appends are serialised");
+        self.listeners.add(listener);
     }
 
     /// Emits a call-path event (rejection, record) at once.
     #[inline]
-    pub(crate) fn emit(&self, name: &str, kind: EventKind) {
+    pub(crate) fn emit(&self, name: &'static str, kind: EventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
-        if let Some(first) = self.listeners.get() {
-            Self::to_listeners(first, name, kind);
-        }
+        self.listeners.emit(|| Event { name, kind });
     }
 
     /// Publishes the batched per-call metric counts (feature `metrics`).
@@ -132,19 +107,6 @@ impl Events {
         self.metrics.call_duration(nanos);
     }
 
-    #[inline]
-    fn to_listeners(first: &Node, name: &str, kind: EventKind) {
-        let event = Event { name, kind };
-        let mut node = first;
-        loop {
-            (node.listener)(&event);
-            match node.next.get() {
-                Some(next) => node = next,
-                None => return,
-            }
-        }
-    }
-
     /// Queues a transition; called under the transition lock, so the queue
     /// holds transitions in the order they happened.
     pub(crate) fn queue_transition(&self, from: State, to: State) {
@@ -153,7 +115,7 @@ impl Events {
 
     /// Dispatches queued transitions in order, unless another thread (or an
     /// outer frame of this one) is dispatching: it will dispatch ours too.
-    pub(crate) fn dispatch_transitions(&self, name: &str) {
+    pub(crate) fn dispatch_transitions(&self, name: &'static str) {
         loop {
             let Some(serial) = self.dispatching.try_lock() else {
                 return;
@@ -164,9 +126,7 @@ impl Events {
                 let kind = EventKind::StateTransition { from, to };
                 #[cfg(feature = "metrics")]
                 self.metrics.transition(from, to);
-                if let Some(first) = self.listeners.get() {
-                    Self::to_listeners(first, name, kind);
-                }
+                self.listeners.emit(|| Event { name, kind });
             }
             drop(serial);
             // A transition queued after our last look and before we let go
@@ -178,16 +138,10 @@ impl Events {
     }
 }
 
-impl Events {
-    fn listener_count(&self) -> usize {
-        std::iter::successors(self.listeners.get(), |node| node.next.get()).count()
-    }
-}
-
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Events")
-            .field("listeners", &self.listener_count())
+            .field("listeners", &self.listeners.len())
             .finish_non_exhaustive()
     }
 }

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::lease::Leases;
+use super::state::Inner;
+use crate::lease::Leases;
 use super::{CircuitBreaker, CircuitBreakerService, DefaultClassifier};
 
 /// A tower [`Layer`] that puts a [`CircuitBreaker`] in front of a service.
@@ -26,7 +27,7 @@ use super::{CircuitBreaker, CircuitBreakerService, DefaultClassifier};
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerLayer<C = DefaultClassifier> {
     breaker: CircuitBreaker<C>,
-    leases: Arc<Leases>,
+    leases: Arc<Leases<Inner>>,
 }
 
 impl<C> CircuitBreakerLayer<C> {

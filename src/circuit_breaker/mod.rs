@@ -157,8 +157,6 @@ pub mod future;
 mod half_open;
 #[cfg(feature = "tower")]
 mod layer;
-#[cfg(feature = "tower")]
-mod lease;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod permit;

@@ -9,9 +9,9 @@ use tower_service::Service;
 
 use super::error::CircuitOpen;
 use super::future::poll_admitted;
-use super::lease::{Lease, Leases};
 use super::permit::Ticket;
-use super::state::Admission;
+use super::state::{Admission, Inner};
+use crate::lease::{Lease, Leases};
 use super::{CircuitBreaker, Classify, DefaultClassifier};
 use crate::error::Error;
 
@@ -38,8 +38,8 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     inner: S,
     breaker: CircuitBreaker<C>,
     /// What this service's response futures hold (see `lease.rs`).
-    lease: Lease,
-    leases: Arc<Leases>,
+    lease: Lease<Inner>,
+    leases: Arc<Leases<Inner>>,
     reserved: Reserved,
 }
 
@@ -59,7 +59,7 @@ impl<S, C> CircuitBreakerService<S, C> {
         Self::with_leases(inner, breaker, leases)
     }
 
-    pub(crate) fn with_leases(inner: S, breaker: CircuitBreaker<C>, leases: Arc<Leases>) -> Self {
+    pub(crate) fn with_leases(inner: S, breaker: CircuitBreaker<C>, leases: Arc<Leases<Inner>>) -> Self {
         Self {
             inner,
             breaker,
@@ -195,7 +195,7 @@ pin_project! {
         Running {
             #[pin]
             fut: F,
-            ticket: Ticket<Lease>,
+            ticket: Ticket<Lease<Inner>>,
             classifier: C,
         },
         Rejected {
