@@ -1,9 +1,10 @@
 //! The errors parapet returns: [`ConfigError`] from builders, and the one
 //! flat [`Error`] a guarded call returns, composed of each primitive's own
-//! rejection type ([`CircuitOpen`], ...).
+//! rejection type ([`CircuitOpen`], [`BulkheadFull`], ...).
 
 use std::fmt;
 
+pub use crate::bulkhead::BulkheadFull;
 pub use crate::circuit_breaker::CircuitOpen;
 
 /// A builder or constructor was given a value it cannot use.
@@ -68,7 +69,7 @@ impl std::error::Error for ConfigError {}
 /// or the operation itself failed.
 ///
 /// It stays flat however many guards are stacked, and is
-/// `#[non_exhaustive]`: more guards (bulkhead, timeout, retry) add variants.
+/// `#[non_exhaustive]`: more guards (timeout, retry) add variants.
 ///
 /// As an [`std::error::Error`] it follows the std convention of showing each
 /// line of a chain once: `Operation` is transparent (it displays the
@@ -97,6 +98,9 @@ impl std::error::Error for ConfigError {}
 pub enum Error<E> {
     /// A circuit breaker rejected the call without running the operation.
     CircuitOpen(CircuitOpen),
+    /// A bulkhead rejected the call without running the operation: full,
+    /// or the wait for a place timed out.
+    BulkheadFull(BulkheadFull),
     /// The operation ran and returned this error.
     Operation(E),
 }
@@ -105,6 +109,11 @@ impl<E> Error<E> {
     /// True if a circuit breaker rejected the call.
     pub fn is_circuit_open(&self) -> bool {
         matches!(self, Self::CircuitOpen(_))
+    }
+
+    /// True if a bulkhead rejected the call.
+    pub fn is_bulkhead_full(&self) -> bool {
+        matches!(self, Self::BulkheadFull(_))
     }
 
     /// True if a guard rejected the call (the operation never ran).
@@ -132,7 +141,9 @@ impl<E> Error<E> {
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::CircuitOpen(_) => f.write_str("call rejected without running"),
+            Self::CircuitOpen(_) | Self::BulkheadFull(_) => {
+                f.write_str("call rejected without running")
+            }
             Self::Operation(e) => e.fmt(f),
         }
     }
@@ -142,8 +153,15 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::CircuitOpen(open) => Some(open),
+            Self::BulkheadFull(full) => Some(full),
             Self::Operation(e) => e.source(),
         }
+    }
+}
+
+impl<E> From<BulkheadFull> for Error<E> {
+    fn from(full: BulkheadFull) -> Self {
+        Self::BulkheadFull(full)
     }
 }
 

@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
@@ -68,8 +69,9 @@ mod sync;
 pub mod timer;
 pub mod window;
 
+pub use bulkhead::Bulkhead;
 pub use circuit_breaker::CircuitBreaker;
-pub use error::{CircuitOpen, ConfigError, Error};
+pub use error::{BulkheadFull, CircuitOpen, ConfigError, Error};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -13,6 +13,11 @@ use std::sync::{Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
 
+/// Guards publish a striped count to a `metrics` recorder after this many
+/// counts of it by one thread.
+#[cfg(feature = "metrics")]
+pub(crate) const PUBLISH_EVERY: u64 = 64;
+
 /// Threads with a stripe of their own per counter set.
 const STRIPES: usize = 64;
 

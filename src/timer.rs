@@ -75,3 +75,32 @@ impl Timer for TokioTimer {
         tokio::time::sleep(duration)
     }
 }
+
+/// A boxed sleep: what a guard that waits only on its slow path holds, so
+/// that its types need no timer parameter.
+pub(crate) type BoxSleep = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// [`Timer`] behind a pointer (its `Sleep` boxed): for guards that sleep
+/// only on a slow path (a bulkhead's queue), where one allocation per wait
+/// is nothing next to the wait.
+pub(crate) trait DynTimer: Send + Sync + 'static {
+    fn sleep_boxed(&self, duration: Duration) -> BoxSleep;
+}
+
+impl<T: Timer> DynTimer for T {
+    fn sleep_boxed(&self, duration: Duration) -> BoxSleep {
+        let sleep = self.sleep(duration);
+        Box::pin(async move {
+            sleep.await;
+        })
+    }
+}
+
+/// The timer guards use unless given one: tokio's with the `tokio`
+/// feature, none without.
+pub(crate) fn default_timer() -> Option<std::sync::Arc<dyn DynTimer>> {
+    #[cfg(feature = "tokio")]
+    return Some(std::sync::Arc::new(TokioTimer));
+    #[cfg(not(feature = "tokio"))]
+    None
+}

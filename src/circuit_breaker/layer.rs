@@ -3,8 +3,8 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::state::Inner;
-use crate::lease::Leases;
 use super::{CircuitBreaker, CircuitBreakerService, DefaultClassifier};
+use crate::lease::Leases;
 
 /// A tower [`Layer`] that puts a [`CircuitBreaker`] in front of a service.
 /// Every service it makes shares the one breaker.

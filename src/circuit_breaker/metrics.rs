@@ -22,9 +22,7 @@ use super::event::EventKind;
 use super::State;
 use crate::striped::Striped;
 
-/// A thread publishes a counter's total after this many of its own counts
-/// of it.
-pub(crate) const PUBLISH_EVERY: u64 = 64;
+use crate::striped::PUBLISH_EVERY;
 
 /// Indices of the per-call counters in `BreakerMetrics::counts`: the four
 /// outcomes (`Outcome as usize`), then these.

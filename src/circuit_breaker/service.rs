@@ -11,9 +11,9 @@ use super::error::CircuitOpen;
 use super::future::poll_admitted;
 use super::permit::Ticket;
 use super::state::{Admission, Inner};
-use crate::lease::{Lease, Leases};
 use super::{CircuitBreaker, Classify, DefaultClassifier};
 use crate::error::Error;
+use crate::lease::{Lease, Leases};
 
 /// A tower [`Service`] guarded by a [`CircuitBreaker`]; made by
 /// [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
@@ -59,7 +59,11 @@ impl<S, C> CircuitBreakerService<S, C> {
         Self::with_leases(inner, breaker, leases)
     }
 
-    pub(crate) fn with_leases(inner: S, breaker: CircuitBreaker<C>, leases: Arc<Leases<Inner>>) -> Self {
+    pub(crate) fn with_leases(
+        inner: S,
+        breaker: CircuitBreaker<C>,
+        leases: Arc<Leases<Inner>>,
+    ) -> Self {
         Self {
             inner,
             breaker,

@@ -1,0 +1,119 @@
+//! The bulkhead's rejection: [`BulkheadFull`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::name::Name;
+
+/// Why a bulkhead turned a call away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Every place was taken and the bulkhead does not queue (fail fast),
+    /// or its queue of waiters was full too.
+    Full,
+    /// The call waited in the queue for the maximum wait and got no place.
+    WaitTimedOut,
+}
+
+/// A call was rejected by a bulkhead: which one, its limit, and whether it
+/// was full or the wait timed out. `Copy`, three words, no allocation.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::bulkhead::{Bulkhead, Rejection};
+///
+/// let bulkhead = Bulkhead::builder().name("search").max_concurrent(1).build()?;
+/// let _held = bulkhead.try_acquire().unwrap();
+/// let full = bulkhead.try_acquire().unwrap_err();
+/// assert_eq!(full.name(), "search");
+/// assert_eq!(full.limit(), 1);
+/// assert_eq!(full.reason(), Rejection::Full);
+/// assert_eq!(full.to_string(), "bulkhead `search` is full (1 concurrent calls)");
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BulkheadFull {
+    name: Name,
+    limit: u32,
+    reason: Rejection,
+    /// How long the call waited (0 when it did not).
+    waited_nanos: u64,
+}
+
+impl BulkheadFull {
+    pub(crate) fn new(name: Name, limit: u32, reason: Rejection, waited: Duration) -> Self {
+        Self {
+            name,
+            limit,
+            reason,
+            waited_nanos: u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The name of the bulkhead.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Its limit of concurrent calls when it rejected the call.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Full, or the wait timed out.
+    pub fn reason(&self) -> Rejection {
+        self.reason
+    }
+
+    /// How long the call waited for a place (zero unless it queued).
+    pub fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited_nanos)
+    }
+
+    /// Finds a `BulkheadFull` in an error or its chain of sources (for
+    /// `BoxError` stacks).
+    pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a BulkheadFull> {
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if let Some(full) = e.downcast_ref::<BulkheadFull>() {
+                return Some(full);
+            }
+            current = e.source();
+        }
+        None
+    }
+}
+
+impl fmt::Debug for BulkheadFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadFull")
+            .field("name", &self.name)
+            .field("limit", &self.limit)
+            .field("reason", &self.reason)
+            .field("waited", &self.waited())
+            .finish()
+    }
+}
+
+impl fmt::Display for BulkheadFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason {
+            Rejection::Full => write!(
+                f,
+                "bulkhead `{}` is full ({} concurrent calls)",
+                self.name, self.limit
+            ),
+            Rejection::WaitTimedOut => write!(
+                f,
+                "bulkhead `{}` gave no place within {:?} ({} concurrent calls)",
+                self.name,
+                self.waited(),
+                self.limit
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BulkheadFull {}

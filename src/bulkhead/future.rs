@@ -1,0 +1,280 @@
+//! The bulkhead's futures: [`Acquire`] (a place) and [`BulkheadCall`] (a
+//! guarded operation), and the waiting both share.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+
+use super::permit::Place;
+use super::semaphore::{Left, Waiter};
+use super::{Admit, BulkheadFull, BulkheadPermit, Inner, Rejection};
+use crate::error::Error;
+use crate::timer::BoxSleep;
+
+/// A caller in the queue: resolves when it is granted a place (it then
+/// holds it) or when its maximum wait passes. Dropped while queued, it
+/// leaves the queue, and gives back a place granted in the meantime.
+pub(crate) struct Wait<R: Deref<Target = Inner>> {
+    inner: R,
+    /// `None` once resolved.
+    waiter: Option<Arc<Waiter>>,
+    sleep: Option<BoxSleep>,
+    since: u64,
+}
+
+impl<R: Deref<Target = Inner>> Wait<R> {
+    pub(crate) fn new(inner: R, waiter: Arc<Waiter>) -> Self {
+        let since = inner.now();
+        let sleep = inner.sleep();
+        Self {
+            inner,
+            waiter: Some(waiter),
+            sleep,
+            since,
+        }
+    }
+
+    /// `Ok` once the caller holds a place; the rejection once the maximum
+    /// wait has passed. If both happen by one poll, the place wins.
+    pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BulkheadFull>> {
+        let waiter = self.waiter.as_ref().expect("polled after completion");
+        if waiter.granted_or_register(cx.waker()) {
+            self.resolve_granted();
+            return Poll::Ready(Ok(()));
+        }
+        let expired = self
+            .sleep
+            .as_mut()
+            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        if !expired {
+            return Poll::Pending;
+        }
+        let waiter = self.waiter.take().expect("checked above");
+        match self.inner.sem.leave(&waiter) {
+            Left::Granted => {
+                self.waiter = Some(waiter);
+                self.resolve_granted();
+                Poll::Ready(Ok(()))
+            }
+            Left::Queue => {
+                #[cfg(feature = "metrics")]
+                self.inner.metrics.queue(&self.inner.sem);
+                let waited = self.waited();
+                Poll::Ready(Err(self.inner.rejected(Rejection::WaitTimedOut, waited)))
+            }
+        }
+    }
+
+    fn resolve_granted(&mut self) {
+        self.waiter = None;
+        let waited = self.waited();
+        #[cfg(feature = "metrics")]
+        self.inner.metrics.waited(waited, &self.inner.sem);
+        self.inner.admitted(waited);
+    }
+
+    fn waited(&self) -> Duration {
+        self.inner.waited_since(self.since)
+    }
+}
+
+impl<R: Deref<Target = Inner>> Drop for Wait<R> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            if self.inner.sem.leave(&waiter) == Left::Granted {
+                self.inner.release();
+            }
+            #[cfg(feature = "metrics")]
+            self.inner.metrics.queue(&self.inner.sem);
+        }
+    }
+}
+
+/// A place in a bulkhead, from [`Bulkhead::acquire`](super::Bulkhead::acquire):
+/// waits in the queue if the bulkhead queues.
+///
+/// # Cancel safety
+///
+/// Dropping it while queued leaves the queue; a place granted just before
+/// is given back. It never leaks a place.
+#[must_use = "futures do nothing unless polled"]
+pub struct Acquire<'a> {
+    state: AcquireState<'a>,
+}
+
+enum AcquireState<'a> {
+    Start(&'a Inner),
+    Waiting(Wait<&'a Inner>),
+    Done,
+}
+
+impl<'a> Acquire<'a> {
+    pub(crate) fn new(inner: &'a Inner) -> Self {
+        Self {
+            state: AcquireState::Start(inner),
+        }
+    }
+}
+
+impl<'a> Future for Acquire<'a> {
+    type Output = Result<BulkheadPermit<'a>, BulkheadFull>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut self.state;
+        if let AcquireState::Start(inner) = *this {
+            match inner.admit() {
+                Admit::Admitted => {
+                    *this = AcquireState::Done;
+                    return Poll::Ready(Ok(BulkheadPermit::new(inner)));
+                }
+                Admit::Queued(waiter) => *this = AcquireState::Waiting(Wait::new(inner, waiter)),
+                Admit::Rejected(full) => {
+                    *this = AcquireState::Done;
+                    return Poll::Ready(Err(full));
+                }
+            }
+        }
+        let AcquireState::Waiting(wait) = this else {
+            panic!("`Acquire` polled after completion");
+        };
+        let result = std::task::ready!(wait.poll_wait(cx));
+        let inner = wait.inner;
+        *this = AcquireState::Done;
+        Poll::Ready(result.map(|()| BulkheadPermit::new(inner)))
+    }
+}
+
+impl std::fmt::Debug for Acquire<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            AcquireState::Start(_) => "start",
+            AcquireState::Waiting(_) => "waiting",
+            AcquireState::Done => "done",
+        };
+        f.debug_struct("Acquire").field("state", &state).finish()
+    }
+}
+
+pin_project! {
+    /// A future guarded by a bulkhead, from
+    /// [`Bulkhead::call`](super::Bulkhead::call).
+    ///
+    /// The bulkhead is asked on the first poll. Admitted, `make` builds the
+    /// operation's future, which runs holding the place; the place is given
+    /// back when it completes (success, error or panic) or is dropped.
+    /// Queued, the future waits; rejected, it resolves to
+    /// [`Error::BulkheadFull`] and `make` is never called.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the operation and gives the place back, or leaves
+    /// the queue; it never leaks a place.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BulkheadCall<'a, F, Fut> {
+        #[pin]
+        stage: Stage<'a, F, Fut>,
+        inner: &'a Inner,
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    #[project_replace = StageTaken]
+    enum Stage<'a, F, Fut> {
+        Start { make: F },
+        Waiting { wait: Wait<&'a Inner>, make: F },
+        Running {
+            // Before the place: the operation is dropped first.
+            #[pin]
+            fut: Fut,
+            place: Place<&'a Inner>,
+        },
+        Done,
+    }
+}
+
+impl<'a, F, Fut> BulkheadCall<'a, F, Fut> {
+    pub(crate) fn new(inner: &'a Inner, make: F) -> Self {
+        Self {
+            stage: Stage::Start { make },
+            inner,
+        }
+    }
+}
+
+impl<F, Fut, T, E> Future for BulkheadCall<'_, F, Fut>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let inner: &Inner = this.inner;
+        loop {
+            match this.stage.as_mut().project() {
+                StageProj::Start { .. } => match inner.admit() {
+                    Admit::Admitted => {
+                        if let StageTaken::Start { make } =
+                            this.stage.as_mut().project_replace(Stage::Done)
+                        {
+                            // The place first: if `make` panics, it is
+                            // given back as the stage unwinds.
+                            let place = Place(inner);
+                            this.stage.set(Stage::Running { fut: make(), place });
+                        }
+                    }
+                    Admit::Queued(waiter) => {
+                        if let StageTaken::Start { make } =
+                            this.stage.as_mut().project_replace(Stage::Done)
+                        {
+                            let wait = Wait::new(inner, waiter);
+                            this.stage.set(Stage::Waiting { wait, make });
+                        }
+                    }
+                    Admit::Rejected(full) => {
+                        this.stage.set(Stage::Done);
+                        return Poll::Ready(Err(Error::BulkheadFull(full)));
+                    }
+                },
+                StageProj::Waiting { wait, .. } => match std::task::ready!(wait.poll_wait(cx)) {
+                    Ok(()) => {
+                        if let StageTaken::Waiting { make, .. } =
+                            this.stage.as_mut().project_replace(Stage::Done)
+                        {
+                            let place = Place(inner);
+                            this.stage.set(Stage::Running { fut: make(), place });
+                        }
+                    }
+                    Err(full) => {
+                        this.stage.set(Stage::Done);
+                        return Poll::Ready(Err(Error::BulkheadFull(full)));
+                    }
+                },
+                StageProj::Running { fut, .. } => {
+                    let result = std::task::ready!(fut.poll(cx));
+                    // Completed: the place goes back now, not when this
+                    // future is dropped.
+                    this.stage.set(Stage::Done);
+                    return Poll::Ready(result.map_err(Error::Operation));
+                }
+                StageProj::Done => panic!("`BulkheadCall` polled after completion"),
+            }
+        }
+    }
+}
+
+impl<F, Fut> std::fmt::Debug for BulkheadCall<'_, F, Fut> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkheadCall")
+            .field("bulkhead", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,95 @@
+//! `metrics`-crate instruments for a bulkhead (feature `metrics`); the
+//! names are in the module docs of [`bulkhead`](super), section "Metrics".
+//! Handles are registered once, when the bulkhead is built.
+
+use std::time::Duration;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Gauge, Histogram, Unit,
+};
+
+use super::semaphore::Semaphore;
+use crate::striped::Striped;
+
+pub(crate) struct BulkheadMetrics {
+    /// Indexed as `Inner::counts`: admitted, rejected full, rejected
+    /// after waiting.
+    counters: [Counter; 3],
+    in_flight: Gauge,
+    waiting: Gauge,
+    limit: Gauge,
+    wait: Histogram,
+}
+
+fn describe() {
+    describe_counter!(
+        "parapet_bulkhead_admitted_total",
+        Unit::Count,
+        "Calls a bulkhead gave a place."
+    );
+    describe_counter!(
+        "parapet_bulkhead_rejected_total",
+        Unit::Count,
+        "Calls a bulkhead turned away, by reason."
+    );
+    describe_gauge!(
+        "parapet_bulkhead_in_flight",
+        "Calls holding a place in a bulkhead."
+    );
+    describe_gauge!("parapet_bulkhead_waiting", "Callers queued for a place.");
+    describe_gauge!(
+        "parapet_bulkhead_limit",
+        "A bulkhead's limit of concurrent calls."
+    );
+    describe_histogram!(
+        "parapet_bulkhead_wait_seconds",
+        Unit::Seconds,
+        "Time queued callers waited for a place."
+    );
+}
+
+impl BulkheadMetrics {
+    pub(crate) fn new(name: &str, sem: &Semaphore) -> Self {
+        describe();
+        let b = name.to_string();
+        let metrics = Self {
+            counters: [
+                counter!("parapet_bulkhead_admitted_total", "bulkhead" => b.clone()),
+                counter!("parapet_bulkhead_rejected_total", "bulkhead" => b.clone(), "reason" => "full"),
+                counter!("parapet_bulkhead_rejected_total", "bulkhead" => b.clone(), "reason" => "wait_timed_out"),
+            ],
+            in_flight: gauge!("parapet_bulkhead_in_flight", "bulkhead" => b.clone()),
+            waiting: gauge!("parapet_bulkhead_waiting", "bulkhead" => b.clone()),
+            limit: gauge!("parapet_bulkhead_limit", "bulkhead" => b.clone()),
+            wait: histogram!("parapet_bulkhead_wait_seconds", "bulkhead" => b),
+        };
+        metrics.gauges(sem);
+        metrics
+    }
+
+    /// Publishes the counts' totals and the gauges.
+    pub(crate) fn publish(&self, counts: &Striped<3>, sem: &Semaphore) {
+        for (k, counter) in self.counters.iter().enumerate() {
+            counter.absolute(counts.sum(k));
+        }
+        self.gauges(sem);
+    }
+
+    /// A caller joined or left the queue.
+    pub(crate) fn queue(&self, sem: &Semaphore) {
+        self.gauges(sem);
+    }
+
+    /// A queued caller got a place after `waited`.
+    pub(crate) fn waited(&self, waited: Duration, sem: &Semaphore) {
+        self.wait.record(waited.as_secs_f64());
+        self.gauges(sem);
+    }
+
+    fn gauges(&self, sem: &Semaphore) {
+        self.in_flight.set(f64::from(sem.in_flight()));
+        self.waiting.set(f64::from(sem.waiting()));
+        self.limit.set(f64::from(sem.limit()));
+    }
+}

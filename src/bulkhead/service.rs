@@ -1,0 +1,212 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::future::Wait;
+use super::permit::Place;
+use super::{Admit, Bulkhead, BulkheadFull, Inner};
+use crate::error::Error;
+use crate::lease::{Lease, Leases};
+
+/// A tower [`Service`] guarded by a [`Bulkhead`]; made by
+/// [`BulkheadLayer`](super::BulkheadLayer).
+///
+/// It keeps the tower contract: `poll_ready` never fails because of the
+/// bulkhead. It takes a place for the next `call` (the place rides in the
+/// response future and is given back when it completes or is dropped).
+/// Full and failing fast, `poll_ready` returns `Ready(Ok(()))` without
+/// polling the inner service and the response future resolves to
+/// [`Error::BulkheadFull`]; full and queueing, `poll_ready` returns
+/// `Pending` while it waits (that is the configured behaviour), then
+/// either holds a place or, when the wait times out, lets the call be
+/// rejected. A service dropped holding a place gives it back. Errors from
+/// the inner service's own `poll_ready` pass through as
+/// [`Error::Operation`].
+pub struct BulkheadService<S> {
+    inner: S,
+    bulkhead: Bulkhead,
+    lease: Lease<Inner>,
+    leases: Arc<Leases<Inner>>,
+    reserved: Reserved,
+}
+
+/// What `poll_ready` has for the next `call`.
+enum Reserved {
+    Nothing,
+    Waiting(Wait<Lease<Inner>>),
+    Held(Place<Lease<Inner>>),
+    Rejected(BulkheadFull),
+}
+
+impl<S> BulkheadService<S> {
+    /// `inner` guarded by `bulkhead`.
+    pub fn new(inner: S, bulkhead: Bulkhead) -> Self {
+        let leases = Arc::new(Leases::new(&bulkhead.inner));
+        Self::with_leases(inner, bulkhead, leases)
+    }
+
+    pub(crate) fn with_leases(inner: S, bulkhead: Bulkhead, leases: Arc<Leases<Inner>>) -> Self {
+        Self {
+            inner,
+            bulkhead,
+            lease: leases.take(),
+            leases,
+            reserved: Reserved::Nothing,
+        }
+    }
+
+    /// The guarding bulkhead.
+    pub fn bulkhead(&self) -> &Bulkhead {
+        &self.bulkhead
+    }
+
+    /// A place now or the rejection, never waiting.
+    fn try_admit(&self) -> Reserved {
+        match self.bulkhead.inner.try_admit() {
+            Ok(()) => Reserved::Held(Place(self.lease.clone())),
+            Err(full) => Reserved::Rejected(full),
+        }
+    }
+}
+
+impl<S: Clone> Clone for BulkheadService<S> {
+    fn clone(&self) -> Self {
+        Self::with_leases(
+            self.inner.clone(),
+            self.bulkhead.clone(),
+            Arc::clone(&self.leases),
+        )
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for BulkheadService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadService")
+            .field("inner", &self.inner)
+            .field("bulkhead", &self.bulkhead)
+            .field("holds_place", &matches!(self.reserved, Reserved::Held(_)))
+            .finish()
+    }
+}
+
+impl<S, Req> Service<Req> for BulkheadService<S>
+where
+    S: Service<Req>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        loop {
+            match &mut self.reserved {
+                Reserved::Nothing => {
+                    self.reserved = match self.bulkhead.inner.admit() {
+                        Admit::Admitted => Reserved::Held(Place(self.lease.clone())),
+                        Admit::Queued(waiter) => {
+                            Reserved::Waiting(Wait::new(self.lease.clone(), waiter))
+                        }
+                        Admit::Rejected(full) => Reserved::Rejected(full),
+                    }
+                }
+                Reserved::Waiting(wait) => {
+                    self.reserved = match std::task::ready!(wait.poll_wait(cx)) {
+                        Ok(()) => Reserved::Held(Place(self.lease.clone())),
+                        Err(full) => Reserved::Rejected(full),
+                    }
+                }
+                // Ready: the call will be rejected without the inner
+                // service, whose readiness we do not poll.
+                Reserved::Rejected(_) => return Poll::Ready(Ok(())),
+                Reserved::Held(_) => {
+                    return match self.inner.poll_ready(cx) {
+                        Poll::Ready(Err(e)) => {
+                            // The call will not come: give the place back.
+                            self.reserved = Reserved::Nothing;
+                            Poll::Ready(Err(Error::Operation(e)))
+                        }
+                        other => other.map_err(Error::Operation),
+                    };
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let reserved = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
+            held @ (Reserved::Held(_) | Reserved::Rejected(_)) => held,
+            // `call` without a ready `poll_ready`: ask now, without waiting,
+            // rather than panic (a queued wait is left).
+            Reserved::Nothing | Reserved::Waiting(_) => self.try_admit(),
+        };
+        let kind = match reserved {
+            Reserved::Held(place) => Kind::Running {
+                fut: self.inner.call(req),
+                place,
+            },
+            Reserved::Rejected(error) => Kind::Rejected { error },
+            Reserved::Nothing | Reserved::Waiting(_) => unreachable!("resolved above"),
+        };
+        ResponseFuture { kind }
+    }
+}
+
+pin_project! {
+    /// The response future of [`BulkheadService`]: holds the place until the
+    /// inner future completes or this is dropped.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Running {
+            #[pin]
+            fut: F,
+            place: Place<Lease<Inner>>,
+        },
+        Rejected {
+            error: BulkheadFull,
+        },
+        Done,
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut kind = self.project().kind;
+        match kind.as_mut().project() {
+            KindProj::Running { fut, .. } => {
+                let result = std::task::ready!(fut.poll(cx));
+                // Completed: the place goes back now.
+                kind.set(Kind::Done);
+                Poll::Ready(result.map_err(Error::Operation))
+            }
+            KindProj::Rejected { error } => Poll::Ready(Err(Error::BulkheadFull(*error))),
+            KindProj::Done => panic!("`ResponseFuture` polled after completion"),
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
