@@ -64,7 +64,9 @@ impl<R: Deref<Target = Inner>> Wait<R> {
             Left::Queue => {
                 #[cfg(feature = "metrics")]
                 self.inner.metrics.queue(&self.inner.sem);
-                let waited = self.waited();
+                // The timer fired: it waited the maximum wait, whatever the
+                // clock (which may not be the timer's time) reads.
+                let waited = self.inner.max_wait;
                 Poll::Ready(Err(self.inner.rejected(Rejection::WaitTimedOut, waited)))
             }
         }
