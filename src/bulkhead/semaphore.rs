@@ -22,7 +22,7 @@ const IN_FLIGHT: u64 = u32::MAX as u64;
 const WAITING: u64 = 1 << 32;
 
 /// A queued caller: granted a place under the queue lock, woken after.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Waiter {
     state: Mutex<WaiterState>,
 }
@@ -34,6 +34,12 @@ struct WaiterState {
 }
 
 impl Waiter {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(WaiterState::default()),
+        }
+    }
+
     /// True once granted; otherwise remembers `waker` to be woken when it
     /// is.
     pub(crate) fn granted_or_register(&self, waker: &Waker) -> bool {
@@ -148,9 +154,10 @@ impl Semaphore {
             if queue.len() >= max_waiters as usize {
                 return Entry::Full;
             }
-            // The flag first, then the queue: a release from now on sees
-            // the flag and comes for the lock; one that ran before freed a
-            // place that `drain` below finds.
+            // The flag by a swap from the state just judged full: a release
+            // that ran since makes it fail (and we look again); one that runs
+            // after sees the flag and comes for the lock, which we hold until
+            // the waiter is queued. Resizes take the lock too.
             match self.state.compare_exchange_weak(
                 state,
                 state | WAITING,
@@ -161,8 +168,10 @@ impl Semaphore {
                 Err(actual) => state = actual,
             }
         }
-        let waiter = Arc::new(Waiter::default());
+        let waiter = Arc::new(Waiter::new());
         queue.push_back(Arc::clone(&waiter));
+        // Keeps `waiting` exact (and would grant the waiter at once had a
+        // place freed, which the swap above rules out).
         let wake = self.drain(&mut queue);
         drop(queue);
         wake_all(wake);
