@@ -15,7 +15,6 @@
 
 use std::future::{ready, Ready};
 use std::hint::black_box;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
@@ -25,7 +24,7 @@ use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 use tower::{service_fn, Layer, Service};
 
 mod support;
-use support::{poll_ready, threaded};
+use support::{poll_ready, threaded, tower_call};
 
 /// The operation: fails when `i % 10 == 0` if `failures` is on.
 #[inline]
@@ -122,20 +121,6 @@ fn failsafe() -> Failsafe {
         failsafe::backoff::constant(Duration::from_secs(5)),
     );
     failsafe::Config::new().failure_policy(policy).build()
-}
-
-/// Polls a tower service ready, calls it, and polls the response once.
-#[inline]
-fn tower_call<S: Service<u64>>(svc: &mut S, i: u64) -> Result<S::Response, S::Error> {
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        match svc.poll_ready(&mut cx) {
-            Poll::Ready(Ok(())) => break,
-            Poll::Ready(Err(e)) => return Err(e),
-            Poll::Pending => std::hint::spin_loop(),
-        }
-    }
-    poll_ready(svc.call(i))
 }
 
 type Inner = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, u64>>>;

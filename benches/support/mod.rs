@@ -48,3 +48,21 @@ pub(crate) fn poll_ready<F: Future>(fut: F) -> F::Output {
         std::hint::spin_loop();
     }
 }
+
+/// Polls a tower service ready, calls it, and polls the response until it
+/// is ready.
+#[inline]
+pub(crate) fn tower_call<S: tower::Service<u64>>(
+    svc: &mut S,
+    i: u64,
+) -> Result<S::Response, S::Error> {
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        match svc.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => break,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => std::hint::spin_loop(),
+        }
+    }
+    poll_ready(svc.call(i))
+}

@@ -23,14 +23,16 @@ pub(crate) struct Wait<R: Deref<Target = Inner>> {
     inner: R,
     /// `None` once resolved.
     waiter: Option<Arc<Waiter>>,
-    sleep: Option<BoxSleep>,
+    /// In a mutex only to be `Sync` (a tower service must be, for axum);
+    /// reached by `get_mut`, never locked.
+    sleep: Option<std::sync::Mutex<BoxSleep>>,
     since: u64,
 }
 
 impl<R: Deref<Target = Inner>> Wait<R> {
     pub(crate) fn new(inner: R, waiter: Arc<Waiter>) -> Self {
         let since = inner.now();
-        let sleep = inner.sleep();
+        let sleep = inner.sleep().map(std::sync::Mutex::new);
         Self {
             inner,
             waiter: Some(waiter),
@@ -47,10 +49,10 @@ impl<R: Deref<Target = Inner>> Wait<R> {
             self.resolve_granted();
             return Poll::Ready(Ok(()));
         }
-        let expired = self
-            .sleep
-            .as_mut()
-            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        let expired = self.sleep.as_mut().is_some_and(|sleep| {
+            let sleep = sleep.get_mut().unwrap_or_else(|p| p.into_inner());
+            sleep.as_mut().poll(cx).is_ready()
+        });
         if !expired {
             return Poll::Pending;
         }

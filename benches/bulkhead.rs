@@ -1,0 +1,109 @@
+//! Semaphore bulkhead overhead: one acquire and release per operation,
+//! against a raw `tokio::sync::Semaphore`, tower's `ConcurrencyLimit` and
+//! tower-resilience's bulkhead, side by side in one run, at 1 and 2
+//! threads sharing one bulkhead (limit 1024, never full).
+//!
+//! Run: `cargo bench --bench bulkhead`
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
+
+use std::future::{ready, Ready};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use parapet::bulkhead::{Bulkhead, BulkheadLayer};
+use tower::{service_fn, Layer};
+
+mod support;
+use support::{poll_ready, threaded, tower_call};
+
+const LIMIT: u32 = 1024;
+
+type Op<'a> = Box<dyn FnMut(u64) + 'a>;
+
+fn run<'a, M>(
+    g: &mut BenchmarkGroup<'_, M>,
+    name: &str,
+    threads: usize,
+    make: &(dyn Fn() -> Op<'a> + Sync),
+) where
+    M: criterion::measurement::Measurement<Value = Duration>,
+{
+    g.bench_function(format!("{name}/{threads}t"), |b| {
+        b.iter_custom(|iters| threaded(threads, iters, make))
+    });
+}
+
+type Inner = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, u64>>>;
+
+fn inner() -> Inner {
+    service_fn((|i| ready(Ok(i))) as fn(u64) -> Ready<Result<u64, u64>>)
+}
+
+fn semaphore(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulkhead");
+    let ours = Bulkhead::builder().max_concurrent(LIMIT).build().unwrap();
+    let tokio_sem = Arc::new(tokio::sync::Semaphore::new(LIMIT as usize));
+    let ours_svc = BulkheadLayer::new(ours.clone()).layer(inner());
+    let limit_svc = tower::limit::ConcurrencyLimitLayer::new(LIMIT as usize).layer(inner());
+    let peer_svc = tower_resilience::bulkhead::BulkheadLayer::builder()
+        .max_concurrent_calls(LIMIT as usize)
+        .build()
+        .unwrap()
+        .layer(inner());
+    for threads in [1, 2] {
+        run(&mut g, "tokio_semaphore_try_acquire", threads, &|| {
+            let s = &tokio_sem;
+            Box::new(move |_| {
+                drop(black_box(s.try_acquire()));
+            })
+        });
+        run(&mut g, "parapet_try_acquire", threads, &|| {
+            let b = &ours;
+            Box::new(move |_| {
+                drop(black_box(b.try_acquire()));
+            })
+        });
+        run(&mut g, "parapet_call", threads, &|| {
+            let b = &ours;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(b.call(|| ready(Ok::<_, u64>(black_box(i))))));
+            })
+        });
+        run(&mut g, "tower_bare", threads, &|| {
+            let mut svc = inner();
+            Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
+        run(&mut g, "tower_parapet", threads, &|| {
+            let mut svc = ours_svc.clone();
+            Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
+        run(&mut g, "tower_concurrency_limit", threads, &|| {
+            let mut svc = limit_svc.clone();
+            Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
+        run(&mut g, "tower_resilience", threads, &|| {
+            let mut svc = peer_svc.clone();
+            Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    targets = semaphore
+}
+criterion_main!(benches);
