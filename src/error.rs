@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-pub use crate::bulkhead::BulkheadFull;
+pub use crate::bulkhead::{BulkheadFull, JobPanicked};
 pub use crate::circuit_breaker::CircuitOpen;
 
 /// A builder or constructor was given a value it cannot use.
@@ -101,6 +101,9 @@ pub enum Error<E> {
     /// A bulkhead rejected the call without running the operation: full,
     /// or the wait for a place timed out.
     BulkheadFull(BulkheadFull),
+    /// The operation panicked on a thread pool's worker (the worker
+    /// survived).
+    Panicked(JobPanicked),
     /// The operation ran and returned this error.
     Operation(E),
 }
@@ -118,7 +121,7 @@ impl<E> Error<E> {
 
     /// True if a guard rejected the call (the operation never ran).
     pub fn is_rejection(&self) -> bool {
-        !matches!(self, Self::Operation(_))
+        matches!(self, Self::CircuitOpen(_) | Self::BulkheadFull(_))
     }
 
     /// The operation's own error, if that is what this is.
@@ -144,6 +147,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Self::CircuitOpen(_) | Self::BulkheadFull(_) => {
                 f.write_str("call rejected without running")
             }
+            Self::Panicked(_) => f.write_str("call panicked"),
             Self::Operation(e) => e.fmt(f),
         }
     }
@@ -154,6 +158,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
         match self {
             Self::CircuitOpen(open) => Some(open),
             Self::BulkheadFull(full) => Some(full),
+            Self::Panicked(panicked) => Some(panicked),
             Self::Operation(e) => e.source(),
         }
     }

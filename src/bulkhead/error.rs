@@ -14,6 +14,8 @@ pub enum Rejection {
     Full,
     /// The call waited in the queue for the maximum wait and got no place.
     WaitTimedOut,
+    /// A thread pool shut down before the job ran.
+    ShutDown,
 }
 
 /// A call was rejected by a bulkhead: which one, its limit, and whether it
@@ -112,6 +114,7 @@ impl fmt::Display for BulkheadFull {
                 self.waited(),
                 self.limit
             ),
+            Rejection::ShutDown => write!(f, "thread pool `{}` is shut down", self.name),
         }
     }
 }

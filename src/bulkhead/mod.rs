@@ -90,6 +90,7 @@ mod permit;
 pub(crate) mod semaphore;
 #[cfg(feature = "tower")]
 mod service;
+mod thread_pool;
 
 use std::fmt;
 use std::future::Future;
@@ -104,6 +105,10 @@ pub use layer::BulkheadLayer;
 pub use permit::BulkheadPermit;
 #[cfg(feature = "tower")]
 pub use service::{BulkheadService, ResponseFuture};
+pub use thread_pool::{
+    JobPanicked, PoolError, PoolJob, Shutdown, ThreadPool, ThreadPoolBuilder, ThreadPoolMetrics,
+    MAX_THREADS,
+};
 
 use crate::clock::Clock;
 use crate::error::ConfigError;
@@ -217,8 +222,9 @@ impl Inner {
     #[cold]
     fn rejected(&self, reason: Rejection, waited: Duration) -> BulkheadFull {
         let k = match reason {
-            Rejection::Full => REJECTED_FULL,
             Rejection::WaitTimedOut => REJECTED_TIMED_OUT,
+            // A semaphore bulkhead never shuts down.
+            Rejection::Full | Rejection::ShutDown => REJECTED_FULL,
         };
         let _count = self.counts.increment(k);
         #[cfg(feature = "metrics")]

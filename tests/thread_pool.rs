@@ -1,0 +1,285 @@
+//! Behaviour tests of the thread-pool bulkhead: results from blocking and
+//! async jobs under any executor, queue-full rejection, cancellation,
+//! panic isolation, shutdown with queued work, isolation of the caller's
+//! runtime, and the caller's tracing span on the worker.
+//!
+//! Jobs that must stay busy block on a channel the test controls, so
+//! nothing sleeps for real.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::executor::block_on;
+use parapet::bulkhead::{PoolError, Rejection, ThreadPool};
+
+fn pool(threads: usize, queue: usize) -> ThreadPool {
+    ThreadPool::builder()
+        .name("pool")
+        .threads(threads)
+        .queue(queue)
+        .build()
+        .unwrap()
+}
+
+/// A job that blocks its worker until `release` is sent to.
+fn blocker(pool: &ThreadPool) -> (parapet::bulkhead::PoolJob<()>, mpsc::Sender<()>) {
+    let (release, wait) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let job = pool.spawn_blocking(move || {
+        started_tx.send(()).unwrap();
+        let _ = wait.recv();
+    });
+    started
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the blocker started");
+    (job, release)
+}
+
+fn rejection(result: Result<impl std::fmt::Debug, PoolError>) -> Rejection {
+    match result {
+        Err(PoolError::Rejected(full)) => full.reason(),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn blocking_and_async_jobs_return_their_results_under_any_executor() {
+    let pool = pool(2, 4);
+    assert_eq!(block_on(pool.spawn_blocking(|| 6 * 7)).unwrap(), 42);
+    // The async job is made on the worker and need not be `Send`.
+    let answer = block_on(pool.spawn(|| async {
+        let not_send = std::rc::Rc::new(41);
+        std::future::ready(()).await;
+        *not_send + 1
+    }));
+    assert_eq!(answer.unwrap(), 42);
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.rejected, m.threads), (2, 0, 2));
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn async_jobs_run_on_the_workers_own_tokio_runtime() {
+    let pool = pool(1, 0);
+    // tokio timers need a tokio runtime: the worker has its own.
+    let out = block_on(pool.spawn(|| async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        "slept on the pool"
+    }));
+    assert_eq!(out.unwrap(), "slept on the pool");
+}
+
+#[test]
+fn a_full_pool_rejects_at_once() {
+    let pool = pool(1, 1);
+    let (running, release) = blocker(&pool);
+    let queued = pool.spawn_blocking(|| 1);
+    let rejected = block_on(pool.spawn_blocking(|| 2));
+    assert_eq!(rejection(rejected), Rejection::Full);
+    assert_eq!(pool.metrics().queued, 1);
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    assert_eq!(block_on(queued).unwrap(), 1);
+    assert_eq!(pool.metrics().rejected, 1);
+}
+
+#[test]
+fn with_no_queue_a_job_is_taken_only_by_an_idle_worker() {
+    let pool = pool(1, 0);
+    let (running, release) = blocker(&pool);
+    assert_eq!(
+        rejection(block_on(pool.spawn_blocking(|| ()))),
+        Rejection::Full
+    );
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    // Idle again (the worker may need a moment to get back to the queue).
+    let mut taken = false;
+    for _ in 0..1000 {
+        if block_on(pool.spawn_blocking(|| ())).is_ok() {
+            taken = true;
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert!(taken);
+}
+
+#[test]
+fn a_cancelled_queued_job_never_runs() {
+    let pool = pool(1, 4);
+    let (running, release) = blocker(&pool);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let cancelled = {
+        let ran = Arc::clone(&ran);
+        pool.spawn_blocking(move || ran.fetch_add(1, Ordering::SeqCst))
+    };
+    drop(cancelled);
+    let after = {
+        let ran = Arc::clone(&ran);
+        pool.spawn_blocking(move || ran.load(Ordering::SeqCst))
+    };
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    assert_eq!(block_on(after).unwrap(), 0, "the dropped job did not run");
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_running_async_job_is_dropped_when_its_caller_gives_up() {
+    struct Dropped(mpsc::Sender<()>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    let pool = pool(1, 0);
+    let (dropped_tx, dropped) = mpsc::channel();
+    let (started_tx, started) = mpsc::channel();
+    let job = pool.spawn(move || async move {
+        let _guard = Dropped(dropped_tx);
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    started.recv_timeout(Duration::from_secs(5)).unwrap();
+    drop(job);
+    dropped
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the job's future was dropped on the worker");
+    // The worker is free again.
+    let mut free = false;
+    for _ in 0..1000 {
+        if let Ok(v) = block_on(pool.spawn_blocking(|| 7)) {
+            assert_eq!(v, 7);
+            free = true;
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert!(free);
+}
+
+#[test]
+fn a_panicking_job_is_an_error_and_the_worker_survives() {
+    let pool = pool(1, 1);
+    let err = block_on(pool.spawn_blocking(|| -> u32 { panic!("job exploded") })).unwrap_err();
+    let PoolError::Panicked(panicked) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (panicked.pool(), panicked.message()),
+        ("pool", "job exploded")
+    );
+    assert_eq!(
+        err.to_string(),
+        "job on thread pool `pool` panicked: job exploded"
+    );
+    let err = block_on(pool.spawn(|| async { panic!("async job exploded") })).unwrap_err();
+    assert!(matches!(err, PoolError::Panicked(_)));
+    assert_eq!(
+        block_on(pool.spawn_blocking(|| "still here")).unwrap(),
+        "still here"
+    );
+    assert_eq!(pool.metrics().threads, 1);
+    let flat: parapet::Error<std::io::Error> = err.into();
+    assert!(matches!(flat, parapet::Error::Panicked(_)));
+}
+
+#[test]
+fn shutdown_rejects_what_is_still_queued_at_the_deadline() {
+    let pool = pool(1, 4);
+    let (running, release) = blocker(&pool);
+    let queued: Vec<_> = (0..2).map(|i| pool.spawn_blocking(move || i)).collect();
+    let report = pool.shutdown(Duration::from_millis(20));
+    assert!(!report.finished, "the blocker still runs");
+    assert_eq!(report.cancelled, 2);
+    for job in queued {
+        assert_eq!(rejection(block_on(job)), Rejection::ShutDown);
+    }
+    assert_eq!(
+        rejection(block_on(pool.spawn_blocking(|| ()))),
+        Rejection::ShutDown,
+        "a shut-down pool takes no more jobs"
+    );
+    // The running blocking job could not be interrupted; it finishes.
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+}
+
+#[test]
+fn shutdown_of_an_idle_pool_finishes_and_queued_jobs_run_first() {
+    let pool = pool(2, 4);
+    let jobs: Vec<_> = (0..4).map(|i| pool.spawn_blocking(move || i * 2)).collect();
+    let report = pool.shutdown(Duration::from_secs(5));
+    assert_eq!((report.finished, report.cancelled), (true, 0));
+    let results: Vec<_> = jobs.into_iter().map(|j| block_on(j).unwrap()).collect();
+    assert_eq!(results, vec![0, 2, 4, 6]);
+    assert_eq!(pool.metrics().threads, 0);
+}
+
+#[test]
+fn dropping_the_last_handle_lets_queued_jobs_finish() {
+    let pool = pool(1, 4);
+    let (running, release) = blocker(&pool);
+    let queued = pool.spawn_blocking(|| "ran after the drop");
+    drop(pool);
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    assert_eq!(block_on(queued).unwrap(), "ran after the drop");
+}
+
+/// The isolation test: a job that blocks its worker does not delay
+/// unrelated tasks on the caller's current-thread runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocked_job_does_not_stall_the_callers_runtime() {
+    let pool = pool(1, 0);
+    let (release, wait) = mpsc::channel::<()>();
+    let job = pool.spawn_blocking(move || {
+        // Blocks until the unrelated task below has run.
+        wait.recv().unwrap();
+        "done"
+    });
+    let unrelated = tokio::spawn(async {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        "unrelated work finished"
+    });
+    // Had the job blocked this thread, the unrelated task could not run.
+    assert_eq!(unrelated.await.unwrap(), "unrelated work finished");
+    release.send(()).unwrap();
+    assert_eq!(job.await.unwrap(), "done");
+}
+
+#[cfg(feature = "tracing")]
+#[test]
+fn the_callers_span_is_entered_around_the_job() {
+    use tracing::subscriber::set_global_default;
+    // One global subscriber (spans are seen from the worker threads too).
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        set_global_default(tracing_subscriber::registry()).unwrap();
+    });
+    let pool = pool(1, 1);
+    let span = tracing::info_span!("checkout", order = 7);
+    let expected = span.id();
+    let (blocking, in_async) = span.in_scope(|| {
+        (
+            pool.spawn_blocking(|| tracing::Span::current().id()),
+            pool.spawn(|| async { tracing::Span::current().id() }),
+        )
+    });
+    assert!(expected.is_some());
+    assert_eq!(block_on(blocking).unwrap(), expected);
+    assert_eq!(block_on(in_async).unwrap(), expected);
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let err = ThreadPool::builder().threads(0).build().unwrap_err();
+    assert_eq!(err.field(), "threads");
+    let err = ThreadPool::builder().threads(5000).build().unwrap_err();
+    assert_eq!(err.field(), "threads");
+}
