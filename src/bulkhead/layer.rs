@@ -44,3 +44,45 @@ impl<S> Layer<S> for BulkheadLayer {
         BulkheadService::with_leases(inner, self.bulkhead.clone(), Arc::clone(&self.leases))
     }
 }
+
+/// A tower [`Layer`] that runs the inner service's calls on a
+/// [`ThreadPool`](super::ThreadPool): the inner service is readied on the
+/// caller's side, then the readied clone is moved to a worker and called
+/// there, so its future runs on the pool's own runtime.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::bulkhead::{ThreadPool, ThreadPoolLayer};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// let pool = ThreadPool::builder().name("blocking-client").threads(2).queue(4).build()?;
+/// let svc = ServiceBuilder::new()
+///     .layer(ThreadPoolLayer::new(pool))
+///     .service(service_fn(|req: u32| async move {
+///         // Runs on a pool thread.
+///         Ok::<_, std::io::Error>(std::thread::current().name().map(str::to_owned))
+///     }));
+/// let on = futures::executor::block_on(svc.oneshot(1)).unwrap();
+/// assert!(on.unwrap().starts_with("blocking-client-"));
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ThreadPoolLayer {
+    pool: super::ThreadPool,
+}
+
+impl ThreadPoolLayer {
+    /// A layer running services' calls on `pool`.
+    pub fn new(pool: super::ThreadPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl<S> Layer<S> for ThreadPoolLayer {
+    type Service = super::ThreadPoolService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        super::ThreadPoolService::new(inner, self.pool.clone())
+    }
+}

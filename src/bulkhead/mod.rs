@@ -101,10 +101,10 @@ pub use builder::BulkheadBuilder;
 pub use error::{BulkheadFull, Rejection};
 pub use future::{Acquire, BulkheadCall};
 #[cfg(feature = "tower")]
-pub use layer::BulkheadLayer;
+pub use layer::{BulkheadLayer, ThreadPoolLayer};
 pub use permit::BulkheadPermit;
 #[cfg(feature = "tower")]
-pub use service::{BulkheadService, ResponseFuture};
+pub use service::{BulkheadService, ResponseFuture, ThreadPoolFuture, ThreadPoolService};
 pub use thread_pool::{
     JobPanicked, PoolError, PoolJob, Shutdown, ThreadPool, ThreadPoolBuilder, ThreadPoolMetrics,
     MAX_THREADS,

@@ -210,3 +210,76 @@ impl<F> fmt::Debug for ResponseFuture<F> {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
+
+/// A tower [`Service`] whose calls run on a [`ThreadPool`](super::ThreadPool);
+/// made by [`ThreadPoolLayer`](super::ThreadPoolLayer).
+///
+/// `poll_ready` readies the inner service on the caller's side (its errors
+/// pass through as [`Error::Operation`]); `call` moves the readied service
+/// and the request to a worker, where the call and its future run. A full
+/// pool rejects from the response future ([`Error::BulkheadFull`]), never
+/// from `poll_ready`; a panic on the worker is [`Error::Panicked`].
+/// Dropping the response future cancels the job (see
+/// [`PoolJob`](super::PoolJob)).
+#[derive(Clone, Debug)]
+pub struct ThreadPoolService<S> {
+    inner: S,
+    pool: super::ThreadPool,
+}
+
+impl<S> ThreadPoolService<S> {
+    /// `inner`, called on `pool`.
+    pub fn new(inner: S, pool: super::ThreadPool) -> Self {
+        Self { inner, pool }
+    }
+}
+
+impl<S, Req> Service<Req> for ThreadPoolService<S>
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    Req: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = ThreadPoolFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Operation)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        // The readied service goes to the worker; a fresh clone stays.
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        ThreadPoolFuture {
+            job: self.pool.spawn(move || ready.call(req)),
+        }
+    }
+}
+
+/// The response future of [`ThreadPoolService`].
+#[must_use = "futures do nothing unless polled; dropping this cancels the job"]
+pub struct ThreadPoolFuture<T, E> {
+    job: super::PoolJob<Result<T, E>>,
+}
+
+impl<T, E> Future for ThreadPoolFuture<T, E> {
+    type Output = Result<T, Error<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match std::task::ready!(Pin::new(&mut self.job).poll(cx)) {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(Error::Operation(e)),
+            Err(pool) => Err(pool.into()),
+        })
+    }
+}
+
+impl<T, E> fmt::Debug for ThreadPoolFuture<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolFuture").finish_non_exhaustive()
+    }
+}

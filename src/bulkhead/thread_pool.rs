@@ -193,7 +193,10 @@ impl<T> fmt::Debug for PoolJob<T> {
 /// A queued job: runs on a worker, or is rejected if the pool shuts down
 /// first.
 struct Job {
-    run: Box<dyn FnOnce(&Worker) + Send>,
+    /// Runs the job; calls `done` once the result is ready and before it is
+    /// handed to the caller, so that a caller who submits again on seeing
+    /// the result finds the worker idle.
+    run: Box<dyn FnOnce(&Worker, &dyn Fn()) + Send>,
     reject: Box<dyn FnOnce(PoolError) + Send>,
 }
 
@@ -282,11 +285,18 @@ impl Shared {
             drop(queue);
             // Relaxed: statistics.
             self.active.fetch_add(1, Ordering::Relaxed);
-            (job.run)(worker);
-            self.active.fetch_sub(1, Ordering::Relaxed);
-            self.completed.fetch_add(1, Ordering::Relaxed);
+            let finished = std::cell::Cell::new(false);
+            let done = || {
+                if !finished.replace(true) {
+                    self.active.fetch_sub(1, Ordering::Relaxed);
+                    self.completed.fetch_add(1, Ordering::Relaxed);
+                    lock(&self.queue).idle += 1;
+                }
+            };
+            (job.run)(worker, &done);
+            // A cancelled job never calls `done`.
+            done();
             queue = lock(&self.queue);
-            queue.idle += 1;
         }
         queue.idle -= 1;
         queue.live -= 1;
@@ -442,12 +452,15 @@ impl ThreadPool {
     {
         #[cfg(feature = "tracing")]
         let span = tracing::Span::current();
-        self.submit(move |slot: &Slot<T>, pool: Name, _worker: &Worker| {
-            #[cfg(feature = "tracing")]
-            let _entered = span.enter();
-            let result = catch_unwind(AssertUnwindSafe(f));
-            slot.finish(result.map_err(|panic| panicked(pool, panic)));
-        })
+        self.submit(
+            move |slot: &Slot<T>, pool: Name, _worker: &Worker, done: &dyn Fn()| {
+                #[cfg(feature = "tracing")]
+                let _entered = span.enter();
+                let result = catch_unwind(AssertUnwindSafe(f));
+                done();
+                slot.finish(result.map_err(|panic| panicked(pool, panic)));
+            },
+        )
     }
 
     /// Runs the future `make()` returns on a worker thread, on the worker's
@@ -462,7 +475,7 @@ impl ThreadPool {
         #[cfg(feature = "tracing")]
         let span = tracing::Span::current();
         self.submit(
-            move |slot: &Slot<Fut::Output>, pool: Name, worker: &Worker| {
+            move |slot: &Slot<Fut::Output>, pool: Name, worker: &Worker, done: &dyn Fn()| {
                 #[cfg(feature = "tracing")]
                 let _entered = span.enter();
                 let guarded = Cancellable {
@@ -470,7 +483,9 @@ impl ThreadPool {
                     make: Some(make),
                     slot,
                 };
-                match worker.block_on(guarded) {
+                let outcome = worker.block_on(guarded);
+                done();
+                match outcome {
                     Some(Ok(out)) => slot.finish(Ok(out)),
                     Some(Err(panic)) => slot.finish(Err(panicked(pool, panic))),
                     None => {} // cancelled: the caller is gone
@@ -482,16 +497,16 @@ impl ThreadPool {
     fn submit<T, R>(&self, run: R) -> PoolJob<T>
     where
         T: Send + 'static,
-        R: FnOnce(&Slot<T>, Name, &Worker) + Send + 'static,
+        R: FnOnce(&Slot<T>, Name, &Worker, &dyn Fn()) + Send + 'static,
     {
         let slot = Slot::new();
         let pool = self.shared().name;
         let job = Job {
             run: {
                 let slot = Arc::clone(&slot);
-                Box::new(move |worker: &Worker| {
+                Box::new(move |worker: &Worker, done: &dyn Fn()| {
                     if !slot.is_cancelled() {
-                        run(&slot, pool, worker);
+                        run(&slot, pool, worker, done);
                     }
                 })
             },
