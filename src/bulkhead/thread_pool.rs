@@ -190,13 +190,16 @@ impl<T> fmt::Debug for PoolJob<T> {
     }
 }
 
+/// How a worker runs a job: on its context, with a `done` signal.
+type RunJob = Box<dyn FnOnce(&Worker, &dyn Fn()) + Send>;
+
 /// A queued job: runs on a worker, or is rejected if the pool shuts down
 /// first.
 struct Job {
     /// Runs the job; calls `done` once the result is ready and before it is
     /// handed to the caller, so that a caller who submits again on seeing
     /// the result finds the worker idle.
-    run: Box<dyn FnOnce(&Worker, &dyn Fn()) + Send>,
+    run: RunJob,
     reject: Box<dyn FnOnce(PoolError) + Send>,
 }
 
