@@ -3,6 +3,8 @@
 //! tower-resilience's bulkhead, side by side in one run, at 1 and 2
 //! threads sharing one bulkhead (limit 1024, never full).
 //!
+//! Also the thread-pool round trip against tokio's `spawn_blocking`.
+//!
 //! Run: `cargo bench --bench bulkhead`
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
@@ -99,11 +101,45 @@ fn semaphore(c: &mut Criterion) {
     g.finish();
 }
 
+/// Thread-pool round trip: submit a trivial blocking job and await its
+/// result, against tokio's `spawn_blocking`, both awaited on one tokio
+/// runtime (the caller's); 1 and 2 submitting threads.
+fn thread_pool(c: &mut Criterion) {
+    let mut g = c.benchmark_group("thread_pool");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(2)
+        .build()
+        .unwrap();
+    let pool = parapet::bulkhead::ThreadPool::builder()
+        .threads(2)
+        .queue(64)
+        .build()
+        .unwrap();
+    for threads in [1, 2] {
+        run(&mut g, "tokio_spawn_blocking", threads, &|| {
+            let handle = rt.handle().clone();
+            Box::new(move |i| {
+                let _ = black_box(
+                    handle.block_on(handle.spawn_blocking(move || black_box(i))),
+                );
+            })
+        });
+        run(&mut g, "parapet_thread_pool", threads, &|| {
+            let (handle, pool) = (rt.handle().clone(), &pool);
+            Box::new(move |i| {
+                let _ = black_box(handle.block_on(pool.spawn_blocking(move || black_box(i))));
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
-    targets = semaphore
+    targets = semaphore, thread_pool
 }
 criterion_main!(benches);
