@@ -120,9 +120,7 @@ fn thread_pool(c: &mut Criterion) {
         run(&mut g, "tokio_spawn_blocking", threads, &|| {
             let handle = rt.handle().clone();
             Box::new(move |i| {
-                let _ = black_box(
-                    handle.block_on(handle.spawn_blocking(move || black_box(i))),
-                );
+                let _ = black_box(handle.block_on(handle.spawn_blocking(move || black_box(i))));
             })
         });
         run(&mut g, "parapet_thread_pool", threads, &|| {

@@ -358,3 +358,48 @@ mod tower_service {
         assert!(ok, "the stack is alive again once the pool frees");
     }
 }
+
+#[cfg(feature = "metrics")]
+#[test]
+fn metrics_export_jobs_and_queue() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let pool = metrics::with_local_recorder(&recorder, || {
+        ThreadPool::builder()
+            .name("exported-pool")
+            .threads(1)
+            .build()
+            .unwrap()
+    });
+    block_on(pool.spawn_blocking(|| ())).unwrap();
+    let (running, release) = blocker(&pool);
+    assert!(block_on(pool.spawn_blocking(|| ())).is_err());
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    let snapshot = snapshotter.snapshot().into_vec();
+    let get = |name: &str, label: Option<&str>| {
+        let value = snapshot
+            .iter()
+            .find(|(key, ..)| {
+                key.key().name() == name
+                    && label.is_none_or(|v| key.key().labels().any(|l| l.value() == v))
+            })
+            .map(|(.., value)| value)
+            .unwrap_or_else(|| panic!("no {name}"));
+        format!("{value:?}")
+    };
+    assert_eq!(
+        get("parapet_thread_pool_completed_total", None),
+        format!("{:?}", DebugValue::Counter(2))
+    );
+    assert_eq!(
+        get("parapet_thread_pool_rejected_total", Some("full")),
+        format!("{:?}", DebugValue::Counter(1))
+    );
+    assert_eq!(
+        get("parapet_thread_pool_active", None),
+        format!("{:?}", DebugValue::Gauge(0.0.into()))
+    );
+}

@@ -93,3 +93,59 @@ impl BulkheadMetrics {
         self.limit.set(f64::from(sem.limit()));
     }
 }
+
+/// `metrics`-crate instruments for a thread pool: jobs by outcome, queue
+/// depth and busy workers. A pool job costs microseconds (a thread
+/// hand-off), so these are updated as things happen.
+pub(crate) struct PoolMetrics {
+    completed: Counter,
+    rejected_full: Counter,
+    rejected_shut_down: Counter,
+    queued: Gauge,
+    active: Gauge,
+}
+
+impl PoolMetrics {
+    pub(crate) fn new(name: &str) -> Self {
+        describe_counter!(
+            "parapet_thread_pool_completed_total",
+            Unit::Count,
+            "Jobs a thread pool ran to the end (panicked ones included)."
+        );
+        describe_counter!(
+            "parapet_thread_pool_rejected_total",
+            Unit::Count,
+            "Jobs a thread pool turned away, by reason."
+        );
+        describe_gauge!("parapet_thread_pool_queued", "Jobs waiting for a worker.");
+        describe_gauge!("parapet_thread_pool_active", "Workers running a job.");
+        let p = name.to_string();
+        Self {
+            completed: counter!("parapet_thread_pool_completed_total", "pool" => p.clone()),
+            rejected_full: counter!("parapet_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "full"),
+            rejected_shut_down: counter!("parapet_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "shut_down"),
+            queued: gauge!("parapet_thread_pool_queued", "pool" => p.clone()),
+            active: gauge!("parapet_thread_pool_active", "pool" => p),
+        }
+    }
+
+    pub(crate) fn rejected(&self, reason: super::Rejection) {
+        match reason {
+            super::Rejection::ShutDown => self.rejected_shut_down.increment(1),
+            _ => self.rejected_full.increment(1),
+        }
+    }
+
+    pub(crate) fn queued(&self, depth: usize) {
+        self.queued.set(depth as f64);
+    }
+
+    pub(crate) fn started(&self) {
+        self.active.increment(1.0);
+    }
+
+    pub(crate) fn finished(&self) {
+        self.active.decrement(1.0);
+        self.completed.increment(1);
+    }
+}

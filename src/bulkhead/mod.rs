@@ -73,7 +73,13 @@
 //! | `parapet_bulkhead_limit` | gauge | |
 //! | `parapet_bulkhead_wait_seconds` | histogram | (calls that queued) |
 //!
-//! As the breaker's, the counters are counted per thread and published in
+//! A [`ThreadPool`] exports `parapet_thread_pool_completed_total`,
+//! `parapet_thread_pool_rejected_total` (`reason` = `full`, `shut_down`),
+//! and the gauges `parapet_thread_pool_queued` and
+//! `parapet_thread_pool_active`, labelled `pool`; a job costs a thread
+//! hand-off (microseconds), so these are updated as things happen.
+//!
+//! The semaphore bulkhead's counters are counted per thread and published in
 //! batches (every 64 per thread, at each resize and each
 //! [`Bulkhead::metrics`] read), and the gauges are set at those moments and
 //! whenever a caller queues or leaves the queue: nothing shared is written

@@ -216,6 +216,8 @@ struct Shared {
     active: AtomicUsize,
     completed: AtomicU64,
     rejected: AtomicU64,
+    #[cfg(feature = "metrics")]
+    metrics: super::metrics::PoolMetrics,
 }
 
 struct Queue {
@@ -285,14 +287,20 @@ impl Shared {
                 continue;
             };
             queue.idle -= 1;
+            #[cfg(feature = "metrics")]
+            self.metrics.queued(queue.jobs.len());
             drop(queue);
             // Relaxed: statistics.
             self.active.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            self.metrics.started();
             let finished = std::cell::Cell::new(false);
             let done = || {
                 if !finished.replace(true) {
                     self.active.fetch_sub(1, Ordering::Relaxed);
                     self.completed.fetch_add(1, Ordering::Relaxed);
+                    #[cfg(feature = "metrics")]
+                    self.metrics.finished();
                     lock(&self.queue).idle += 1;
                 }
             };
@@ -309,6 +317,8 @@ impl Shared {
 
     fn rejection(&self, reason: Rejection) -> PoolError {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.metrics.rejected(reason);
         let limit = u32::try_from(self.threads).unwrap_or(u32::MAX);
         PoolError::Rejected(BulkheadFull::new(self.name, limit, reason, Duration::ZERO))
     }
@@ -327,6 +337,8 @@ impl Shared {
             return Err((job, self.rejection(Rejection::Full)));
         }
         queue.jobs.push_back(job);
+        #[cfg(feature = "metrics")]
+        self.metrics.queued(queue.jobs.len());
         drop(queue);
         self.work.notify_one();
         Ok(())
@@ -561,6 +573,8 @@ impl ThreadPool {
         }
         let finished = queue.live == 0;
         let left: Vec<Job> = queue.jobs.drain(..).collect();
+        #[cfg(feature = "metrics")]
+        shared.metrics.queued(0);
         drop(queue);
         let cancelled = left.len();
         for job in left {
@@ -704,6 +718,8 @@ impl ThreadPoolBuilder {
             active: AtomicUsize::new(0),
             completed: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            metrics: super::metrics::PoolMetrics::new(name.as_str()),
         });
         let pool = ThreadPool {
             handle: Arc::new(Handle {
