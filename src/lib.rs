@@ -42,16 +42,21 @@
 //!
 //! ## Features
 //!
-//! - `tokio` (default): [`timer::TokioTimer`], the timer for timeouts and
-//!   retry delays on tokio.
+//! - `tokio` (default): [`timer::TokioTimer`], the timer for a bulkhead's
+//!   maximum wait (and the coming timeouts and retry delays) on tokio, and a
+//!   current-thread tokio runtime on each thread-pool worker.
 //! - `tower` (default): the `Layer` / `Service` adapters
 //!   ([`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer)).
 //! - `metrics`: counters, gauges and a histogram through the `metrics`
-//!   crate; see "Metrics" in the [`circuit_breaker`] docs. Install the
-//!   recorder *before* building breakers: a breaker registers its metric
-//!   handles when it is built, and one built earlier exports nothing.
+//!   crate; see "Metrics" in the [`circuit_breaker`] and [`bulkhead`] docs.
+//!   Install the recorder *before* building breakers and bulkheads: each
+//!   registers its metric handles when it is built, and one built earlier
+//!   exports nothing.
+//! - `tracing`: the caller's `tracing` span is entered around jobs on a
+//!   [`ThreadPool`](bulkhead::ThreadPool).
 //!
-//! With `--no-default-features` the core (clock, window, circuit breaker)
+//! With `--no-default-features` the core (clock, window, circuit breaker,
+//! bulkheads; a queueing bulkhead then needs a [`Timer`](timer::Timer))
 //! needs no runtime at all and runs under any executor.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -67,6 +67,39 @@ fn no_allocation_per_call_on_any_path() {
     tower_path();
     #[cfg(feature = "metrics")]
     with_metrics();
+    bulkhead();
+}
+
+/// The bulkhead's happy path: a free place, no lock, no allocation.
+fn bulkhead() {
+    let b = parapet::Bulkhead::builder()
+        .max_concurrent(8)
+        .build()
+        .unwrap();
+    assert_eq!(
+        allocations(|i| {
+            drop(b.try_acquire().unwrap());
+            let _ = b.call_sync(|| op(i));
+            let _ = poll_once(b.call(|| ready(op(i))));
+        }),
+        0
+    );
+    #[cfg(feature = "tower")]
+    {
+        use parapet::bulkhead::BulkheadLayer;
+        use tower::{Layer, Service};
+
+        let mut svc = BulkheadLayer::new(b.clone()).layer(tower::service_fn(|i: u32| ready(op(i))));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(
+            allocations(|i| {
+                assert!(svc.poll_ready(&mut cx).is_ready());
+                let _ = poll_once(svc.call(i));
+            }),
+            0
+        );
+    }
+    assert_eq!(b.metrics().in_flight, 0);
 }
 
 fn sync_path() {
