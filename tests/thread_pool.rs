@@ -403,3 +403,28 @@ fn metrics_export_jobs_and_queue() {
         format!("{:?}", DebugValue::Gauge(0.0.into()))
     );
 }
+
+#[test]
+fn events_report_accepted_finished_and_rejected_jobs() {
+    use parapet::bulkhead::PoolEventKind;
+    let pool = pool(1, 0);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    pool.on_event(move |e| sink.lock().unwrap().push((e.name, e.kind)));
+    block_on(pool.spawn_blocking(|| ())).unwrap();
+    let _ = block_on(pool.spawn_blocking(|| -> () { panic!("boom") }));
+    let (running, release) = blocker(&pool);
+    let _ = block_on(pool.spawn_blocking(|| ()));
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    // Emitted on the thread where each happened: a job's `Finished` (on
+    // the worker) may come before its `Accepted` (on the caller), so count.
+    let seen_kinds: Vec<_> = seen.lock().unwrap().iter().map(|(_, k)| *k).collect();
+    let count = |kind: PoolEventKind| seen_kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count(PoolEventKind::Accepted), 3, "{seen_kinds:?}");
+    assert_eq!(count(PoolEventKind::Finished { panicked: false }), 2);
+    assert_eq!(count(PoolEventKind::Finished { panicked: true }), 1);
+    assert_eq!(count(PoolEventKind::Rejected(Rejection::Full)), 1);
+    assert_eq!(seen_kinds.len(), 7);
+    assert!(seen.lock().unwrap().iter().all(|(name, _)| *name == "pool"));
+}

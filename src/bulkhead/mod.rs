@@ -112,8 +112,8 @@ pub use permit::BulkheadPermit;
 #[cfg(feature = "tower")]
 pub use service::{BulkheadService, ResponseFuture, ThreadPoolFuture, ThreadPoolService};
 pub use thread_pool::{
-    JobPanicked, PoolError, PoolJob, Shutdown, ThreadPool, ThreadPoolBuilder, ThreadPoolMetrics,
-    MAX_THREADS,
+    JobPanicked, PoolError, PoolEvent, PoolEventKind, PoolJob, Shutdown, ThreadPool,
+    ThreadPoolBuilder, ThreadPoolMetrics, MAX_THREADS,
 };
 
 use crate::clock::Clock;

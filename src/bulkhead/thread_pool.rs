@@ -19,6 +19,31 @@ use super::{BulkheadFull, Rejection};
 use crate::error::ConfigError;
 use crate::name::Name;
 
+/// Something that happened in a [`ThreadPool`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolEvent {
+    /// The pool's name.
+    pub name: &'static str,
+    /// What happened.
+    pub kind: PoolEventKind,
+}
+
+/// What happened in a thread pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolEventKind {
+    /// A job was accepted (it runs at once on an idle worker, or queues).
+    Accepted,
+    /// A job ran to its end on a worker (`panicked`: by panicking). A job
+    /// cancelled while it ran reports nothing.
+    Finished {
+        /// The job panicked.
+        panicked: bool,
+    },
+    /// A job was turned away.
+    Rejected(Rejection),
+}
+
 /// A job that panicked on the pool: its caller gets this (the worker thread
 /// survives).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,14 +216,14 @@ impl<T> fmt::Debug for PoolJob<T> {
 }
 
 /// How a worker runs a job: on its context, with a `done` signal.
-type RunJob = Box<dyn FnOnce(&Worker, &dyn Fn()) + Send>;
+type RunJob = Box<dyn FnOnce(&Worker, &dyn Fn(bool)) + Send>;
 
 /// A queued job: runs on a worker, or is rejected if the pool shuts down
 /// first.
 struct Job {
-    /// Runs the job; calls `done` once the result is ready and before it is
-    /// handed to the caller, so that a caller who submits again on seeing
-    /// the result finds the worker idle.
+    /// Runs the job; calls `done(panicked)` once the result is ready and
+    /// before it is handed to the caller, so that a caller who submits
+    /// again on seeing the result finds the worker idle.
     run: RunJob,
     reject: Box<dyn FnOnce(PoolError) + Send>,
 }
@@ -216,6 +241,7 @@ struct Shared {
     active: AtomicUsize,
     completed: AtomicU64,
     rejected: AtomicU64,
+    listeners: crate::listeners::Listeners<PoolEvent>,
     #[cfg(feature = "metrics")]
     metrics: super::metrics::PoolMetrics,
 }
@@ -294,19 +320,24 @@ impl Shared {
             self.active.fetch_add(1, Ordering::Relaxed);
             #[cfg(feature = "metrics")]
             self.metrics.started();
+            // `Some(panicked)` from the job, `None` after a cancelled one
+            // (which never reports); counted once either way.
             let finished = std::cell::Cell::new(false);
-            let done = || {
-                if !finished.replace(true) {
-                    self.active.fetch_sub(1, Ordering::Relaxed);
-                    self.completed.fetch_add(1, Ordering::Relaxed);
-                    #[cfg(feature = "metrics")]
-                    self.metrics.finished();
-                    lock(&self.queue).idle += 1;
+            let done = |ran: Option<bool>| {
+                if finished.replace(true) {
+                    return;
                 }
+                if let Some(panicked) = ran {
+                    self.emit(PoolEventKind::Finished { panicked });
+                }
+                self.active.fetch_sub(1, Ordering::Relaxed);
+                self.completed.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                self.metrics.finished();
+                lock(&self.queue).idle += 1;
             };
-            (job.run)(worker, &done);
-            // A cancelled job never calls `done`.
-            done();
+            (job.run)(worker, &|panicked| done(Some(panicked)));
+            done(None);
             queue = lock(&self.queue);
         }
         queue.idle -= 1;
@@ -315,8 +346,16 @@ impl Shared {
         self.exited.notify_all();
     }
 
+    fn emit(&self, kind: PoolEventKind) {
+        self.listeners.emit(|| PoolEvent {
+            name: self.name.as_str(),
+            kind,
+        });
+    }
+
     fn rejection(&self, reason: Rejection) -> PoolError {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.emit(PoolEventKind::Rejected(reason));
         #[cfg(feature = "metrics")]
         self.metrics.rejected(reason);
         let limit = u32::try_from(self.threads).unwrap_or(u32::MAX);
@@ -340,6 +379,7 @@ impl Shared {
         #[cfg(feature = "metrics")]
         self.metrics.queued(queue.jobs.len());
         drop(queue);
+        self.emit(PoolEventKind::Accepted);
         self.work.notify_one();
         Ok(())
     }
@@ -468,11 +508,11 @@ impl ThreadPool {
         #[cfg(feature = "tracing")]
         let span = tracing::Span::current();
         self.submit(
-            move |slot: &Slot<T>, pool: Name, _worker: &Worker, done: &dyn Fn()| {
+            move |slot: &Slot<T>, pool: Name, _worker: &Worker, done: &dyn Fn(bool)| {
                 #[cfg(feature = "tracing")]
                 let _entered = span.enter();
                 let result = catch_unwind(AssertUnwindSafe(f));
-                done();
+                done(result.is_err());
                 slot.finish(result.map_err(|panic| panicked(pool, panic)));
             },
         )
@@ -490,7 +530,7 @@ impl ThreadPool {
         #[cfg(feature = "tracing")]
         let span = tracing::Span::current();
         self.submit(
-            move |slot: &Slot<Fut::Output>, pool: Name, worker: &Worker, done: &dyn Fn()| {
+            move |slot: &Slot<Fut::Output>, pool: Name, worker: &Worker, done: &dyn Fn(bool)| {
                 #[cfg(feature = "tracing")]
                 let _entered = span.enter();
                 let guarded = Cancellable {
@@ -498,11 +538,15 @@ impl ThreadPool {
                     make: Some(make),
                     slot,
                 };
-                let outcome = worker.block_on(guarded);
-                done();
-                match outcome {
-                    Some(Ok(out)) => slot.finish(Ok(out)),
-                    Some(Err(panic)) => slot.finish(Err(panicked(pool, panic))),
+                match worker.block_on(guarded) {
+                    Some(Ok(out)) => {
+                        done(false);
+                        slot.finish(Ok(out));
+                    }
+                    Some(Err(panic)) => {
+                        done(true);
+                        slot.finish(Err(panicked(pool, panic)));
+                    }
                     None => {} // cancelled: the caller is gone
                 }
             },
@@ -512,14 +556,14 @@ impl ThreadPool {
     fn submit<T, R>(&self, run: R) -> PoolJob<T>
     where
         T: Send + 'static,
-        R: FnOnce(&Slot<T>, Name, &Worker, &dyn Fn()) + Send + 'static,
+        R: FnOnce(&Slot<T>, Name, &Worker, &dyn Fn(bool)) + Send + 'static,
     {
         let slot = Slot::new();
         let pool = self.shared().name;
         let job = Job {
             run: {
                 let slot = Arc::clone(&slot);
-                Box::new(move |worker: &Worker, done: &dyn Fn()| {
+                Box::new(move |worker: &Worker, done: &dyn Fn(bool)| {
                     if !slot.is_cancelled() {
                         run(&slot, pool, worker, done);
                     }
@@ -534,6 +578,14 @@ impl ThreadPool {
             (job.reject)(e);
         }
         PoolJob { slot }
+    }
+
+    /// Calls `listener` on every event (accepted, finished, rejected
+    /// jobs), on the thread where it happened (the caller's, or the
+    /// worker's for `Finished`), reached without a lock. Events of one job
+    /// from two threads may arrive in either order.
+    pub fn on_event(&self, listener: impl Fn(&PoolEvent) + Send + Sync + 'static) {
+        self.shared().listeners.add(Box::new(listener));
     }
 
     /// Queue depth, active workers, completed and rejected jobs, read now.
@@ -718,6 +770,7 @@ impl ThreadPoolBuilder {
             active: AtomicUsize::new(0),
             completed: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            listeners: crate::listeners::Listeners::new(),
             #[cfg(feature = "metrics")]
             metrics: super::metrics::PoolMetrics::new(name.as_str()),
         });
