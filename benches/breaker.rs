@@ -17,14 +17,14 @@ use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::futures::CircuitBreaker as FailsafeAsync;
 use failsafe::CircuitBreaker as FailsafeSync;
 use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 use tower::{service_fn, Layer, Service};
 
 mod support;
-use support::{poll_ready, threaded, tower_call};
+use support::{poll_ready, run, tower_call};
 
 /// The operation: fails when `i % 10 == 0` if `failures` is on.
 #[inline]
@@ -131,23 +131,6 @@ fn inner(failures: bool) -> Inner {
     } else {
         service_fn((|i| ready(op(i, false))) as fn(u64) -> Ready<Result<u64, u64>>)
     }
-}
-
-type Op<'a> = Box<dyn FnMut(u64) + 'a>;
-
-/// One row: `make` builds each thread's operation (called through `dyn`,
-/// the same for every row, bare included).
-fn run<'a, M>(
-    g: &mut BenchmarkGroup<'_, M>,
-    name: &str,
-    threads: usize,
-    make: &(dyn Fn() -> Op<'a> + Sync),
-) where
-    M: criterion::measurement::Measurement<Value = Duration>,
-{
-    g.bench_function(format!("{name}/{threads}t"), |b| {
-        b.iter_custom(|iters| threaded(threads, iters, make))
-    });
 }
 
 fn sync_overhead(c: &mut Criterion) {

@@ -13,29 +13,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use parapet::bulkhead::{Bulkhead, BulkheadLayer};
 use tower::{service_fn, Layer};
 
 mod support;
-use support::{poll_ready, threaded, tower_call};
+use support::{poll_ready, run, tower_call};
 
 const LIMIT: u32 = 1024;
-
-type Op<'a> = Box<dyn FnMut(u64) + 'a>;
-
-fn run<'a, M>(
-    g: &mut BenchmarkGroup<'_, M>,
-    name: &str,
-    threads: usize,
-    make: &(dyn Fn() -> Op<'a> + Sync),
-) where
-    M: criterion::measurement::Measurement<Value = Duration>,
-{
-    g.bench_function(format!("{name}/{threads}t"), |b| {
-        b.iter_custom(|iters| threaded(threads, iters, make))
-    });
-}
 
 type Inner = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, u64>>>;
 

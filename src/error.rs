@@ -164,6 +164,13 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     }
 }
 
+/// The first `T` in `error` or its chain of sources.
+pub(crate) fn find_in<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref::<T>())
+}
+
 impl<E> From<BulkheadFull> for Error<E> {
     fn from(full: BulkheadFull) -> Self {
         Self::BulkheadFull(full)

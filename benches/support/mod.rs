@@ -66,3 +66,21 @@ pub(crate) fn tower_call<S: tower::Service<u64>>(
     }
     poll_ready(svc.call(i))
 }
+
+/// One row's operation, made per thread.
+pub(crate) type Op<'a> = Box<dyn FnMut(u64) + 'a>;
+
+/// One row: `make` builds each thread's operation (called through `dyn`,
+/// the same for every row, bare included).
+pub(crate) fn run<'a, M>(
+    g: &mut criterion::BenchmarkGroup<'_, M>,
+    name: &str,
+    threads: usize,
+    make: &(dyn Fn() -> Op<'a> + Sync),
+) where
+    M: criterion::measurement::Measurement<Value = Duration>,
+{
+    g.bench_function(format!("{name}/{threads}t"), |b| {
+        b.iter_custom(|iters| threaded(threads, iters, make))
+    });
+}

@@ -77,14 +77,7 @@ impl BulkheadFull {
     /// Finds a `BulkheadFull` in an error or its chain of sources (for
     /// `BoxError` stacks).
     pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a BulkheadFull> {
-        let mut current = Some(error);
-        while let Some(e) = current {
-            if let Some(full) = e.downcast_ref::<BulkheadFull>() {
-                return Some(full);
-            }
-            current = e.source();
-        }
-        None
+        crate::error::find_in(error)
     }
 }
 

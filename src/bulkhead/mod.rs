@@ -40,12 +40,13 @@
 //! # Ok::<(), parapet::ConfigError>(())
 //! ```
 //!
-//! Waiting, on tokio:
+//! Waiting, on tokio (the default timer with the `tokio` feature):
 //!
 //! ```
 //! use parapet::bulkhead::{Bulkhead, Rejection};
 //! use std::time::Duration;
 //!
+//! # #[cfg(feature = "tokio")]
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), parapet::ConfigError> {
 //! let bulkhead = Bulkhead::builder()
@@ -58,6 +59,8 @@
 //! drop(held);
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Metrics

@@ -83,14 +83,7 @@ impl CircuitOpen {
     /// # Ok::<(), parapet::ConfigError>(())
     /// ```
     pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a CircuitOpen> {
-        let mut current = Some(error);
-        while let Some(e) = current {
-            if let Some(open) = e.downcast_ref::<CircuitOpen>() {
-                return Some(open);
-            }
-            current = e.source();
-        }
-        None
+        crate::error::find_in(error)
     }
 
     /// How long until the breaker lets a trial call through: the time left
