@@ -76,6 +76,145 @@ impl Timer for TokioTimer {
     }
 }
 
+/// A timer driven by hand, for tests on any executor: sleeps complete when
+/// [`advance`](Self::advance) moves its time past their deadline. It is also
+/// a [`Clock`](crate::clock::Clock) reading the same time, so a guard that
+/// both sleeps and measures elapsed time (retry's maximum elapsed time)
+/// sees one consistent time.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::timer::{ManualTimer, Timer};
+/// use std::future::Future;
+/// use std::pin::pin;
+/// use std::task::{Context, Poll, Waker};
+/// use std::time::Duration;
+///
+/// let timer = ManualTimer::new();
+/// let mut sleep = pin!(timer.sleep(Duration::from_secs(5)));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(sleep.as_mut().poll(&mut cx).is_pending());
+/// timer.advance(Duration::from_secs(5));
+/// assert!(sleep.as_mut().poll(&mut cx).is_ready());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ManualTimer {
+    inner: std::sync::Arc<ManualState>,
+}
+
+#[derive(Debug, Default)]
+struct ManualState {
+    now: std::sync::atomic::AtomicU64,
+    next_id: std::sync::atomic::AtomicU64,
+    /// Sleeps waiting: id, deadline, waker.
+    sleepers: parking_lot::Mutex<Vec<(u64, u64, std::task::Waker)>>,
+}
+
+impl ManualTimer {
+    /// A timer at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves time forward by `by` and wakes the sleeps now due.
+    pub fn advance(&self, by: Duration) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let now = self
+            .inner
+            .now
+            .fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_add(by)))
+            .map_or(u64::MAX, |before| before.saturating_add(by));
+        let due: Vec<_> = {
+            let mut sleepers = self.inner.sleepers.lock();
+            let (due, waiting) = std::mem::take(&mut *sleepers)
+                .into_iter()
+                .partition(|(_, deadline, _)| *deadline <= now);
+            *sleepers = waiting;
+            due
+        };
+        for (_, _, waker) in due {
+            waker.wake();
+        }
+    }
+
+    /// Time since the timer was made (the sum of the advances).
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.now())
+    }
+
+    /// Sleeps polled at least once, not yet due and not dropped.
+    pub fn sleeping(&self) -> usize {
+        self.inner.sleepers.lock().len()
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.now.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Timer for ManualTimer {
+    type Sleep = ManualSleep;
+
+    fn sleep(&self, duration: Duration) -> ManualSleep {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        ManualSleep {
+            timer: self.clone(),
+            id: self
+                .inner
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            deadline: self.now().saturating_add(nanos),
+        }
+    }
+}
+
+impl crate::clock::Clock for ManualTimer {
+    fn now_nanos(&self) -> u64 {
+        self.now()
+    }
+}
+
+/// The sleep of a [`ManualTimer`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct ManualSleep {
+    timer: ManualTimer,
+    id: u64,
+    deadline: u64,
+}
+
+impl Drop for ManualSleep {
+    fn drop(&mut self) {
+        self.timer.inner.sleepers.lock().retain(|(id, ..)| *id != self.id);
+    }
+}
+
+impl Future for ManualSleep {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.timer.now() >= self.deadline {
+            return std::task::Poll::Ready(());
+        }
+        let mut sleepers = self.timer.inner.sleepers.lock();
+        // Checked again under the lock: `advance` takes it to wake.
+        if self.timer.now() >= self.deadline {
+            return std::task::Poll::Ready(());
+        }
+        match sleepers.iter_mut().find(|(id, ..)| *id == self.id) {
+            Some((.., waker)) if waker.will_wake(cx.waker()) => {}
+            Some((.., waker)) => *waker = cx.waker().clone(),
+            None => sleepers.push((self.id, self.deadline, cx.waker().clone())),
+        }
+        std::task::Poll::Pending
+    }
+}
+
 /// A boxed sleep: what a guard that waits only on its slow path holds, so
 /// that its types need no timer parameter.
 pub(crate) type BoxSleep = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
