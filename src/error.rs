@@ -6,6 +6,7 @@ use std::fmt;
 
 pub use crate::bulkhead::{BulkheadFull, JobPanicked};
 pub use crate::circuit_breaker::CircuitOpen;
+pub use crate::timeout::TimedOut;
 
 /// A builder or constructor was given a value it cannot use.
 ///
@@ -101,6 +102,8 @@ pub enum Error<E> {
     /// A bulkhead rejected the call without running the operation: full,
     /// or the wait for a place timed out.
     BulkheadFull(BulkheadFull),
+    /// The operation ran out of time and was dropped.
+    TimedOut(TimedOut),
     /// The operation panicked on a thread pool's worker (the worker
     /// survived).
     Panicked(JobPanicked),
@@ -117,6 +120,11 @@ impl<E> Error<E> {
     /// True if a bulkhead rejected the call.
     pub fn is_bulkhead_full(&self) -> bool {
         matches!(self, Self::BulkheadFull(_))
+    }
+
+    /// True if the operation ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut(_))
     }
 
     /// True if a guard rejected the call (the operation never ran).
@@ -148,6 +156,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 f.write_str("call rejected without running")
             }
             Self::Panicked(_) => f.write_str("call panicked"),
+            Self::TimedOut(_) => f.write_str("call timed out"),
             Self::Operation(e) => e.fmt(f),
         }
     }
@@ -159,6 +168,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Self::CircuitOpen(open) => Some(open),
             Self::BulkheadFull(full) => Some(full),
             Self::Panicked(panicked) => Some(panicked),
+            Self::TimedOut(timed_out) => Some(timed_out),
             Self::Operation(e) => e.source(),
         }
     }
@@ -169,6 +179,12 @@ pub(crate) fn find_in<'a, T: std::error::Error + 'static>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref::<T>())
+}
+
+impl<E> From<TimedOut> for Error<E> {
+    fn from(timed_out: TimedOut) -> Self {
+        Self::TimedOut(timed_out)
+    }
 }
 
 impl<E> From<BulkheadFull> for Error<E> {

@@ -71,12 +71,13 @@ mod listeners;
 mod name;
 mod striped;
 mod sync;
+pub mod timeout;
 pub mod timer;
 pub mod window;
 
 pub use bulkhead::Bulkhead;
 pub use circuit_breaker::CircuitBreaker;
-pub use error::{BulkheadFull, CircuitOpen, ConfigError, Error};
+pub use error::{BulkheadFull, CircuitOpen, ConfigError, Error, TimedOut};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -187,7 +187,11 @@ pub struct ManualSleep {
 
 impl Drop for ManualSleep {
     fn drop(&mut self) {
-        self.timer.inner.sleepers.lock().retain(|(id, ..)| *id != self.id);
+        self.timer
+            .inner
+            .sleepers
+            .lock()
+            .retain(|(id, ..)| *id != self.id);
     }
 }
 

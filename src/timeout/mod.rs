@@ -1,0 +1,197 @@
+//! Timeout: an operation that takes too long is dropped, and its caller
+//! gets [`TimedOut`](crate::timeout::TimedOut).
+//!
+//! Dropping the operation's future really stops its work (Rust futures do
+//! nothing unless polled) and releases whatever it holds: a bulkhead place,
+//! a circuit breaker probe, a connection. The deadline starts when the
+//! operation starts running: the first poll of the wrapper (`call` in
+//! tower), not when the wrapper was made. When the operation and the timer
+//! are both ready at one poll, the operation's result wins. Inside a
+//! circuit breaker, a timeout is an `Err` and counts as a failure.
+//!
+//! The duration is fixed per [`Timeout`], or chosen per call
+//! ([`Timeout::call_with`], or a function of the request in tower);
+//! `None` means no timeout. Time goes through the [`Timer`] trait, so any
+//! runtime (or a [`ManualTimer`](crate::timer::ManualTimer) in tests) works.
+//!
+//! # Examples
+//!
+//! ```
+//! use parapet::timeout::Timeout;
+//! use parapet::timer::ManualTimer;
+//! use std::time::Duration;
+//!
+//! let timeout = Timeout::builder()
+//!     .duration(Duration::from_secs(1))
+//!     .timer(ManualTimer::new())
+//!     .build()?;
+//! let reply = futures::executor::block_on(timeout.call(|| async { Ok::<_, std::io::Error>("fast") }));
+//! assert_eq!(reply.unwrap(), "fast");
+//! # Ok::<(), parapet::ConfigError>(())
+//! ```
+
+mod error;
+mod future;
+#[cfg(feature = "tower")]
+mod layer;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use error::TimedOut;
+pub use future::TimeoutCall;
+#[cfg(feature = "tower")]
+pub use layer::{Fixed, PerRequest, TimeoutLayer, TimeoutResponse, TimeoutService};
+
+use crate::circuit_breaker::MAX_DURATION;
+use crate::error::ConfigError;
+use crate::name::Name;
+use crate::timer::Timer;
+
+/// A timeout: a duration (or none) and the timer that measures it. Cheap to
+/// clone if the timer is.
+#[derive(Clone, Debug)]
+pub struct Timeout<T> {
+    duration: Option<Duration>,
+    timer: T,
+    name: Name,
+}
+
+#[cfg(feature = "tokio")]
+impl Timeout<crate::timer::TokioTimer> {
+    /// A timeout of `duration` on tokio's timer, named `"timeout"`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `duration` if it is zero or above
+    /// `MAX_DURATION`.
+    pub fn new(duration: Duration) -> Result<Self, ConfigError> {
+        Timeout::builder()
+            .duration(duration)
+            .timer(crate::timer::TokioTimer)
+            .build()
+    }
+}
+
+impl Timeout<()> {
+    /// A builder: name, duration, timer.
+    pub fn builder() -> TimeoutBuilder<()> {
+        TimeoutBuilder {
+            name: String::from("timeout"),
+            duration: None,
+            timer: (),
+        }
+    }
+}
+
+/// Builds a [`Timeout`].
+#[derive(Debug)]
+#[must_use]
+pub struct TimeoutBuilder<T> {
+    name: String,
+    duration: Option<Duration>,
+    timer: T,
+}
+
+impl<T> TimeoutBuilder<T> {
+    /// The name used in errors. Default `"timeout"`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The time an operation has, in `(0, MAX_DURATION]`. Default: none
+    /// (calls are not limited unless a per-call duration is given).
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// The timer (required: `TokioTimer` on tokio, `ManualTimer` in tests,
+    /// or your runtime's).
+    pub fn timer<U: Timer>(self, timer: U) -> TimeoutBuilder<U> {
+        TimeoutBuilder {
+            name: self.name,
+            duration: self.duration,
+            timer,
+        }
+    }
+}
+
+pub(crate) fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), ConfigError> {
+    match d {
+        Some(d) if d.is_zero() || d > MAX_DURATION => Err(ConfigError::new(
+            field,
+            d,
+            "must be more than zero and at most MAX_DURATION (7 days)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl<T: Timer> TimeoutBuilder<T> {
+    /// Checks the duration and builds the timeout.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `duration` if it is zero or above
+    /// `MAX_DURATION`.
+    pub fn build(self) -> Result<Timeout<T>, ConfigError> {
+        check_duration("duration", self.duration)?;
+        Ok(Timeout {
+            duration: self.duration,
+            timer: self.timer,
+            name: Name::intern(&self.name),
+        })
+    }
+}
+
+impl<T: Timer> Timeout<T> {
+    /// The configured duration (`None`: no limit).
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration
+    }
+
+    /// The timeout's name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Runs the future `make()` returns, dropping it if it takes longer
+    /// than the configured duration, counted from the first poll.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`](crate::Error::TimedOut) when time ran out,
+    /// [`Error::Operation`](crate::Error::Operation) with the operation's
+    /// own error.
+    #[inline]
+    pub fn call<F, Fut, U, E>(&self, make: F) -> TimeoutCall<'_, T, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<U, E>>,
+    {
+        self.call_with(self.duration, make)
+    }
+
+    /// As [`call`](Self::call) with a duration chosen for this call
+    /// (from the request, or a deadline header); `None` means no limit.
+    /// A duration above `MAX_DURATION` is treated as `MAX_DURATION`.
+    #[inline]
+    pub fn call_with<F, Fut, U, E>(
+        &self,
+        duration: Option<Duration>,
+        make: F,
+    ) -> TimeoutCall<'_, T, F, Fut>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<U, E>>,
+    {
+        TimeoutCall::new(
+            &self.timer,
+            self.name,
+            duration.map(|d| d.min(MAX_DURATION)),
+            make,
+        )
+    }
+}
