@@ -65,10 +65,12 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
 pub mod error;
+pub mod fallback;
 #[cfg(feature = "tower")]
 mod lease;
 mod listeners;
 mod name;
+pub mod retry;
 mod striped;
 mod sync;
 pub mod timeout;

@@ -1,0 +1,117 @@
+//! Fallback as a tower layer.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{Fallback, Handler, Stage, When};
+
+/// A tower [`Layer`] that turns the inner service's picked errors into a
+/// fallback response.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::fallback::{Fallback, FallbackLayer};
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// let svc = ServiceBuilder::new()
+///     .layer(FallbackLayer::new(Fallback::value("default")))
+///     .service(service_fn(|_: ()| async { Err::<&str, _>(std::io::Error::other("down")) }));
+/// assert_eq!(futures::executor::block_on(svc.oneshot(())).unwrap(), "default");
+/// ```
+#[derive(Clone, Debug)]
+pub struct FallbackLayer<H, W> {
+    fallback: Fallback<H, W>,
+}
+
+impl<H, W> FallbackLayer<H, W> {
+    /// A layer applying `fallback`.
+    pub fn new(fallback: Fallback<H, W>) -> Self {
+        Self { fallback }
+    }
+}
+
+impl<S, H: Clone, W: Clone> Layer<S> for FallbackLayer<H, W> {
+    type Service = FallbackService<S, H, W>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FallbackService {
+            inner,
+            fallback: self.fallback.clone(),
+        }
+    }
+}
+
+/// A tower [`Service`] with a fallback; made by [`FallbackLayer`].
+/// `poll_ready` is the inner service's.
+#[derive(Clone, Debug)]
+pub struct FallbackService<S, H, W> {
+    inner: S,
+    fallback: Fallback<H, W>,
+}
+
+impl<S, H, W, Req> Service<Req> for FallbackService<S, H, W>
+where
+    S: Service<Req>,
+    H: Handler<S::Error, S::Response> + Clone,
+    W: When<S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = FallbackResponse<S::Future, H::Future, H, W>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        FallbackResponse {
+            stage: Stage::Running {
+                fut: self.inner.call(req),
+            },
+            handler: self.fallback.handler.clone(),
+            when: self.fallback.when.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`FallbackService`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct FallbackResponse<F, Fb, H, W> {
+        #[pin]
+        stage: Stage<F, Fb>,
+        handler: H,
+        when: W,
+    }
+}
+
+impl<F, Fb, H, W, T, E> Future for FallbackResponse<F, Fb, H, W>
+where
+    F: Future<Output = Result<T, E>>,
+    H: Handler<E, T, Future = Fb>,
+    Fb: Future<Output = T>,
+    W: When<E>,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.stage.poll_with(this.handler, this.when, cx)
+    }
+}
+
+impl<F, Fb, H, W> fmt::Debug for FallbackResponse<F, Fb, H, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FallbackResponse").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,246 @@
+//! Fallback: when an operation fails (every error, or those a predicate
+//! picks, e.g. only rejections and timeouts), return a value instead: a
+//! fixed one, the result of a closure given the error, or of an async
+//! closure.
+//!
+//! # Examples
+//!
+//! ```
+//! use parapet::bulkhead::Bulkhead;
+//! use parapet::fallback::Fallback;
+//! use std::io;
+//!
+//! let bulkhead = Bulkhead::builder().max_concurrent(1).build()?;
+//! // Serve a cached answer when the call was rejected or timed out; pass
+//! // the operation's own errors on.
+//! let fallback = Fallback::with(|_err: parapet::Error<io::Error>| "cached")
+//!     .when(|err: &parapet::Error<io::Error>| err.is_rejection() || err.is_timeout());
+//!
+//! let _held = bulkhead.try_acquire().unwrap(); // the bulkhead is full
+//! let reply = futures::executor::block_on(
+//!     fallback.call(|| bulkhead.call(|| async { Ok::<_, io::Error>("live") })),
+//! );
+//! assert_eq!(reply.unwrap(), "cached");
+//! # Ok::<(), parapet::ConfigError>(())
+//! ```
+
+#[cfg(feature = "tower")]
+mod layer;
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+#[cfg(feature = "tower")]
+pub use layer::{FallbackLayer, FallbackResponse, FallbackService};
+
+/// Makes the fallback value from the error.
+pub trait Handler<E, T> {
+    /// What [`handle`](Self::handle) returns.
+    type Future: Future<Output = T>;
+
+    /// The fallback for `error`.
+    fn handle(&self, error: E) -> Self::Future;
+}
+
+/// A fixed fallback value (cloned each time).
+#[derive(Clone, Debug)]
+pub struct Value<T>(T);
+
+impl<E, T: Clone> Handler<E, T> for Value<T> {
+    type Future = Ready<T>;
+
+    fn handle(&self, _: E) -> Ready<T> {
+        ready(self.0.clone())
+    }
+}
+
+/// A fallback made by a closure given the error.
+#[derive(Clone, Debug)]
+pub struct With<F>(F);
+
+impl<E, T, F: Fn(E) -> T> Handler<E, T> for With<F> {
+    type Future = Ready<T>;
+
+    fn handle(&self, error: E) -> Ready<T> {
+        ready((self.0)(error))
+    }
+}
+
+/// A fallback made by an async closure given the error.
+#[derive(Clone, Debug)]
+pub struct WithAsync<F>(F);
+
+impl<E, T, F, Fut> Handler<E, T> for WithAsync<F>
+where
+    F: Fn(E) -> Fut,
+    Fut: Future<Output = T>,
+{
+    type Future = Fut;
+
+    fn handle(&self, error: E) -> Fut {
+        (self.0)(error)
+    }
+}
+
+/// Picks the errors that get the fallback: any `Fn(&E) -> bool`, or
+/// [`Always`].
+pub trait When<E> {
+    /// True if `error` gets the fallback.
+    fn applies(&self, error: &E) -> bool;
+}
+
+/// Every error gets the fallback.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Always;
+
+impl<E> When<E> for Always {
+    #[inline]
+    fn applies(&self, _: &E) -> bool {
+        true
+    }
+}
+
+impl<E, F: Fn(&E) -> bool> When<E> for F {
+    #[inline]
+    fn applies(&self, error: &E) -> bool {
+        self(error)
+    }
+}
+
+/// A fallback: a handler `H` for the errors `W` picks.
+#[derive(Clone, Debug)]
+pub struct Fallback<H, W = Always> {
+    handler: H,
+    when: W,
+}
+
+impl<T> Fallback<Value<T>> {
+    /// Every picked error becomes `Ok(value)`.
+    pub fn value(value: T) -> Self {
+        Self {
+            handler: Value(value),
+            when: Always,
+        }
+    }
+}
+
+impl<F> Fallback<With<F>> {
+    /// Every picked error becomes `Ok(make(error))`.
+    pub fn with(make: F) -> Self {
+        Self {
+            handler: With(make),
+            when: Always,
+        }
+    }
+}
+
+impl<F> Fallback<WithAsync<F>> {
+    /// Every picked error becomes `Ok(make(error).await)`.
+    pub fn with_async(make: F) -> Self {
+        Self {
+            handler: WithAsync(make),
+            when: Always,
+        }
+    }
+}
+
+impl<H, W> Fallback<H, W> {
+    /// Only errors for which `when` is true get the fallback; the others
+    /// pass through. Default: every error.
+    pub fn when<V>(self, when: V) -> Fallback<H, V> {
+        Fallback {
+            handler: self.handler,
+            when,
+        }
+    }
+
+    /// Runs the future `make()` returns; a picked error becomes the
+    /// fallback's value.
+    #[inline]
+    pub fn call<F, Fut, T, E>(&self, make: F) -> FallbackCall<'_, H, W, Fut, H::Future>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        H: Handler<E, T>,
+        W: When<E>,
+    {
+        FallbackCall {
+            stage: Stage::Running { fut: make() },
+            handler: &self.handler,
+            when: &self.when,
+        }
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    pub(crate) enum Stage<Fut, Fb> {
+        Running { #[pin] fut: Fut },
+        Falling { #[pin] fallback: Fb },
+    }
+}
+
+impl<Fut, Fb> Stage<Fut, Fb> {
+    /// Polls the operation, then the fallback if the error was picked.
+    #[inline]
+    pub(crate) fn poll_with<T, E, H, W>(
+        mut self: Pin<&mut Self>,
+        handler: &H,
+        when: &W,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, E>>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        H: Handler<E, T, Future = Fb>,
+        Fb: Future<Output = T>,
+        W: When<E>,
+    {
+        loop {
+            match self.as_mut().project() {
+                StageProj::Running { fut } => match std::task::ready!(fut.poll(cx)) {
+                    Err(e) if when.applies(&e) => self.set(Stage::Falling {
+                        fallback: handler.handle(e),
+                    }),
+                    other => return Poll::Ready(other),
+                },
+                StageProj::Falling { fallback } => return fallback.poll(cx).map(Ok),
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Fallback::call`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct FallbackCall<'a, H, W, Fut, Fb> {
+        #[pin]
+        stage: Stage<Fut, Fb>,
+        handler: &'a H,
+        when: &'a W,
+    }
+}
+
+impl<H, W, Fut, Fb, T, E> Future for FallbackCall<'_, H, W, Fut, Fb>
+where
+    Fut: Future<Output = Result<T, E>>,
+    H: Handler<E, T, Future = Fb>,
+    Fb: Future<Output = T>,
+    W: When<E>,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.stage.poll_with(*this.handler, *this.when, cx)
+    }
+}
+
+impl<H, W, Fut, Fb> std::fmt::Debug for FallbackCall<'_, H, W, Fut, Fb> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FallbackCall").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,252 @@
+//! Retry budgets: under a long run of failures, a retrying client adds at
+//! most the budgeted load, shared by every user of one budget.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, DefaultClock};
+use crate::error::ConfigError;
+use crate::window::{Outcome, TimeWindow};
+
+/// A retry budget, shared by every retry (and every clone) that holds it.
+/// Lock-free. Two kinds:
+///
+/// - [`ratio`](Self::ratio) (tower, Finagle, reqwest): retries may be up to
+///   `ratio` of the requests made over the last `ttl`, plus
+///   `min_per_second` so that a quiet client can still retry.
+/// - [`in_flight`](Self::in_flight) (Envoy, failsafe-go): retries running
+///   at once may be up to `ratio` of the calls running at once, and at
+///   least `min`.
+///
+/// A retry that the budget refuses is not made: the caller gets the last
+/// attempt's outcome.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::retry::RetryBudget;
+/// use std::time::Duration;
+///
+/// // 20 % extra load, and 3 retries a second whatever the traffic.
+/// let budget = RetryBudget::ratio(0.2, 3, Duration::from_secs(10))?;
+/// # let _ = budget;
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RetryBudget {
+    kind: Arc<Kind>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Ratio(Ratio),
+    InFlight(InFlight),
+}
+
+struct Ratio {
+    /// Requests are recorded as successes and retries as failures: calls =
+    /// requests + retries.
+    window: TimeWindow,
+    ratio: f64,
+    reserve: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ratio")
+            .field("ratio", &self.ratio)
+            .field("reserve", &self.reserve)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct InFlight {
+    calls: AtomicU64,
+    retries: AtomicU64,
+    ratio: f64,
+    min: u64,
+}
+
+fn check_ratio(ratio: f64) -> Result<(), ConfigError> {
+    if !(0.0..=1000.0).contains(&ratio) || ratio.is_nan() {
+        return Err(ConfigError::new(
+            "ratio",
+            ratio,
+            "must be a number in [0, 1000]",
+        ));
+    }
+    Ok(())
+}
+
+impl RetryBudget {
+    /// Retries up to `ratio` of the requests of the last `ttl` (in `[1 s,
+    /// 1 h]`), plus `min_per_second` retries a second.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `ratio` (not a number in `[0, 1000]`) or
+    /// `ttl`.
+    pub fn ratio(ratio: f64, min_per_second: u32, ttl: Duration) -> Result<Self, ConfigError> {
+        Self::ratio_with_clock(ratio, min_per_second, ttl, DefaultClock::new())
+    }
+
+    /// As [`ratio`](Self::ratio), on `clock` (a `ManualTimer` in tests).
+    ///
+    /// # Errors
+    ///
+    /// As [`ratio`](Self::ratio).
+    pub fn ratio_with_clock(
+        ratio: f64,
+        min_per_second: u32,
+        ttl: Duration,
+        clock: impl Clock,
+    ) -> Result<Self, ConfigError> {
+        check_ratio(ratio)?;
+        if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(3600) {
+            return Err(ConfigError::new(
+                "ttl",
+                ttl,
+                "must be at least 1 s and at most 1 h",
+            ));
+        }
+        let window = TimeWindow::new(ttl, 10)?;
+        Ok(Self {
+            kind: Arc::new(Kind::Ratio(Ratio {
+                window,
+                ratio,
+                reserve: u64::from(min_per_second).saturating_mul(ttl.as_secs()),
+                clock: Arc::new(clock),
+            })),
+        })
+    }
+
+    /// Retries running at once up to `ratio` of the calls running at once,
+    /// and at least `min`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `ratio` if it is not a number in
+    /// `[0, 1000]`.
+    pub fn in_flight(ratio: f64, min: u32) -> Result<Self, ConfigError> {
+        check_ratio(ratio)?;
+        Ok(Self {
+            kind: Arc::new(Kind::InFlight(InFlight {
+                calls: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                ratio,
+                min: u64::from(min),
+            })),
+        })
+    }
+
+    /// A call (the first attempt) starts: it is counted until the returned
+    /// guard drops.
+    pub(crate) fn start(&self) -> BudgetCall {
+        match &*self.kind {
+            Kind::Ratio(r) => {
+                r.window.record(r.clock.now_nanos(), Outcome::Success);
+            }
+            // Relaxed: a count read only to size the budget.
+            Kind::InFlight(f) => {
+                f.calls.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        BudgetCall {
+            budget: self.clone(),
+            retrying: false,
+        }
+    }
+
+    /// Retries the budget would allow now (a reading for tests and
+    /// dashboards).
+    pub fn available(&self) -> u64 {
+        match &*self.kind {
+            Kind::Ratio(r) => {
+                let (allowed, spent) = r.allowance();
+                allowed.saturating_sub(spent)
+            }
+            Kind::InFlight(f) => f
+                .allowed()
+                .saturating_sub(f.retries.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Ratio {
+    /// Retries allowed over the window, and retries made.
+    fn allowance(&self) -> (u64, u64) {
+        let snap = self.window.snapshot(self.clock.now_nanos());
+        let retries = snap.failures();
+        let requests = snap.calls() - retries;
+        let allowed = self.reserve + (self.ratio * requests as f64) as u64;
+        (allowed, retries)
+    }
+}
+
+impl InFlight {
+    fn allowed(&self) -> u64 {
+        let calls = self.calls.load(Ordering::Relaxed);
+        self.min.max((self.ratio * calls as f64) as u64)
+    }
+}
+
+/// One call's hold on a budget: takes retries from it and gives back what
+/// it counts when dropped.
+#[derive(Debug)]
+pub(crate) struct BudgetCall {
+    budget: RetryBudget,
+    /// An in-flight retry is counted (in-flight kind).
+    retrying: bool,
+}
+
+impl BudgetCall {
+    /// Takes one retry from the budget; false if it has none.
+    pub(crate) fn withdraw(&mut self) -> bool {
+        // The previous retry of this call (in-flight kind) has ended.
+        self.end_retry();
+        let budget = self.budget.clone();
+        match &*budget.kind {
+            Kind::Ratio(r) => {
+                let (allowed, spent) = r.allowance();
+                if spent >= allowed {
+                    return false;
+                }
+                r.window.record(r.clock.now_nanos(), Outcome::Failure);
+                true
+            }
+            Kind::InFlight(f) => {
+                let allowed = f.allowed();
+                // Relaxed: the count is the data; the CAS keeps it within
+                // the allowance.
+                let taken = f
+                    .retries
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                        (r < allowed).then_some(r + 1)
+                    })
+                    .is_ok();
+                self.retrying = taken;
+                taken
+            }
+        }
+    }
+
+    fn end_retry(&mut self) {
+        if let Kind::InFlight(f) = &*self.budget.kind {
+            if std::mem::take(&mut self.retrying) {
+                f.retries.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for BudgetCall {
+    fn drop(&mut self) {
+        self.end_retry();
+        if let Kind::InFlight(f) = &*self.budget.kind {
+            f.calls.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
