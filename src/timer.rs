@@ -144,6 +144,15 @@ impl ManualTimer {
         Duration::from_nanos(self.now())
     }
 
+    /// The time until the earliest sleep waiting (polled, not yet due, not
+    /// dropped) is due: what to [`advance`](Self::advance) by to wake it.
+    pub fn next_wake(&self) -> Option<Duration> {
+        let now = self.now();
+        let sleepers = self.inner.sleepers.lock();
+        let earliest = sleepers.iter().map(|(_, deadline, _)| *deadline).min()?;
+        Some(Duration::from_nanos(earliest.saturating_sub(now)))
+    }
+
     /// Sleeps polled at least once, not yet due and not dropped.
     pub fn sleeping(&self) -> usize {
         self.inner.sleepers.lock().len()

@@ -68,6 +68,39 @@ fn no_allocation_per_call_on_any_path() {
     #[cfg(feature = "metrics")]
     with_metrics();
     bulkhead();
+    retry_timeout_fallback();
+}
+
+/// Retry, timeout and fallback when the first attempt succeeds: no
+/// allocation (a retry sleeps, and allocates its sleep, only to retry).
+fn retry_timeout_fallback() {
+    use parapet::fallback::Fallback;
+    use parapet::retry::Retry;
+    use parapet::timeout::Timeout;
+    use parapet::timer::ManualTimer;
+
+    let timer = ManualTimer::new();
+    let retry = Retry::builder().timer(timer.clone()).build().unwrap();
+    let timeout = Timeout::builder()
+        .duration(std::time::Duration::from_secs(1))
+        .timer(timer)
+        .build()
+        .unwrap();
+    let fallback = Fallback::value(0u32);
+    assert_eq!(
+        allocations(|i| {
+            let _ = poll_once(retry.call(|| ready(Ok::<_, u32>(i))));
+            let _ = poll_once(fallback.call(|| ready(op(i))));
+        }),
+        0
+    );
+    // The manual timer's sleep is allocation-free until it must wait.
+    assert_eq!(
+        allocations(|i| {
+            let _ = poll_once(timeout.call(|| ready(op(i))));
+        }),
+        0
+    );
 }
 
 /// The bulkhead's happy path: a free place, no lock, no allocation.

@@ -274,6 +274,33 @@ mod tests {
         assert!(Backoff::default().validate().is_ok());
     }
 
+    proptest::proptest! {
+        /// Every jitter stays in its bounds, for any draw.
+        #[test]
+        fn jitter_bounds(
+            initial_ms in 1u64..10_000,
+            multiplier in 1.0f64..4.0,
+            n in 1u32..2_000,
+            previous_ms in 0u64..1_000_000,
+            random in proptest::prelude::any::<u64>(),
+        ) {
+            let initial = Duration::from_millis(initial_ms);
+            let max = Duration::from_secs(60).max(initial);
+            let b = Backoff::exponential(initial, multiplier).max_delay(max);
+            let base = b.base_delay(n);
+            proptest::prop_assert!(base >= initial.min(max) && base <= max);
+            let full = b.jitter(Jitter::Full).delay(n, Duration::ZERO, random);
+            proptest::prop_assert!(full <= base);
+            let equal = b.jitter(Jitter::Equal).delay(n, Duration::ZERO, random);
+            proptest::prop_assert!(equal >= base / 2 && equal <= base);
+            let previous = Duration::from_millis(previous_ms);
+            let dec = b.jitter(Jitter::Decorrelated).delay(n, previous, random);
+            let upper = (previous.max(initial) * 3).min(max);
+            proptest::prop_assert!(dec >= initial.min(upper) && dec <= upper.max(initial));
+            proptest::prop_assert_eq!(b.jitter(Jitter::None).delay(n, previous, random), base);
+        }
+    }
+
     #[test]
     fn seeded_draws_repeat() {
         let (a, b) = (Random::seeded(42), Random::seeded(42));

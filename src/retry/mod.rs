@@ -54,6 +54,7 @@
 mod backoff;
 mod budget;
 mod future;
+pub mod hint;
 #[cfg(feature = "tower")]
 mod layer;
 mod policy;

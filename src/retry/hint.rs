@@ -1,0 +1,146 @@
+//! Delay hints from responses: HTTP `Retry-After` (seconds or an HTTP
+//! date) and gRPC's `grpc-retry-pushback-ms`. Use them in a policy's
+//! [`Decision::RetryAfter`](super::Decision::RetryAfter); with the `http`
+//! feature, [`from_headers`] reads both from an `http::HeaderMap`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A `Retry-After` value: delay-seconds (`"120"`) or an HTTP date
+/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`, the IMF-fixdate form), relative to
+/// `now`. A date in the past is a zero delay; anything else is `None`.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::retry::hint::retry_after;
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_400); // 2015-10-21 07:26:40 UTC
+/// assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+/// assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(80)));
+/// assert_eq!(retry_after("soon", now), None);
+/// ```
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at = http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A `grpc-retry-pushback-ms` value: milliseconds to wait. A negative value
+/// means "do not retry" and is `None`, as anything malformed.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::retry::hint::grpc_retry_pushback;
+/// use std::time::Duration;
+///
+/// assert_eq!(grpc_retry_pushback("250"), Some(Duration::from_millis(250)));
+/// assert_eq!(grpc_retry_pushback("-1"), None);
+/// ```
+pub fn grpc_retry_pushback(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().map(Duration::from_millis)
+}
+
+/// Parses an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(value: &str) -> Option<SystemTime> {
+    let mut parts = value.split_ascii_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':');
+    let (h, m, s): (u64, u64, u64) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
+        return None;
+    }
+    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day)?;
+    let secs = days * 86_400 + h * 3600 + m * 60 + s;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).checked_sub(719_468)
+}
+
+/// The retry hint in response headers: `Retry-After` first, then
+/// `grpc-retry-pushback-ms` (feature `http`).
+///
+/// # Examples
+///
+/// ```
+/// use parapet::retry::hint::from_headers;
+/// use std::time::{Duration, SystemTime};
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("retry-after", "3".parse().unwrap());
+/// assert_eq!(from_headers(&headers, SystemTime::now()), Some(Duration::from_secs(3)));
+/// ```
+#[cfg(feature = "http")]
+pub fn from_headers(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    text("retry-after")
+        .and_then(|v| retry_after(v, now))
+        .or_else(|| text("grpc-retry-pushback-ms").and_then(grpc_retry_pushback))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates() {
+        let at = |v| http_date(v).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs());
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(at("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(at("Tue, 29 Feb 2000 12:00:00 GMT"), Some(951_825_600));
+        assert_eq!(at("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(at("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(at("06 Nov 1994"), None);
+    }
+
+    #[test]
+    fn past_dates_are_zero() {
+        let now = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::ZERO)
+        );
+    }
+}
