@@ -374,12 +374,25 @@ fn an_in_flight_budget_holds_concurrent_retries() {
         .build()
         .unwrap();
     let mut cx = Context::from_waker(Waker::noop());
-    let calls = AtomicU32::new(0);
-    // Four calls in flight, all failing: at most max(1, 0.5 × 4) = 2 may
-    // be retrying at once.
+    // Four calls in flight, all about to fail: at most max(1, 0.5 × 4) = 2
+    // may retry at once.
+    let gate = std::sync::atomic::AtomicBool::new(false);
+    let attempt = || {
+        std::future::poll_fn(|_| {
+            if gate.load(Ordering::SeqCst) {
+                Poll::Ready(Err::<(), _>(std::io::Error::other("down")))
+            } else {
+                Poll::Pending
+            }
+        })
+    };
     let mut futs: Vec<_> = (0..4)
-        .map(|_| Box::pin(retry.call(|| flaky(&calls, u32::MAX)).counted()))
+        .map(|_| Box::pin(retry.call(attempt).counted()))
         .collect();
+    for f in &mut futs {
+        assert!(f.as_mut().poll(&mut cx).is_pending());
+    }
+    gate.store(true, Ordering::SeqCst);
     let mut done = Vec::new();
     for f in &mut futs {
         if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
@@ -391,9 +404,13 @@ fn an_in_flight_budget_holds_concurrent_retries() {
         vec![1, 1],
         "two gave up at once, two are waiting to retry"
     );
-    assert_eq!(budget.available(), 0);
+    assert_eq!(budget.available(), 0, "two retrying of two calls in flight");
     drop(futs);
-    assert_eq!(budget.available(), 1, "every hold is given back");
+    assert_eq!(
+        budget.available(),
+        1,
+        "every hold is given back: the minimum"
+    );
 }
 
 #[test]

@@ -142,9 +142,8 @@ impl RetryBudget {
         })
     }
 
-    /// A call (the first attempt) starts: it is counted until the returned
-    /// guard drops.
-    pub(crate) fn start(&self) -> BudgetCall {
+    /// A call (its first attempt) starts.
+    pub(crate) fn start(&self, call: &mut BudgetCall) {
         match &*self.kind {
             Kind::Ratio(r) => {
                 r.window.record(r.clock.now_nanos(), Outcome::Success);
@@ -152,11 +151,56 @@ impl RetryBudget {
             // Relaxed: a count read only to size the budget.
             Kind::InFlight(f) => {
                 f.calls.fetch_add(1, Ordering::Relaxed);
+                call.counted = true;
             }
         }
-        BudgetCall {
-            budget: self.clone(),
-            retrying: false,
+    }
+
+    /// Takes one retry for `call`; false if the budget has none.
+    pub(crate) fn withdraw(&self, call: &mut BudgetCall) -> bool {
+        // The previous retry of this call (in-flight kind) has ended.
+        self.end_retry(call);
+        match &*self.kind {
+            Kind::Ratio(r) => {
+                let (allowed, spent) = r.allowance();
+                if spent >= allowed {
+                    return false;
+                }
+                r.window.record(r.clock.now_nanos(), Outcome::Failure);
+                true
+            }
+            Kind::InFlight(f) => {
+                let allowed = f.allowed();
+                // Relaxed: the count is the data; the update keeps it within
+                // the allowance.
+                let taken = f
+                    .retries
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                        (r < allowed).then_some(r + 1)
+                    })
+                    .is_ok();
+                call.retrying = taken;
+                taken
+            }
+        }
+    }
+
+    /// `call` is over: gives back what it counts (once; later calls do
+    /// nothing).
+    pub(crate) fn finish(&self, call: &mut BudgetCall) {
+        self.end_retry(call);
+        if let Kind::InFlight(f) = &*self.kind {
+            if std::mem::take(&mut call.counted) {
+                f.calls.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn end_retry(&self, call: &mut BudgetCall) {
+        if let Kind::InFlight(f) = &*self.kind {
+            if std::mem::take(&mut call.retrying) {
+                f.retries.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -193,60 +237,21 @@ impl InFlight {
     }
 }
 
-/// One call's hold on a budget: takes retries from it and gives back what
-/// it counts when dropped.
-#[derive(Debug)]
+/// What one call holds of an in-flight budget (the ratio kind holds
+/// nothing): plain flags, kept by the call, given back by
+/// [`RetryBudget::finish`].
+#[derive(Debug, Default)]
 pub(crate) struct BudgetCall {
-    budget: RetryBudget,
-    /// An in-flight retry is counted (in-flight kind).
+    /// The call is counted in flight.
+    counted: bool,
+    /// One of its retries is counted in flight.
     retrying: bool,
 }
 
 impl BudgetCall {
-    /// Takes one retry from the budget; false if it has none.
-    pub(crate) fn withdraw(&mut self) -> bool {
-        // The previous retry of this call (in-flight kind) has ended.
-        self.end_retry();
-        let budget = self.budget.clone();
-        match &*budget.kind {
-            Kind::Ratio(r) => {
-                let (allowed, spent) = r.allowance();
-                if spent >= allowed {
-                    return false;
-                }
-                r.window.record(r.clock.now_nanos(), Outcome::Failure);
-                true
-            }
-            Kind::InFlight(f) => {
-                let allowed = f.allowed();
-                // Relaxed: the count is the data; the CAS keeps it within
-                // the allowance.
-                let taken = f
-                    .retries
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
-                        (r < allowed).then_some(r + 1)
-                    })
-                    .is_ok();
-                self.retrying = taken;
-                taken
-            }
-        }
-    }
-
-    fn end_retry(&mut self) {
-        if let Kind::InFlight(f) = &*self.budget.kind {
-            if std::mem::take(&mut self.retrying) {
-                f.retries.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-impl Drop for BudgetCall {
-    fn drop(&mut self) {
-        self.end_retry();
-        if let Kind::InFlight(f) = &*self.budget.kind {
-            f.calls.fetch_sub(1, Ordering::Relaxed);
-        }
+    /// True while it holds something to give back.
+    #[inline]
+    pub(crate) fn holds(&self) -> bool {
+        self.counted || self.retrying
     }
 }

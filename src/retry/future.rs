@@ -29,6 +29,13 @@ pin_project! {
         policy: &'a P,
         progress: Progress,
     }
+
+    impl<P, F, Fut> PinnedDrop for RetryCall<'_, P, F, Fut> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.progress.finish(this.shared);
+        }
+    }
 }
 
 /// Where a retried call stands: shared by the future wrapper and the tower
@@ -40,19 +47,27 @@ pub(crate) struct Progress {
     /// Clock reading at the first attempt (with a maximum elapsed time).
     started: u64,
     previous_delay: Duration,
-    budget: Option<BudgetCall>,
+    budget: BudgetCall,
 }
 
 impl Progress {
     /// The first attempt starts.
+    #[inline]
     pub(crate) fn start(&mut self, shared: &Shared) {
+        self.attempts = 1;
+        if shared.needs_start {
+            self.start_slow(shared);
+        }
+    }
+
+    #[cold]
+    fn start_slow(&mut self, shared: &Shared) {
         if let Some(budget) = &shared.budget {
-            self.budget = Some(budget.start());
+            budget.start(&mut self.budget);
         }
         if shared.max_elapsed.is_some() {
             self.started = shared.clock.now_nanos();
         }
-        self.attempts = 1;
     }
 
     #[cfg(feature = "tower")]
@@ -60,8 +75,20 @@ impl Progress {
         self.attempts
     }
 
+    /// The call is over: gives back its budget holds (idempotent).
+    #[inline]
+    pub(crate) fn finish(&mut self, shared: &Shared) {
+        if self.budget.holds() {
+            if let Some(budget) = &shared.budget {
+                budget.finish(&mut self.budget);
+            }
+        }
+    }
+
     /// After an attempt: the wait before the next one, or (`Err`) the
-    /// result to return.
+    /// result to return. The policy decides first; only a retry takes the
+    /// slow path.
+    #[inline]
     pub(crate) fn next<P, T, E>(
         &mut self,
         shared: &Shared,
@@ -71,10 +98,22 @@ impl Progress {
     where
         P: RetryPolicy<T, E> + ?Sized,
     {
-        let (hint, hinted) = match policy.decide(&result) {
-            Decision::Accept => return Err(result),
-            Decision::Retry => (None, false),
+        match policy.decide(&result) {
+            Decision::Accept => Err(result),
+            decision => self.retry(shared, decision, result),
+        }
+    }
+
+    #[cold]
+    fn retry<T, E>(
+        &mut self,
+        shared: &Shared,
+        decision: Decision,
+        result: Result<T, E>,
+    ) -> Result<BoxSleep, Result<T, E>> {
+        let (hint, hinted) = match decision {
             Decision::RetryAfter(hint) => (Some(hint), true),
+            _ => (None, false),
         };
         let attempt = self.attempts;
         let gave_up = |reason| {
@@ -100,8 +139,8 @@ impl Progress {
                 return gave_up(GaveUp::Elapsed);
             }
         }
-        if let Some(budget) = &mut self.budget {
-            if !budget.withdraw() {
+        if let Some(budget) = &shared.budget {
+            if !budget.withdraw(&mut self.budget) {
                 return gave_up(GaveUp::Budget);
             }
         }
@@ -147,25 +186,33 @@ where
 {
     type Output = Result<T, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if this.progress.attempts == 0 {
+            this.progress.start(this.shared);
+            this.attempt.set(Some((this.make)()));
+        }
         loop {
             if let Some(sleep) = this.sleep {
                 std::task::ready!(sleep.as_mut().poll(cx));
                 *this.sleep = None;
                 this.attempt.set(Some((this.make)()));
             }
-            let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
-                // The first poll: the first attempt.
-                this.progress.start(this.shared);
-                this.attempt.set(Some((this.make)()));
-                continue;
-            };
-            let result = std::task::ready!(attempt.poll(cx));
-            this.attempt.set(None);
+            let attempt = this.attempt.as_mut().as_pin_mut();
+            let result = std::task::ready!(attempt
+                .expect("`RetryCall` polled after completion")
+                .poll(cx));
             match this.progress.next(this.shared, *this.policy, result) {
-                Ok(sleep) => *this.sleep = Some(sleep),
-                Err(result) => return Poll::Ready(result),
+                Ok(sleep) => {
+                    this.attempt.set(None);
+                    *this.sleep = Some(sleep);
+                }
+                Err(result) => {
+                    // The finished attempt is dropped with this future.
+                    this.progress.finish(this.shared);
+                    return Poll::Ready(result);
+                }
             }
         }
     }

@@ -122,6 +122,16 @@ pin_project! {
         retry: Retry<P>,
         progress: Progress,
     }
+
+    impl<S, Req, P> PinnedDrop for RetryResponse<S, Req, P>
+    where
+        S: Service<Req>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.progress.finish(&this.retry.shared);
+        }
+    }
 }
 
 pin_project! {
@@ -152,7 +162,10 @@ where
                         .next(&this.retry.shared, &this.retry.policy, result)
                     {
                         Ok(sleep) => this.state.set(State::Sleeping { sleep }),
-                        Err(result) => return Poll::Ready(result),
+                        Err(result) => {
+                            this.progress.finish(&this.retry.shared);
+                            return Poll::Ready(result);
+                        }
                     }
                 }
                 StateProj::Sleeping { sleep } => {
@@ -168,7 +181,10 @@ where
                             .next(&this.retry.shared, &this.retry.policy, Err(e))
                         {
                             Ok(sleep) => this.state.set(State::Sleeping { sleep }),
-                            Err(result) => return Poll::Ready(result),
+                            Err(result) => {
+                                this.progress.finish(&this.retry.shared);
+                                return Poll::Ready(result);
+                            }
                         }
                         continue;
                     }

@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     backoff: Backoff,
     max_hint: Duration,
     budget: Option<RetryBudget>,
+    /// A budget or a maximum elapsed time: the first attempt has work to do.
+    needs_start: bool,
     timer: Arc<dyn DynTimer>,
     clock: Arc<dyn Clock>,
     random: Random,
@@ -428,6 +430,7 @@ impl<P> RetryBuilder<P> {
                 max_elapsed: self.max_elapsed,
                 backoff: self.backoff,
                 max_hint: self.max_hint.min(MAX_DURATION),
+                needs_start: self.budget.is_some() || self.max_elapsed.is_some(),
                 budget: self.budget,
                 timer,
                 clock: self.clock.unwrap_or_else(|| Arc::new(DefaultClock::new())),
