@@ -54,6 +54,8 @@
 //!   exports nothing.
 //! - `tracing`: the caller's `tracing` span is entered around jobs on a
 //!   [`ThreadPool`](bulkhead::ThreadPool).
+//! - `http`: [`retry::hint::from_headers`] reads retry hints from an
+//!   `http::HeaderMap`.
 //!
 //! With `--no-default-features` the core (clock, window, circuit breaker,
 //! bulkheads; a queueing bulkhead then needs a [`Timer`](timer::Timer))

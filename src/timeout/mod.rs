@@ -1,5 +1,5 @@
 //! Timeout: an operation that takes too long is dropped, and its caller
-//! gets [`TimedOut`](crate::timeout::TimedOut).
+//! gets [`TimedOut`].
 //!
 //! Dropping the operation's future really stops its work (Rust futures do
 //! nothing unless polled) and releases whatever it holds: a bulkhead place,
