@@ -31,6 +31,7 @@ pub enum Decision {
 ///         Ok(503) | Err(_) => Decision::Retry,
 ///         Ok(_) => Decision::Accept,
 ///     })
+///     .timer(parapet::timer::ManualTimer::new())
 ///     .build()?;
 /// # let _ = retry;
 /// # Ok::<(), parapet::ConfigError>(())
