@@ -83,6 +83,15 @@ pub use bulkhead::Bulkhead;
 pub use circuit_breaker::CircuitBreaker;
 pub use error::{BulkheadFull, CircuitOpen, ConfigError, Error, TimedOut};
 
+/// A seed that differs per call and per process, for jitter (std's randomly
+/// keyed hasher; no extra dependency).
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x5eed);
+    hasher.finish()
+}
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -63,7 +63,7 @@ impl Default for CircuitBreakerBuilder {
             initial_state: State::Closed,
             classifier: DefaultClassifier,
             clock: Arc::new(DefaultClock::new()),
-            seed: random_seed(),
+            seed: crate::random_seed(),
         }
     }
 }
@@ -240,13 +240,4 @@ impl<C> CircuitBreakerBuilder<C> {
         );
         Ok(CircuitBreaker::from_parts(inner, self.classifier))
     }
-}
-
-/// A seed that differs per breaker and per process (std's randomly keyed
-/// hasher; no extra dependency).
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x5eed);
-    hasher.finish()
 }

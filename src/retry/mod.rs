@@ -420,7 +420,7 @@ impl<P> RetryBuilder<P> {
         };
         let random = match self.source {
             Some(source) => Random::Source(source),
-            None => Random::seeded(self.seed.unwrap_or_else(random_seed)),
+            None => Random::seeded(self.seed.unwrap_or_else(crate::random_seed)),
         };
         let name = Name::intern(&self.name);
         Ok(Retry {
@@ -451,11 +451,4 @@ impl DynTimer for NoTimer {
     fn sleep_boxed(&self, _: Duration) -> crate::timer::BoxSleep {
         Box::pin(std::future::ready(()))
     }
-}
-
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x7e7);
-    hasher.finish()
 }
