@@ -149,6 +149,31 @@ impl<E> Error<E> {
     }
 }
 
+impl<E> Error<Error<E>> {
+    /// One level less: a guard's error around another guard's result (say a
+    /// breaker around a timeout) becomes the flat error of the inner one.
+    /// The [`Pipeline`](crate::pipeline::Pipeline) does this for you.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::Error;
+    ///
+    /// let nested: Error<Error<std::io::Error>> =
+    ///     Error::Operation(Error::Operation(std::io::Error::other("boom")));
+    /// assert!(matches!(nested.flatten(), Error::Operation(_)));
+    /// ```
+    pub fn flatten(self) -> Error<E> {
+        match self {
+            Self::Operation(inner) => inner,
+            Self::CircuitOpen(open) => Error::CircuitOpen(open),
+            Self::BulkheadFull(full) => Error::BulkheadFull(full),
+            Self::TimedOut(timed_out) => Error::TimedOut(timed_out),
+            Self::Panicked(panicked) => Error::Panicked(panicked),
+        }
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

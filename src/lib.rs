@@ -72,6 +72,7 @@ pub mod fallback;
 mod lease;
 mod listeners;
 mod name;
+pub mod pipeline;
 pub mod retry;
 mod striped;
 mod sync;

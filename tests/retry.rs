@@ -3,7 +3,6 @@
 //! combinations and the tower form.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -16,19 +15,8 @@ use parapet::timer::ManualTimer;
 
 const MS: Duration = Duration::from_millis(1);
 
-/// Polls `fut` to completion, advancing `timer` to each sleep's deadline
-/// whenever it waits: no runtime, no real time.
-fn drive<F: Future>(timer: &ManualTimer, fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        let wait = timer.next_wake().expect("pending with no sleep: stuck");
-        timer.advance(wait);
-    }
-}
+mod support;
+use support::drive;
 
 fn builder(timer: &ManualTimer) -> RetryBuilder {
     Retry::builder()

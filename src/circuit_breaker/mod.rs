@@ -267,6 +267,12 @@ impl<C> CircuitBreaker<C> {
         &self.inner.name
     }
 
+    /// The shared state, for guards that compose the breaker (the
+    /// pipeline).
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// The current state, after any transition its clock makes due
     /// (open → half-open at the deadline, half-open → open at the maximum
     /// wait).

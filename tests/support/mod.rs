@@ -1,7 +1,7 @@
-//! Helpers shared by the circuit breaker's behaviour tests: one builder with
+//! Helpers shared by the behaviour tests: one breaker builder with
 //! small, readable settings, calls that succeed or fail, and a counting tower
 //! service. Each test file uses part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::time::Duration;
 
@@ -87,5 +87,23 @@ mod counting {
                 Err(std::io::Error::other("odd"))
             })
         }
+    }
+}
+
+/// Polls `fut` to completion with no runtime, advancing `timer` to each
+/// sleep's deadline whenever it waits.
+pub(crate) fn drive<F: std::future::Future>(
+    timer: &parapet::timer::ManualTimer,
+    fut: F,
+) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        let wait = timer.next_wake().expect("pending with no sleep: stuck");
+        timer.advance(wait);
     }
 }

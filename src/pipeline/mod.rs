@@ -1,0 +1,267 @@
+//! The pipeline: any subset of total timeout, retry, circuit breaker,
+//! bulkhead and attempt timeout around an operation, always in one order,
+//! with one flat error.
+//!
+//! ```text
+//! fallback (yours, around the pipeline: `Fallback::call(|| pipeline.call(..))`)
+//!   → total timeout → retry → circuit breaker → bulkhead → attempt timeout → operation
+//! ```
+//!
+//! Why this order:
+//!
+//! - **Total timeout outside the retry** bounds the caller's wait: every
+//!   attempt *and the waits between them*. An **attempt timeout inside the
+//!   retry** bounds each attempt alone, so a hung attempt is dropped and
+//!   retried. Use both to say "each try 200 ms, all in all 1 s".
+//! - **The breaker inside the retry** judges every attempt (a dependency
+//!   failing three times in one call is three failures), and once it opens,
+//!   its rejection stops the retries at once: the default retry policy never
+//!   retries a rejection.
+//! - **The bulkhead inside the breaker**: a call the breaker rejects takes no
+//!   place; a call the bulkhead rejects (full) is not the dependency's
+//!   fault, so the breaker ignores it (neither success nor failure). Inside
+//!   a pipeline the breaker judges attempts by that rule: `Ok` is a success,
+//!   a full bulkhead is ignored, every other error (timeout, the
+//!   operation's own error, a panic) is a failure.
+//! - **The attempt timeout inside the bulkhead**, so the time waited for a
+//!   place is not part of the attempt's deadline, and a timed-out attempt
+//!   gives its place back at once.
+//!
+//! Every guard is optional and every instance (breaker, bulkhead, budget)
+//! may be shared with other pipelines. Whatever the stack, the caller gets
+//! one flat [`Error`](crate::Error): the operation's own error, or which
+//! guard stopped the call.
+//!
+//! # Examples
+//!
+//! ```
+//! use parapet::bulkhead::Bulkhead;
+//! use parapet::circuit_breaker::CircuitBreaker;
+//! use parapet::pipeline::Pipeline;
+//! use parapet::retry::{Backoff, Retry};
+//! use parapet::timer::ManualTimer;
+//! use std::time::Duration;
+//!
+//! let timer = ManualTimer::new();
+//! let pipeline = Pipeline::builder(timer.clone())
+//!     .timeout(Duration::from_secs(1))
+//!     .retry(Retry::builder().backoff(Backoff::constant(Duration::ZERO)).timer(timer).build()?)
+//!     .circuit_breaker(CircuitBreaker::builder().name("inventory").build()?)
+//!     .bulkhead(Bulkhead::builder().max_concurrent(10).build()?)
+//!     .attempt_timeout(Duration::from_millis(200))
+//!     .build()?;
+//! let reply = futures::executor::block_on(pipeline.call(|| async { Ok::<_, std::io::Error>("in stock") }));
+//! assert_eq!(reply.unwrap(), "in stock");
+//! # Ok::<(), parapet::ConfigError>(())
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::bulkhead::Bulkhead;
+use crate::circuit_breaker::{Call, CircuitBreaker, Classification};
+use crate::error::{ConfigError, Error};
+use crate::retry::{Retry, RetryErrors, RetryPolicy};
+use crate::timeout::Timeout;
+use crate::timer::Timer;
+
+/// Guards around an operation, in the documented order. Build one with
+/// [`Pipeline::builder`]; share it by reference (or clone its instances
+/// into other pipelines).
+#[derive(Debug)]
+pub struct Pipeline<Tm, P = RetryErrors> {
+    total: Option<Timeout<Tm>>,
+    retry: Option<Retry<P>>,
+    breaker: Option<CircuitBreaker>,
+    bulkhead: Option<Bulkhead>,
+    attempt: Option<Timeout<Tm>>,
+}
+
+impl<Tm: Timer + Clone> Pipeline<Tm> {
+    /// A builder whose timeouts use `timer`.
+    pub fn builder(timer: Tm) -> PipelineBuilder<Tm> {
+        PipelineBuilder {
+            timer,
+            name: String::from("pipeline"),
+            total: None,
+            retry: None,
+            breaker: None,
+            bulkhead: None,
+            attempt: None,
+        }
+    }
+}
+
+/// Builds a [`Pipeline`]; every guard is optional.
+#[derive(Debug)]
+#[must_use]
+pub struct PipelineBuilder<Tm, P = RetryErrors> {
+    timer: Tm,
+    name: String,
+    total: Option<Duration>,
+    retry: Option<Retry<P>>,
+    breaker: Option<CircuitBreaker>,
+    bulkhead: Option<Bulkhead>,
+    attempt: Option<Duration>,
+}
+
+impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
+    /// The name of the pipeline's timeouts (in their errors). Default
+    /// `"pipeline"`; the attempt timeout is `"<name>.attempt"`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// A total timeout: the whole call, retries and waits included.
+    pub fn timeout(mut self, total: Duration) -> Self {
+        self.total = Some(total);
+        self
+    }
+
+    /// Retries, with this retry's attempts, backoff, policy and budget.
+    pub fn retry<Q>(self, retry: Retry<Q>) -> PipelineBuilder<Tm, Q> {
+        PipelineBuilder {
+            timer: self.timer,
+            name: self.name,
+            total: self.total,
+            retry: Some(retry),
+            breaker: self.breaker,
+            bulkhead: self.bulkhead,
+            attempt: self.attempt,
+        }
+    }
+
+    /// A circuit breaker judging each attempt (it may be shared).
+    pub fn circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// A bulkhead bounding concurrent attempts (it may be shared).
+    pub fn bulkhead(mut self, bulkhead: Bulkhead) -> Self {
+        self.bulkhead = Some(bulkhead);
+        self
+    }
+
+    /// A timeout for each attempt.
+    pub fn attempt_timeout(mut self, attempt: Duration) -> Self {
+        self.attempt = Some(attempt);
+        self
+    }
+
+    /// Checks the durations and builds the pipeline.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `duration` if a timeout is zero or above
+    /// `MAX_DURATION`.
+    pub fn build(self) -> Result<Pipeline<Tm, P>, ConfigError> {
+        let timeout = |name: String, d: Option<Duration>| {
+            d.map(|d| {
+                Timeout::builder()
+                    .name(name)
+                    .duration(d)
+                    .timer(self.timer.clone())
+                    .build()
+            })
+            .transpose()
+        };
+        Ok(Pipeline {
+            total: timeout(self.name.clone(), self.total)?,
+            attempt: timeout(format!("{}.attempt", self.name), self.attempt)?,
+            retry: self.retry,
+            breaker: self.breaker,
+            bulkhead: self.bulkhead,
+        })
+    }
+}
+
+/// How a breaker inside a pipeline judges an attempt.
+fn judge<T, E>(result: &Result<T, Error<E>>) -> Classification {
+    match result {
+        Ok(_) => Classification::Success,
+        Err(Error::BulkheadFull(_)) => Classification::Ignored,
+        Err(_) => Classification::Failure,
+    }
+}
+
+impl<Tm: Timer, P> Pipeline<Tm, P> {
+    /// Runs the future `make()` returns through every guard, calling `make`
+    /// again for each retry.
+    ///
+    /// # Errors
+    ///
+    /// One flat [`Error`]: [`Error::Operation`] with the operation's own
+    /// error (the last attempt's, when retries ran out), or the guard that
+    /// stopped the call ([`Error::TimedOut`], [`Error::CircuitOpen`],
+    /// [`Error::BulkheadFull`]).
+    pub async fn call<F, Fut, T, E>(&self, make: F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        P: RetryPolicy<T, Error<E>>,
+    {
+        match &self.total {
+            Some(total) => total
+                .call(|| self.retried(&make))
+                .await
+                .map_err(Error::flatten),
+            None => self.retried(&make).await,
+        }
+    }
+
+    async fn retried<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        P: RetryPolicy<T, Error<E>>,
+    {
+        match &self.retry {
+            Some(retry) => retry.call(|| self.attempt(make)).await,
+            None => self.attempt(make).await,
+        }
+    }
+
+    /// One attempt: breaker → bulkhead → attempt timeout → operation.
+    async fn attempt<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match &self.breaker {
+            Some(breaker) => {
+                let classify = judge::<T, E>;
+                Call::new(breaker.inner(), &classify, || self.bulkheaded(make))
+                    .await
+                    .map_err(Error::flatten)
+            }
+            None => self.bulkheaded(make).await,
+        }
+    }
+
+    async fn bulkheaded<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match &self.bulkhead {
+            Some(bulkhead) => bulkhead
+                .call(|| self.timed(make))
+                .await
+                .map_err(Error::flatten),
+            None => self.timed(make).await,
+        }
+    }
+
+    async fn timed<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match &self.attempt {
+            Some(timeout) => timeout.call(make).await,
+            None => make().await.map_err(Error::Operation),
+        }
+    }
+}

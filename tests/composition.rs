@@ -1,0 +1,225 @@
+//! The pipeline: each guard fires and yields the right flat error, the
+//! documented order has the documented effects, and instances are shared.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use parapet::bulkhead::Bulkhead;
+use parapet::circuit_breaker::{CircuitBreaker, State};
+use parapet::fallback::Fallback;
+use parapet::pipeline::Pipeline;
+use parapet::retry::{Backoff, Retry};
+use parapet::timer::ManualTimer;
+use parapet::Error;
+
+mod support;
+use support::drive;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn retry(timer: &ManualTimer, attempts: u32, delay: Duration) -> Retry {
+    Retry::builder()
+        .max_attempts(attempts)
+        .backoff(Backoff::constant(delay))
+        .timer(timer.clone())
+        .clock(timer.clone())
+        .build()
+        .unwrap()
+}
+
+fn breaker(window: u32) -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .name("dep")
+        .count_window(window)
+        .minimum_calls(window)
+        .failure_rate_threshold(0.5)
+        .build()
+        .unwrap()
+}
+
+fn failing(calls: &AtomicU32) -> impl std::future::Future<Output = Result<u32, std::io::Error>> {
+    let n = calls.fetch_add(1, Ordering::SeqCst);
+    async move { Err(std::io::Error::other(format!("failure {n}"))) }
+}
+
+#[test]
+fn the_operations_last_error_comes_back_flat_and_the_breaker_sees_each_attempt() {
+    let timer = ManualTimer::new();
+    let b = breaker(10);
+    let pipeline = Pipeline::builder(timer.clone())
+        .retry(retry(&timer, 3, 10 * MS))
+        .circuit_breaker(b.clone())
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let err = drive(&timer, pipeline.call(|| failing(&calls))).unwrap_err();
+    let Error::Operation(io) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(io.to_string(), "failure 2", "the last attempt's own error");
+    assert_eq!(
+        b.snapshot().failures(),
+        3,
+        "the breaker judged every attempt"
+    );
+}
+
+#[test]
+fn an_open_breaker_stops_the_retries_at_once() {
+    let timer = ManualTimer::new();
+    let b = breaker(2);
+    let pipeline = Pipeline::builder(timer.clone())
+        .retry(retry(&timer, 5, 10 * MS))
+        .circuit_breaker(b.clone())
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let err = drive(&timer, pipeline.call(|| failing(&calls))).unwrap_err();
+    // Two failures trip the breaker (2 of 2 ≥ 50 %); the third attempt is
+    // rejected, and a rejection is not retried.
+    assert!(err.is_circuit_open(), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(timer.elapsed(), 20 * MS, "two waits, then no more");
+}
+
+#[test]
+fn a_full_bulkhead_is_rejected_flat_and_ignored_by_the_breaker() {
+    let timer = ManualTimer::new();
+    let b = breaker(10);
+    let bulkhead = Bulkhead::builder()
+        .name("pool")
+        .max_concurrent(1)
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .circuit_breaker(b.clone())
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let _held = bulkhead.try_acquire().unwrap();
+    let err = drive(
+        &timer,
+        pipeline.call(|| async { Ok::<_, std::io::Error>(1) }),
+    )
+    .unwrap_err();
+    let Error::BulkheadFull(full) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(full.name(), "pool");
+    assert_eq!(b.snapshot().calls(), 0, "not the dependency's fault");
+}
+
+#[test]
+fn attempt_timeouts_are_retried_and_count_as_failures() {
+    let timer = ManualTimer::new();
+    let b = breaker(10);
+    let bulkhead = Bulkhead::builder().max_concurrent(4).build().unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .retry(retry(&timer, 3, 10 * MS))
+        .circuit_breaker(b.clone())
+        .bulkhead(bulkhead.clone())
+        .attempt_timeout(100 * MS)
+        .build()
+        .unwrap();
+    let err = drive(
+        &timer,
+        pipeline.call(std::future::pending::<Result<(), std::io::Error>>),
+    )
+    .unwrap_err();
+    let Error::TimedOut(t) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((t.name(), t.after()), ("pipeline.attempt", 100 * MS));
+    assert_eq!(timer.elapsed(), 3 * 100 * MS + 2 * 10 * MS);
+    assert_eq!(b.snapshot().failures(), 3);
+    assert_eq!(
+        bulkhead.metrics().in_flight,
+        0,
+        "every timed-out attempt gave its place back"
+    );
+}
+
+#[test]
+fn the_total_timeout_covers_attempts_and_waits() {
+    let timer = ManualTimer::new();
+    let pipeline = Pipeline::builder(timer.clone())
+        .name("checkout")
+        .timeout(250 * MS)
+        .retry(retry(&timer, 100, 100 * MS))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let err = drive(&timer, pipeline.call(|| failing(&calls))).unwrap_err();
+    let Error::TimedOut(t) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(t.name(), "checkout");
+    assert_eq!(timer.elapsed(), 250 * MS);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "at 0, 100 and 200 ms");
+}
+
+#[test]
+fn instances_are_shared_between_pipelines() {
+    let timer = ManualTimer::new();
+    let b = breaker(4);
+    let reads = Pipeline::builder(timer.clone())
+        .circuit_breaker(b.clone())
+        .build()
+        .unwrap();
+    let writes = Pipeline::builder(timer.clone())
+        .retry(retry(&timer, 2, MS))
+        .circuit_breaker(b.clone())
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let _ = drive(&timer, reads.call(|| failing(&calls)));
+    let _ = drive(&timer, writes.call(|| failing(&calls)));
+    let _ = drive(&timer, reads.call(|| failing(&calls)));
+    assert_eq!(b.state(), State::Open, "4 failures from two pipelines");
+    let err = drive(&timer, writes.call(|| async { Ok::<_, std::io::Error>(1) })).unwrap_err();
+    assert!(err.is_circuit_open());
+}
+
+#[test]
+fn a_fallback_around_the_pipeline_serves_rejections_and_timeouts() {
+    let timer = ManualTimer::new();
+    let b = breaker(2);
+    b.transition_to(State::ForcedOpen);
+    let pipeline = Pipeline::builder(timer.clone())
+        .circuit_breaker(b)
+        .build()
+        .unwrap();
+    let fallback = Fallback::value("cached")
+        .when(|e: &Error<std::io::Error>| e.is_rejection() || e.is_timeout());
+    let reply = drive(
+        &timer,
+        fallback.call(|| pipeline.call(|| async { Ok::<_, std::io::Error>("live") })),
+    );
+    assert_eq!(reply.unwrap(), "cached");
+}
+
+#[test]
+fn an_empty_pipeline_passes_results_through() {
+    let timer = ManualTimer::new();
+    let pipeline = Pipeline::builder(timer.clone()).build().unwrap();
+    assert_eq!(
+        drive(
+            &timer,
+            pipeline.call(|| async { Ok::<_, std::io::Error>(5) })
+        )
+        .unwrap(),
+        5
+    );
+    let err = drive(&timer, pipeline.call(|| async { Err::<(), _>("boom") })).unwrap_err();
+    assert!(matches!(err, Error::Operation("boom")));
+}
+
+#[test]
+fn bad_durations_are_named() {
+    let err = Pipeline::builder(ManualTimer::new())
+        .attempt_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "duration");
+}
