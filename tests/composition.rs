@@ -223,3 +223,77 @@ fn bad_durations_are_named() {
         .unwrap_err();
     assert_eq!(err.field(), "duration");
 }
+
+#[test]
+fn dropping_the_call_gives_everything_back() {
+    let timer = ManualTimer::new();
+    let b = breaker(10);
+    let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .timeout(Duration::from_secs(1))
+        .circuit_breaker(b.clone())
+        .bulkhead(bulkhead.clone())
+        .attempt_timeout(100 * MS)
+        .build()
+        .unwrap();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut call = Box::pin(pipeline.call(std::future::pending::<Result<(), std::io::Error>>));
+    assert!(std::future::Future::poll(call.as_mut(), &mut cx).is_pending());
+    assert_eq!(bulkhead.metrics().in_flight, 1);
+    drop(call);
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+    assert_eq!(b.snapshot().calls(), 0, "a cancelled call is not recorded");
+    assert_eq!(timer.sleeping(), 0, "both deadlines dropped");
+}
+
+#[test]
+fn a_queued_attempt_waits_without_its_deadline_running() {
+    let timer = ManualTimer::new();
+    let bulkhead = Bulkhead::builder()
+        .max_concurrent(1)
+        .queue(4, Duration::from_secs(10))
+        .timer(timer.clone())
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .bulkhead(bulkhead.clone())
+        .attempt_timeout(100 * MS)
+        .build()
+        .unwrap();
+    let held = bulkhead.try_acquire().unwrap();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut call = Box::pin(pipeline.call(|| async { Ok::<_, std::io::Error>("served") }));
+    assert!(std::future::Future::poll(call.as_mut(), &mut cx).is_pending());
+    timer.advance(500 * MS); // longer than the attempt timeout
+    drop(held);
+    let std::task::Poll::Ready(out) = std::future::Future::poll(call.as_mut(), &mut cx) else {
+        panic!("served once the place is free")
+    };
+    assert_eq!(out.unwrap(), "served");
+}
+
+#[test]
+fn a_panicking_attempt_is_a_breaker_failure_and_frees_its_place() {
+    let timer = ManualTimer::new();
+    let b = breaker(10);
+    let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .circuit_breaker(b.clone())
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drive(
+            &timer,
+            pipeline.call(|| async {
+                if true {
+                    panic!("attempt panicked");
+                }
+                Ok::<(), std::io::Error>(())
+            }),
+        )
+    }));
+    assert!(caught.is_err());
+    assert_eq!(b.snapshot().failures(), 1);
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+}

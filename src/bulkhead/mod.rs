@@ -90,12 +90,12 @@
 
 mod builder;
 mod error;
-mod future;
+pub(crate) mod future;
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod permit;
+pub(crate) mod permit;
 pub(crate) mod semaphore;
 #[cfg(feature = "tower")]
 mod service;
@@ -332,6 +332,12 @@ impl Bulkhead {
     /// The bulkhead's name.
     pub fn name(&self) -> &str {
         self.inner.name.as_str()
+    }
+
+    /// The shared state, for guards that compose the bulkhead (the
+    /// pipeline).
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// A place now, or [`BulkheadFull`]; never waits, whatever the queue

@@ -159,11 +159,11 @@ mod half_open;
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod permit;
+pub(crate) mod permit;
 mod record;
 #[cfg(feature = "tower")]
 mod service;
-mod state;
+pub(crate) mod state;
 mod transition;
 mod view;
 

@@ -58,8 +58,12 @@
 use std::future::Future;
 use std::time::Duration;
 
+mod future;
+
+pub use future::PipelineCall;
+
 use crate::bulkhead::Bulkhead;
-use crate::circuit_breaker::{Call, CircuitBreaker, Classification};
+use crate::circuit_breaker::{CircuitBreaker, Classification};
 use crate::error::{ConfigError, Error};
 use crate::retry::{Retry, RetryErrors, RetryPolicy};
 use crate::timeout::Timeout;
@@ -196,72 +200,13 @@ impl<Tm: Timer, P> Pipeline<Tm, P> {
     /// error (the last attempt's, when retries ran out), or the guard that
     /// stopped the call ([`Error::TimedOut`], [`Error::CircuitOpen`],
     /// [`Error::BulkheadFull`]).
-    pub async fn call<F, Fut, T, E>(&self, make: F) -> Result<T, Error<E>>
+    #[inline]
+    pub fn call<F, Fut, T, E>(&self, make: F) -> PipelineCall<'_, Tm, P, F, Fut>
     where
-        F: Fn() -> Fut,
+        F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         P: RetryPolicy<T, Error<E>>,
     {
-        match &self.total {
-            Some(total) => total
-                .call(|| self.retried(&make))
-                .await
-                .map_err(Error::flatten),
-            None => self.retried(&make).await,
-        }
-    }
-
-    async fn retried<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        P: RetryPolicy<T, Error<E>>,
-    {
-        match &self.retry {
-            Some(retry) => retry.call(|| self.attempt(make)).await,
-            None => self.attempt(make).await,
-        }
-    }
-
-    /// One attempt: breaker → bulkhead → attempt timeout → operation.
-    async fn attempt<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match &self.breaker {
-            Some(breaker) => {
-                let classify = judge::<T, E>;
-                Call::new(breaker.inner(), &classify, || self.bulkheaded(make))
-                    .await
-                    .map_err(Error::flatten)
-            }
-            None => self.bulkheaded(make).await,
-        }
-    }
-
-    async fn bulkheaded<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match &self.bulkhead {
-            Some(bulkhead) => bulkhead
-                .call(|| self.timed(make))
-                .await
-                .map_err(Error::flatten),
-            None => self.timed(make).await,
-        }
-    }
-
-    async fn timed<F, Fut, T, E>(&self, make: &F) -> Result<T, Error<E>>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match &self.attempt {
-            Some(timeout) => timeout.call(make).await,
-            None => make().await.map_err(Error::Operation),
-        }
+        PipelineCall::new(self, make)
     }
 }

@@ -53,7 +53,7 @@
 
 mod backoff;
 mod budget;
-mod future;
+pub(crate) mod future;
 pub mod hint;
 #[cfg(feature = "tower")]
 mod layer;
@@ -248,6 +248,12 @@ impl<P> Retry<P> {
         P: RetryPolicy<T, E>,
     {
         RetryCall::new(&self.shared, &self.policy, make)
+    }
+
+    /// The shared state and the policy, for guards that compose the retry
+    /// (the pipeline).
+    pub(crate) fn parts(&self) -> (&Shared, &P) {
+        (&self.shared, &self.policy)
     }
 
     /// Calls `listener` on every retry and every give-up.

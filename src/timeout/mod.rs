@@ -157,6 +157,17 @@ impl<T: Timer> Timeout<T> {
         self.name.as_str()
     }
 
+    /// A sleep of the configured duration, started now (`None` without
+    /// one), for guards that compose the timeout (the pipeline).
+    pub(crate) fn start(&self) -> Option<T::Sleep> {
+        self.duration.map(|d| self.timer.sleep(d))
+    }
+
+    /// The error of this timeout firing.
+    pub(crate) fn fired(&self) -> TimedOut {
+        TimedOut::new(self.name, self.duration.unwrap_or_default())
+    }
+
     /// Runs the future `make()` returns, dropping it if it takes longer
     /// than the configured duration, counted from the first poll.
     ///

@@ -1,0 +1,191 @@
+//! The full pipeline's happy-path overhead (total timeout, retry, breaker,
+//! bulkhead, attempt timeout; nothing fails) against the sum of its parts
+//! measured alone, seatbelt's pipeline (timeout, retry, breaker) and a
+//! tower-resilience stack (breaker, bulkhead), in one run, at 1 and 2
+//! threads sharing the instances. parapet's timeouts use a timer that never
+//! fires; seatbelt's clock is tokio's.
+//!
+//! Run: `cargo bench --bench pipeline`
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
+
+use std::future::{pending, ready, Pending, Ready};
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use parapet::bulkhead::Bulkhead;
+use parapet::circuit_breaker::CircuitBreaker;
+use parapet::pipeline::Pipeline;
+use parapet::retry::Retry;
+use parapet::timeout::Timeout;
+use parapet::timer::Timer;
+use tower::service_fn;
+
+mod support;
+use support::{poll_ready, run, tower_call};
+
+/// A timer whose sleeps never end.
+#[derive(Clone, Copy, Debug)]
+struct Never;
+
+impl Timer for Never {
+    type Sleep = Pending<()>;
+
+    fn sleep(&self, _: Duration) -> Pending<()> {
+        pending()
+    }
+}
+
+#[inline]
+fn op(i: u64) -> Ready<Result<u64, std::io::Error>> {
+    ready(Ok(i))
+}
+
+fn breaker() -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .count_window(100)
+        .minimum_calls(100)
+        .build()
+        .unwrap()
+}
+
+fn bulkhead() -> Bulkhead {
+    Bulkhead::builder().max_concurrent(1024).build().unwrap()
+}
+
+fn retry() -> Retry {
+    Retry::builder().timer(Never).build().unwrap()
+}
+
+fn pipeline(c: &mut Criterion) {
+    use layered::{Execute, Stack};
+
+    let mut g = c.benchmark_group("pipeline");
+    let full = Pipeline::builder(Never)
+        .timeout(Duration::from_secs(10))
+        .retry(retry())
+        .circuit_breaker(breaker())
+        .bulkhead(bulkhead())
+        .attempt_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let (timeout, r, b, bh) = (
+        Timeout::builder()
+            .duration(Duration::from_secs(1))
+            .timer(Never)
+            .build()
+            .unwrap(),
+        retry(),
+        breaker(),
+        bulkhead(),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let context = {
+        let _entered = rt.enter();
+        seatbelt::ResilienceContext::new(tick::Clock::new_tokio())
+    };
+    let seatbelt_svc = (
+        seatbelt::timeout::Timeout::layer("t", &context)
+            .timeout_error(|_| std::io::Error::other("timeout"))
+            .timeout(Duration::from_secs(10)),
+        seatbelt::retry::Retry::layer("r", &context)
+            .clone_input()
+            .recovery_with(|out: &Result<u64, std::io::Error>, _| match out {
+                Ok(_) => seatbelt::RecoveryInfo::never(),
+                Err(_) => seatbelt::RecoveryInfo::retry(),
+            }),
+        seatbelt::breaker::Breaker::layer("b", &context)
+            .recovery_with(|out: &Result<u64, std::io::Error>, _| match out {
+                Ok(_) => seatbelt::RecoveryInfo::never(),
+                Err(_) => seatbelt::RecoveryInfo::retry(),
+            })
+            .rejected_input_error(|_, _| std::io::Error::other("open")),
+        Execute::new(op as fn(u64) -> Ready<Result<u64, std::io::Error>>),
+    )
+        .into_service();
+    let peer_stack = tower::ServiceBuilder::new()
+        .layer(
+            tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+                .sliding_window_size(100)
+                .minimum_number_of_calls(100)
+                .build()
+                .unwrap(),
+        )
+        .layer(
+            tower_resilience::bulkhead::BulkheadLayer::builder()
+                .max_concurrent_calls(1024)
+                .build()
+                .unwrap(),
+        )
+        .service(service_fn(
+            op as fn(u64) -> Ready<Result<u64, std::io::Error>>,
+        ));
+    for threads in [1, 2] {
+        run(&mut g, "bare", threads, &|| {
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(op(black_box(i))));
+            })
+        });
+        run(&mut g, "parapet_pipeline", threads, &|| {
+            let p = &full;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(p.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "part_timeout", threads, &|| {
+            let t = &timeout;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(t.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "part_retry", threads, &|| {
+            let r = &r;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(r.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "part_breaker", threads, &|| {
+            let b = &b;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(b.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "part_bulkhead", threads, &|| {
+            let bh = &bh;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(bh.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "seatbelt_timeout_retry_breaker", threads, &|| {
+            let (s, entered) = (&seatbelt_svc, rt.enter());
+            Box::new(move |i| {
+                let _ = &entered;
+                let _ = black_box(poll_ready(layered::Service::execute(s, black_box(i))));
+            })
+        });
+        run(
+            &mut g,
+            "tower_resilience_breaker_bulkhead",
+            threads,
+            &|| {
+                let mut svc = peer_stack.clone();
+                Box::new(move |i| {
+                    let _ = black_box(tower_call(&mut svc, black_box(i)));
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    targets = pipeline
+}
+criterion_main!(benches);
