@@ -22,7 +22,8 @@ pub use crate::timeout::TimedOut;
 /// assert_eq!(err.value(), "0");
 /// assert!(err.to_string().contains("window_size"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}` = {value}: {reason}")]
 pub struct ConfigError {
     field: &'static str,
     value: String,
@@ -54,17 +55,6 @@ impl ConfigError {
     }
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid `{}` = {}: {}",
-            self.field, self.value, self.reason
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// The one error a guarded call returns: either a guard rejected the call,
 /// or the operation itself failed.
@@ -94,20 +84,25 @@ impl std::error::Error for ConfigError {}
 /// let err = Error::Operation(std::io::Error::other("boom"));
 /// assert_eq!(describe(&err), "failed: boom");
 /// ```
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<E> {
     /// A circuit breaker rejected the call without running the operation.
-    CircuitOpen(CircuitOpen),
+    #[error("call rejected without running")]
+    CircuitOpen(#[source] CircuitOpen),
     /// A bulkhead rejected the call without running the operation: full,
     /// or the wait for a place timed out.
-    BulkheadFull(BulkheadFull),
+    #[error("call rejected without running")]
+    BulkheadFull(#[source] BulkheadFull),
     /// The operation ran out of time and was dropped.
-    TimedOut(TimedOut),
+    #[error("call timed out")]
+    TimedOut(#[source] TimedOut),
     /// The operation panicked on a thread pool's worker (the worker
     /// survived).
-    Panicked(JobPanicked),
+    #[error("call panicked")]
+    Panicked(#[source] JobPanicked),
     /// The operation ran and returned this error.
+    #[error(transparent)]
     Operation(E),
 }
 
@@ -174,29 +169,72 @@ impl<E> Error<Error<E>> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for Error<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The flat kinds of [`Error`], for code that has only an erased error
+/// (`tower::BoxError`, axum's `HandleErrorLayer`): see [`kind_of`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A circuit breaker rejected the call.
+    CircuitOpen,
+    /// A bulkhead (or a thread pool) rejected the call.
+    BulkheadFull,
+    /// The call timed out.
+    TimedOut,
+    /// The call panicked on a thread pool.
+    Panicked,
+    /// Anything else: the operation's own error.
+    Operation,
+}
+
+impl<E> Error<E> {
+    /// The flat kind of this error.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::CircuitOpen(_) | Self::BulkheadFull(_) => {
-                f.write_str("call rejected without running")
-            }
-            Self::Panicked(_) => f.write_str("call panicked"),
-            Self::TimedOut(_) => f.write_str("call timed out"),
-            Self::Operation(e) => e.fmt(f),
+            Self::CircuitOpen(_) => ErrorKind::CircuitOpen,
+            Self::BulkheadFull(_) => ErrorKind::BulkheadFull,
+            Self::TimedOut(_) => ErrorKind::TimedOut,
+            Self::Panicked(_) => ErrorKind::Panicked,
+            Self::Operation(_) => ErrorKind::Operation,
         }
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::CircuitOpen(open) => Some(open),
-            Self::BulkheadFull(full) => Some(full),
-            Self::Panicked(panicked) => Some(panicked),
-            Self::TimedOut(timed_out) => Some(timed_out),
-            Self::Operation(e) => e.source(),
-        }
-    }
+/// Classifies any error, erased or not, into the flat kinds: the first
+/// parapet rejection, timeout or panic found in it or its chain of sources,
+/// else [`ErrorKind::Operation`].
+///
+/// # Examples
+///
+/// ```
+/// use parapet::error::{kind_of, ErrorKind};
+/// use parapet::circuit_breaker::{CircuitBreaker, State};
+///
+/// let breaker = CircuitBreaker::builder().build()?;
+/// breaker.transition_to(State::ForcedOpen);
+/// let err = breaker.call_sync(|| Ok::<(), std::io::Error>(())).unwrap_err();
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
+/// assert_eq!(kind_of(boxed.as_ref()), ErrorKind::CircuitOpen);
+///
+/// let other: Box<dyn std::error::Error + Send + Sync> = "connection refused".into();
+/// assert_eq!(kind_of(other.as_ref()), ErrorKind::Operation);
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
+pub fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
+    std::iter::successors(Some(error), |e| e.source())
+        .find_map(|e| {
+            if e.is::<CircuitOpen>() {
+                Some(ErrorKind::CircuitOpen)
+            } else if e.is::<BulkheadFull>() {
+                Some(ErrorKind::BulkheadFull)
+            } else if e.is::<TimedOut>() {
+                Some(ErrorKind::TimedOut)
+            } else if e.is::<JobPanicked>() {
+                Some(ErrorKind::Panicked)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(ErrorKind::Operation)
 }
 
 /// The first `T` in `error` or its chain of sources.

@@ -46,7 +46,8 @@ pub enum PoolEventKind {
 
 /// A job that panicked on the pool: its caller gets this (the worker thread
 /// survives).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("job on thread pool `{pool}` panicked: {message}")]
 pub struct JobPanicked {
     pool: Name,
     message: String,
@@ -64,46 +65,18 @@ impl JobPanicked {
     }
 }
 
-impl fmt::Display for JobPanicked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "job on thread pool `{}` panicked: {}",
-            self.pool, self.message
-        )
-    }
-}
-
-impl std::error::Error for JobPanicked {}
-
 /// Why a job submitted to a [`ThreadPool`] gave no result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {
     /// The pool turned the job away: every worker busy and the queue full
     /// ([`Rejection::Full`]), or the pool shut down before the job ran
     /// ([`Rejection::ShutDown`]).
-    Rejected(BulkheadFull),
+    #[error("job rejected without running")]
+    Rejected(#[source] BulkheadFull),
     /// The job panicked.
-    Panicked(JobPanicked),
-}
-
-impl fmt::Display for PoolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Rejected(full) => full.fmt(f),
-            Self::Panicked(panicked) => panicked.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for PoolError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Rejected(full) => Some(full),
-            Self::Panicked(panicked) => Some(panicked),
-        }
-    }
+    #[error("job panicked")]
+    Panicked(#[source] JobPanicked),
 }
 
 impl<E> From<PoolError> for crate::Error<E> {
