@@ -340,6 +340,11 @@ impl Bulkhead {
         &self.inner
     }
 
+    /// The shared state's owning pointer (for a queued pipeline call).
+    pub(crate) fn inner_arc(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
     /// A place now, or [`BulkheadFull`]; never waits, whatever the queue
     /// settings. The place is given back when the permit is dropped.
     ///

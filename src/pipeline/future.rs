@@ -1,20 +1,27 @@
-//! The future of [`Pipeline::call`](super::Pipeline::call): one state
-//! machine for every guard, rather than the guards' futures nested in each
-//! other (nested, each call moved every layer's state into the next; see
-//! BENCHMARKS.md).
+//! The future of [`Pipeline::call`](super::Pipeline::call) and of the
+//! pipeline's tower service: one state machine for every guard, rather than
+//! the guards' futures nested in each other (nested, each call moved every
+//! layer's state into the next; see BENCHMARKS.md).
+//!
+//! It holds the pipeline through `R` (a reference, or an `Arc` for the
+//! `'static` tower future) and keeps no borrow of it: the breaker's
+//! admission is plain data and the bulkhead place a flag, given back
+//! through the pipeline when the attempt ends or the future is dropped.
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
 use super::{judge, Pipeline};
 use crate::bulkhead::future::Wait;
-use crate::bulkhead::permit::Place;
 use crate::bulkhead::Admit;
-use crate::circuit_breaker::future::FailOnUnwind;
-use crate::circuit_breaker::permit::Ticket;
+use crate::circuit_breaker::state::Admission;
+use crate::circuit_breaker::Classification;
 use crate::error::Error;
 use crate::retry::future::Progress;
 use crate::retry::RetryPolicy;
@@ -22,6 +29,25 @@ use crate::timer::{BoxSleep, Timer};
 
 type BreakerInner = crate::circuit_breaker::state::Inner;
 type BulkheadInner = crate::bulkhead::Inner;
+
+/// Makes each attempt's future: a closure for [`Pipeline::call`], a
+/// readied service for the tower form.
+pub trait Attempts {
+    /// One attempt.
+    type Attempt: Future;
+
+    /// The next attempt's future.
+    fn next_attempt(&mut self) -> Self::Attempt;
+}
+
+impl<F: FnMut() -> Fut, Fut: Future> Attempts for F {
+    type Attempt = Fut;
+
+    #[inline]
+    fn next_attempt(&mut self) -> Fut {
+        self()
+    }
+}
 
 /// Where the call stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,9 +65,8 @@ enum Step {
 }
 
 pin_project! {
-    /// A call through a [`Pipeline`], from [`Pipeline::call`]: one
-    /// concrete, nameable future, which allocates nothing unless a retry
-    /// waits or the bulkhead queues.
+    /// A call through a [`Pipeline`]: one concrete, nameable future, which
+    /// allocates nothing unless a retry waits or the bulkhead queues.
     ///
     /// # Cancel safety
     ///
@@ -49,57 +74,114 @@ pin_project! {
     /// admission (a cancelled call), the bulkhead place or queue slot, and
     /// what the call holds of a retry budget.
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineCall<'a, Tm: Timer, P, F, Fut> {
+    pub struct PipelineCall<R, Tm: Timer, P, A: Attempts>
+    where
+        R: Deref<Target = Pipeline<Tm, P>>,
+    {
         // Declared first, dropped first: the operation, then what it held.
         #[pin]
-        fut: Option<Fut>,
+        fut: Option<A::Attempt>,
         #[pin]
         attempt_deadline: Option<Tm::Sleep>,
         #[pin]
         total_deadline: Option<Tm::Sleep>,
         backoff: Option<BoxSleep>,
-        place: Option<Place<&'a BulkheadInner>>,
-        wait: Option<Wait<&'a BulkheadInner>>,
-        ticket: Option<Ticket<&'a BreakerInner>>,
+        wait: Option<Wait<Arc<BulkheadInner>>>,
+        // The breaker's admission of the running attempt (`NONE` if none).
+        admission: Admission,
+        // The running attempt holds a bulkhead place.
+        place: bool,
         progress: Progress,
         step: Step,
-        make: F,
-        pipeline: &'a Pipeline<Tm, P>,
+        attempts: A,
+        pipeline: R,
+        policy: PhantomData<fn() -> P>,
     }
 
-    impl<Tm: Timer, P, F, Fut> PinnedDrop for PipelineCall<'_, Tm, P, F, Fut> {
+    impl<R, Tm: Timer, P, A: Attempts> PinnedDrop for PipelineCall<R, Tm, P, A>
+    where
+        R: Deref<Target = Pipeline<Tm, P>>,
+    {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(retry) = &this.pipeline.retry {
+            let mut this = this.project();
+            // The operation first, then what it held.
+            this.fut.set(None);
+            let pipeline: &Pipeline<Tm, P> = this.pipeline;
+            give_back(pipeline, this.admission, this.place, None);
+            if let Some(retry) = &pipeline.retry {
                 this.progress.finish(retry.parts().0);
             }
         }
     }
 }
 
-impl<'a, Tm: Timer, P, F, Fut> PipelineCall<'a, Tm, P, F, Fut> {
-    pub(crate) fn new(pipeline: &'a Pipeline<Tm, P>, make: F) -> Self {
+/// Gives back what an attempt holds: its place, and its admission,
+/// recorded as `class` (`None`: cancelled).
+fn give_back<Tm, P>(
+    pipeline: &Pipeline<Tm, P>,
+    admission: &mut Admission,
+    place: &mut bool,
+    class: Option<Classification>,
+) {
+    if std::mem::take(place) {
+        if let Some(bulkhead) = &pipeline.bulkhead {
+            bulkhead.inner().release();
+        }
+    }
+    let admission = std::mem::replace(admission, Admission::NONE);
+    if !admission.is_none() {
+        if let Some(breaker) = &pipeline.breaker {
+            match class {
+                Some(class) => breaker.inner().complete(admission, class),
+                None => breaker.inner().cancel(admission),
+            }
+        }
+    }
+}
+
+/// Records a failure if the attempt's poll unwinds.
+struct FailOnUnwind<'a> {
+    breaker: &'a BreakerInner,
+    admission: &'a mut Admission,
+}
+
+impl Drop for FailOnUnwind<'_> {
+    fn drop(&mut self) {
+        let admission = std::mem::replace(self.admission, Admission::NONE);
+        if !admission.is_none() {
+            self.breaker.complete(admission, Classification::Failure);
+        }
+    }
+}
+
+impl<R, Tm: Timer, P, A: Attempts> PipelineCall<R, Tm, P, A>
+where
+    R: Deref<Target = Pipeline<Tm, P>>,
+{
+    pub(crate) fn new(pipeline: R, attempts: A) -> Self {
         Self {
             fut: None,
             attempt_deadline: None,
             total_deadline: None,
             backoff: None,
-            place: None,
             wait: None,
-            ticket: None,
+            admission: Admission::NONE,
+            place: false,
             progress: Progress::default(),
             step: Step::Start,
-            make,
+            attempts,
             pipeline,
+            policy: PhantomData,
         }
     }
 }
 
-impl<Tm, P, F, Fut, T, E> Future for PipelineCall<'_, Tm, P, F, Fut>
+impl<R, Tm, P, A, T, E> Future for PipelineCall<R, Tm, P, A>
 where
+    R: Deref<Target = Pipeline<Tm, P>>,
     Tm: Timer,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    A: Attempts,
+    A::Attempt: Future<Output = Result<T, E>>,
     P: RetryPolicy<T, Error<E>>,
 {
     type Output = Result<T, Error<E>>;
@@ -112,7 +194,7 @@ where
         // the call waited for a bulkhead place).
         macro_rules! start_attempt {
             () => {{
-                this.fut.set(Some((this.make)()));
+                this.fut.set(Some(this.attempts.next_attempt()));
                 if let Some(attempt) = &pipeline.attempt {
                     this.attempt_deadline.set(attempt.start());
                 }
@@ -134,10 +216,9 @@ where
                 }
                 this.fut.set(None);
                 this.attempt_deadline.set(None);
-                *this.place = None;
                 *this.wait = None;
-                *this.ticket = None;
                 *this.backoff = None;
+                give_back(pipeline, this.admission, this.place, None);
                 if let Some(retry) = &pipeline.retry {
                     this.progress.finish(retry.parts().0);
                 }
@@ -162,20 +243,17 @@ where
                     let mut rejected = None;
                     if let Some(breaker) = &pipeline.breaker {
                         match breaker.inner().acquire() {
-                            Ok(admission) => {
-                                let mut ticket = Ticket::unarmed(breaker.inner());
-                                ticket.arm(admission);
-                                *this.ticket = Some(ticket);
-                            }
+                            Ok(admission) => *this.admission = admission,
                             Err(open) => rejected = Some(Error::CircuitOpen(open)),
                         }
                     }
                     if rejected.is_none() {
                         if let Some(bulkhead) = &pipeline.bulkhead {
                             match bulkhead.inner().admit() {
-                                Admit::Admitted => *this.place = Some(Place(bulkhead.inner())),
+                                Admit::Admitted => *this.place = true,
                                 Admit::Queued(waiter) => {
-                                    *this.wait = Some(Wait::new(bulkhead.inner(), waiter));
+                                    let inner = Arc::clone(bulkhead.inner_arc());
+                                    *this.wait = Some(Wait::new(inner, waiter));
                                     *this.step = Step::Queued;
                                     continue;
                                 }
@@ -195,9 +273,8 @@ where
                     let wait = this.wait.as_mut().expect("queued");
                     match wait.poll_wait(cx) {
                         Poll::Ready(Ok(())) => {
-                            let bulkhead = pipeline.bulkhead.as_ref().expect("queued");
                             *this.wait = None;
-                            *this.place = Some(Place(bulkhead.inner()));
+                            *this.place = true;
                             start_attempt!();
                             continue;
                         }
@@ -211,9 +288,12 @@ where
                 Step::Running => {
                     let polled = {
                         let fut = this.fut.as_mut().as_pin_mut().expect("running");
-                        match this.ticket.as_mut() {
-                            Some(ticket) => {
-                                let guard = FailOnUnwind(ticket);
+                        match &pipeline.breaker {
+                            Some(breaker) => {
+                                let guard = FailOnUnwind {
+                                    breaker: breaker.inner(),
+                                    admission: this.admission,
+                                };
                                 let polled = fut.poll(cx);
                                 std::mem::forget(guard);
                                 polled
@@ -251,10 +331,7 @@ where
             // breaker judge it.
             this.fut.set(None);
             this.attempt_deadline.set(None);
-            *this.place = None;
-            if let Some(mut ticket) = this.ticket.take() {
-                ticket.finish(judge(&outcome));
-            }
+            give_back(pipeline, this.admission, this.place, Some(judge(&outcome)));
             match &pipeline.retry {
                 None => return Poll::Ready(outcome),
                 Some(retry) => {
@@ -272,5 +349,16 @@ where
                 }
             }
         }
+    }
+}
+
+impl<R, Tm: Timer, P, A: Attempts> std::fmt::Debug for PipelineCall<R, Tm, P, A>
+where
+    R: Deref<Target = Pipeline<Tm, P>>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineCall")
+            .field("step", &self.step)
+            .finish_non_exhaustive()
     }
 }

@@ -60,7 +60,7 @@ use std::time::Duration;
 
 mod future;
 
-pub use future::PipelineCall;
+pub use future::{Attempts, PipelineCall};
 
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::{CircuitBreaker, Classification};
@@ -201,7 +201,7 @@ impl<Tm: Timer, P> Pipeline<Tm, P> {
     /// stopped the call ([`Error::TimedOut`], [`Error::CircuitOpen`],
     /// [`Error::BulkheadFull`]).
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, make: F) -> PipelineCall<'_, Tm, P, F, Fut>
+    pub fn call<F, Fut, T, E>(&self, make: F) -> PipelineCall<&Self, Tm, P, F>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
