@@ -55,7 +55,6 @@ impl ConfigError {
     }
 }
 
-
 /// The one error a guarded call returns: either a guard rejected the call,
 /// or the operation itself failed.
 ///

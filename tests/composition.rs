@@ -297,3 +297,112 @@ fn a_panicking_attempt_is_a_breaker_failure_and_frees_its_place() {
     assert_eq!(b.snapshot().failures(), 1);
     assert_eq!(bulkhead.metrics().in_flight, 0);
 }
+
+#[cfg(feature = "tower")]
+mod tower_stack {
+    use super::*;
+    use axum::error_handling::HandleErrorLayer;
+    use axum::http::StatusCode;
+    use parapet::error::{kind_of, ErrorKind};
+    use parapet::pipeline::PipelineLayer;
+    use tower::{BoxError, Layer, ServiceBuilder, ServiceExt};
+
+    /// The pipeline as one layer: the stack's error is the flat `Error`,
+    /// and a retry goes through a readied clone (`ConcurrencyLimit` panics
+    /// on an unreadied call).
+    #[test]
+    fn one_layer_one_flat_error_and_readied_retries() {
+        let timer = ManualTimer::new();
+        let b = breaker(10);
+        let pipeline = Pipeline::builder(timer.clone())
+            .retry(retry(&timer, 3, 10 * MS))
+            .circuit_breaker(b.clone())
+            .attempt_timeout(100 * MS)
+            .build()
+            .unwrap();
+        let calls = std::sync::Arc::new(AtomicU32::new(0));
+        let svc = PipelineLayer::new(pipeline).layer(
+            tower::limit::ConcurrencyLimitLayer::new(1).layer(tower::service_fn({
+                let calls = std::sync::Arc::clone(&calls);
+                move |x: u32| {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if n < 2 {
+                            Err(std::io::Error::other("flaky"))
+                        } else {
+                            Ok(x)
+                        }
+                    }
+                }
+            })),
+        );
+        let out: Result<u32, Error<std::io::Error>> = drive(&timer, svc.oneshot(7));
+        assert_eq!(out.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(b.snapshot().failures(), 2);
+    }
+
+    /// In a real `axum::Router` behind `HandleErrorLayer`, under a
+    /// `Buffer`: rejections are classified from the `BoxError`, and the
+    /// stack survives an open breaker.
+    #[tokio::test]
+    async fn in_an_axum_router_behind_handle_error_and_buffer() {
+        // Judged from 3 calls: one success and two failures trip it.
+        let b = breaker(3);
+        let pipeline = Pipeline::builder(parapet::timer::TokioTimer)
+            .timeout(Duration::from_secs(5))
+            .circuit_breaker(b.clone())
+            .build()
+            .unwrap();
+        let outbound = ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|err: BoxError| async move {
+                match kind_of(err.as_ref()) {
+                    ErrorKind::CircuitOpen => (StatusCode::SERVICE_UNAVAILABLE, "open".to_string()),
+                    ErrorKind::TimedOut => (StatusCode::GATEWAY_TIMEOUT, err.to_string()),
+                    _ => (StatusCode::BAD_GATEWAY, err.to_string()),
+                }
+            }))
+            .buffer(16)
+            .map_err(BoxError::from)
+            .map_request(|req: axum::extract::Request| req.uri().path().to_string())
+            .layer(PipelineLayer::new(pipeline))
+            .service(tower::service_fn(|path: String| async move {
+                if path == "/down" {
+                    Err(std::io::Error::other("dependency down"))
+                } else {
+                    Ok::<_, std::io::Error>("in stock")
+                }
+            }));
+        let app = axum::Router::new()
+            .route_service("/stock", outbound.clone())
+            .route_service("/down", outbound);
+        let get = |path: &str| {
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let status = |r: axum::response::Response| r.status();
+        assert_eq!(
+            status(app.clone().oneshot(get("/stock")).await.unwrap()),
+            StatusCode::OK
+        );
+        for _ in 0..2 {
+            let r = app.clone().oneshot(get("/down")).await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+        }
+        assert_eq!(b.state(), State::Open);
+        let r = app.clone().oneshot(get("/stock")).await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "rejected, flat, classified"
+        );
+        b.reset();
+        let r = app.oneshot(get("/stock")).await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "the buffered stack is still alive"
+        );
+    }
+}

@@ -59,8 +59,12 @@ use std::future::Future;
 use std::time::Duration;
 
 mod future;
+#[cfg(feature = "tower")]
+mod layer;
 
 pub use future::{Attempts, PipelineCall};
+#[cfg(feature = "tower")]
+pub use layer::{PipelineLayer, PipelineService, ServiceAttempt, ServiceAttempts};
 
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::{CircuitBreaker, Classification};

@@ -1,0 +1,219 @@
+//! The pipeline as a tower layer: one layer, one flat error.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::{Attempts, PipelineCall};
+use super::Pipeline;
+use crate::error::Error;
+use crate::retry::RetryPolicy;
+use crate::timer::Timer;
+
+/// A tower [`Layer`] that runs the inner service's calls through a
+/// [`Pipeline`]: every guard in one layer, so the stack's error is the one
+/// flat [`Error`] (never `Error<Error<E>>`). Requests must be `Clone` (a
+/// retry sends a clone) and so must the inner service: the first attempt
+/// goes through the service `poll_ready` readied, every retry through a
+/// clone readied in turn.
+///
+/// # Examples
+///
+/// ```
+/// use parapet::circuit_breaker::CircuitBreaker;
+/// use parapet::pipeline::{Pipeline, PipelineLayer};
+/// use parapet::timer::ManualTimer;
+/// use std::time::Duration;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// let pipeline = Pipeline::builder(ManualTimer::new())
+///     .circuit_breaker(CircuitBreaker::builder().build()?)
+///     .attempt_timeout(Duration::from_secs(1))
+///     .build()?;
+/// let svc = ServiceBuilder::new()
+///     .layer(PipelineLayer::new(pipeline))
+///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x * 2) }));
+/// let out: Result<u32, parapet::Error<std::io::Error>> =
+///     futures::executor::block_on(svc.oneshot(21));
+/// assert_eq!(out.unwrap(), 42);
+/// # Ok::<(), parapet::ConfigError>(())
+/// ```
+pub struct PipelineLayer<Tm, P> {
+    pipeline: Arc<Pipeline<Tm, P>>,
+}
+
+impl<Tm, P> Clone for PipelineLayer<Tm, P> {
+    fn clone(&self) -> Self {
+        Self {
+            pipeline: Arc::clone(&self.pipeline),
+        }
+    }
+}
+
+impl<Tm, P> fmt::Debug for PipelineLayer<Tm, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineLayer").finish_non_exhaustive()
+    }
+}
+
+impl<Tm, P> PipelineLayer<Tm, P> {
+    /// A layer running calls through `pipeline`.
+    pub fn new(pipeline: Pipeline<Tm, P>) -> Self {
+        Self {
+            pipeline: Arc::new(pipeline),
+        }
+    }
+}
+
+impl<S, Tm, P> Layer<S> for PipelineLayer<Tm, P> {
+    type Service = PipelineService<S, Tm, P>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PipelineService {
+            inner,
+            pipeline: Arc::clone(&self.pipeline),
+        }
+    }
+}
+
+/// A tower [`Service`] whose calls go through a [`Pipeline`]; made by
+/// [`PipelineLayer`]. `poll_ready` is the inner service's (its errors as
+/// [`Error::Operation`]); the guards' rejections come from the response
+/// future, never from `poll_ready`.
+pub struct PipelineService<S, Tm, P> {
+    inner: S,
+    pipeline: Arc<Pipeline<Tm, P>>,
+}
+
+impl<S: Clone, Tm, P> Clone for PipelineService<S, Tm, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            pipeline: Arc::clone(&self.pipeline),
+        }
+    }
+}
+
+impl<S: fmt::Debug, Tm, P> fmt::Debug for PipelineService<S, Tm, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, Tm, P> Service<Req> for PipelineService<S, Tm, P>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+    Tm: Timer,
+    P: RetryPolicy<S::Response, Error<S::Error>>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = PipelineCall<Arc<Pipeline<Tm, P>>, Tm, P, ServiceAttempts<S, Req>>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Operation)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        // The readied service makes the first attempt; a fresh clone stays.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        PipelineCall::new(
+            Arc::clone(&self.pipeline),
+            ServiceAttempts {
+                ready: Some(ready),
+                template: self.inner.clone(),
+                req,
+            },
+        )
+    }
+}
+
+/// The attempts of a tower call: the readied service first, then clones.
+#[derive(Debug)]
+pub struct ServiceAttempts<S, Req> {
+    ready: Option<S>,
+    template: S,
+    req: Req,
+}
+
+impl<S, Req> Attempts for ServiceAttempts<S, Req>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+{
+    type Attempt = ServiceAttempt<S, Req>;
+
+    fn next_attempt(&mut self) -> ServiceAttempt<S, Req> {
+        let stage = match self.ready.take() {
+            Some(mut ready) => Stage::Calling {
+                fut: ready.call(self.req.clone()),
+            },
+            None => Stage::Readying {
+                service: self.template.clone(),
+                req: Some(self.req.clone()),
+            },
+        };
+        ServiceAttempt { stage }
+    }
+}
+
+pin_project! {
+    /// One attempt of a tower call: readies its service, then calls it.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ServiceAttempt<S, Req>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        stage: Stage<S, Req>,
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    enum Stage<S, Req>
+    where
+        S: Service<Req>,
+    {
+        Readying { service: S, req: Option<Req> },
+        Calling { #[pin] fut: S::Future },
+    }
+}
+
+impl<S: Service<Req>, Req> Future for ServiceAttempt<S, Req> {
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut stage = self.project().stage;
+        loop {
+            match stage.as_mut().project() {
+                StageProj::Readying { service, req } => {
+                    if let Err(e) = std::task::ready!(service.poll_ready(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                    let req = req.take().expect("called once");
+                    let fut = service.call(req);
+                    stage.set(Stage::Calling { fut });
+                }
+                StageProj::Calling { fut } => return fut.poll(cx),
+            }
+        }
+    }
+}
+
+impl<S: Service<Req>, Req> fmt::Debug for ServiceAttempt<S, Req> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAttempt").finish_non_exhaustive()
+    }
+}
