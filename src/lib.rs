@@ -57,6 +57,37 @@
 //! - `http`: [`retry::hint::from_headers`] reads retry hints from an
 //!   `http::HeaderMap`.
 //!
+//! ## Metrics
+//!
+//! With the `metrics` feature every primitive reports through the
+//! `metrics` crate, Prometheus-style (base units, `_total` counters,
+//! descriptions as `# HELP`), labelled with the instance's name under the
+//! primitive's own key (`breaker`, `bulkhead`, `pool`, `retry`). Handles
+//! are made once per instance, when it is built: install the recorder
+//! first. Per-call counters are counted per thread and published in
+//! batches (every 64 per thread, at transitions and at each `metrics()`
+//! read), so nothing shared is written per call.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `parapet_circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `slow_success`, `slow_failure` |
+//! | `parapet_circuit_breaker_not_recorded_total` | counter | `breaker` |
+//! | `parapet_circuit_breaker_rejected_total` | counter | `breaker` |
+//! | `parapet_circuit_breaker_transitions_total` | counter | `breaker`, `from`, `to` |
+//! | `parapet_circuit_breaker_state` | gauge (1 for the current state) | `breaker`, `state` |
+//! | `parapet_circuit_breaker_call_duration_seconds` | histogram | `breaker` |
+//! | `parapet_bulkhead_admitted_total` | counter | `bulkhead` |
+//! | `parapet_bulkhead_rejected_total` | counter | `bulkhead`, `reason` = `full`, `wait_timed_out` |
+//! | `parapet_bulkhead_in_flight`, `_waiting`, `_limit` | gauge | `bulkhead` |
+//! | `parapet_bulkhead_wait_seconds` | histogram | `bulkhead` |
+//! | `parapet_thread_pool_completed_total` | counter | `pool` |
+//! | `parapet_thread_pool_rejected_total` | counter | `pool`, `reason` = `full`, `shut_down` |
+//! | `parapet_thread_pool_queued`, `_active` | gauge | `pool` |
+//! | `parapet_retry_retries_total` | counter | `retry` |
+//! | `parapet_retry_gave_up_total` | counter | `retry`, `reason` = `attempts`, `elapsed`, `budget` |
+//!
+//! `tests/metrics.rs` scrapes all of them from a real Prometheus exporter.
+//!
 //! With `--no-default-features` the core (clock, window, circuit breaker,
 //! bulkheads; a queueing bulkhead then needs a [`Timer`](timer::Timer))
 //! needs no runtime at all and runs under any executor.

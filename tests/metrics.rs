@@ -1,0 +1,155 @@
+//! The metrics scheme end to end: breaker, bulkhead, retry and thread pool
+//! report through a real Prometheus exporter (`metrics-exporter-prometheus`),
+//! whose text is served over HTTP on 127.0.0.1 and scraped with a real
+//! client after a scripted sequence of calls.
+#![cfg(feature = "metrics")]
+
+use std::time::Duration;
+
+use parapet::bulkhead::{Bulkhead, ThreadPool};
+use parapet::circuit_breaker::{CircuitBreaker, State};
+use parapet::retry::{Backoff, Retry};
+use parapet::timer::ManualTimer;
+
+/// The value of the sample `name{labels...}` in Prometheus text.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            let (series, _) = l.rsplit_once(' ').unwrap_or((l, ""));
+            (series == name || series.starts_with(&format!("{name}{{")))
+                && labels
+                    .iter()
+                    .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit_once(' '))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+}
+
+#[tokio::test]
+async fn every_primitive_reports_through_a_real_exporter() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let timer = ManualTimer::new();
+    let (breaker, bulkhead, retry, pool) = metrics::with_local_recorder(&recorder, || {
+        (
+            CircuitBreaker::builder()
+                .name("payments")
+                .count_window(4)
+                .minimum_calls(4)
+                .failure_rate_threshold(0.5)
+                .build()
+                .unwrap(),
+            Bulkhead::builder()
+                .name("pool")
+                .max_concurrent(1)
+                .build()
+                .unwrap(),
+            Retry::builder()
+                .name("payments-retry")
+                .max_attempts(2)
+                .backoff(Backoff::constant(Duration::ZERO))
+                .timer(timer.clone())
+                .build()
+                .unwrap(),
+            ThreadPool::builder()
+                .name("legacy")
+                .threads(1)
+                .build()
+                .unwrap(),
+        )
+    });
+
+    // The script.
+    for _ in 0..2 {
+        breaker.call_sync(|| Ok::<_, std::io::Error>(())).unwrap();
+    }
+    for _ in 0..2 {
+        let _ = breaker.call_sync(|| Err::<(), _>(std::io::Error::other("down")));
+    }
+    assert_eq!(breaker.state(), State::Open);
+    assert!(breaker.call_sync(|| Ok::<_, std::io::Error>(())).is_err());
+    let held = bulkhead.try_acquire().unwrap();
+    assert!(bulkhead.try_acquire().is_err());
+    drop(held);
+    let _ = retry
+        .call(|| async { Err::<(), _>(std::io::Error::other("flaky")) })
+        .await;
+    pool.spawn_blocking(|| 1).await.unwrap();
+    // Batched per-call counts are published at these reads.
+    let _ = (breaker.metrics(), bulkhead.metrics());
+
+    // Serve the exporter's text over HTTP and scrape it.
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let b = [("breaker", "payments")];
+    let calls = "parapet_circuit_breaker_calls_total";
+    assert_eq!(sample(&text, calls, &[b[0], ("outcome", "success")]), 2.0);
+    assert_eq!(sample(&text, calls, &[b[0], ("outcome", "failure")]), 2.0);
+    assert_eq!(sample(&text, "parapet_circuit_breaker_rejected_total", &b), 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            "parapet_circuit_breaker_transitions_total",
+            &[b[0], ("from", "closed"), ("to", "open")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "parapet_circuit_breaker_state", &[b[0], ("state", "open")]),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, "parapet_circuit_breaker_state", &[b[0], ("state", "closed")]),
+        0.0
+    );
+
+    let p = ("bulkhead", "pool");
+    assert_eq!(sample(&text, "parapet_bulkhead_admitted_total", &[p]), 1.0);
+    assert_eq!(
+        sample(&text, "parapet_bulkhead_rejected_total", &[p, ("reason", "full")]),
+        1.0
+    );
+    assert_eq!(sample(&text, "parapet_bulkhead_in_flight", &[p]), 0.0);
+    assert_eq!(sample(&text, "parapet_bulkhead_limit", &[p]), 1.0);
+
+    let r = ("retry", "payments-retry");
+    assert_eq!(sample(&text, "parapet_retry_retries_total", &[r]), 1.0);
+    assert_eq!(
+        sample(&text, "parapet_retry_gave_up_total", &[r, ("reason", "attempts")]),
+        1.0
+    );
+
+    let t = ("pool", "legacy");
+    assert_eq!(sample(&text, "parapet_thread_pool_completed_total", &[t]), 1.0);
+    assert_eq!(sample(&text, "parapet_thread_pool_active", &[t]), 0.0);
+
+    // Descriptions become `# HELP` lines.
+    for name in [
+        "parapet_circuit_breaker_calls_total",
+        "parapet_bulkhead_admitted_total",
+        "parapet_retry_retries_total",
+        "parapet_thread_pool_completed_total",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "no HELP for {name} in\n{text}"
+        );
+    }
+}
