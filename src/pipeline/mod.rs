@@ -29,7 +29,7 @@
 //!
 //! Every guard is optional and every instance (breaker, bulkhead, budget)
 //! may be shared with other pipelines. Whatever the stack, the caller gets
-//! one flat [`Error`](crate::Error): the operation's own error, or which
+//! one flat [`Error`]: the operation's own error, or which
 //! guard stopped the call.
 //!
 //! # Examples
