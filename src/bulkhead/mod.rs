@@ -423,6 +423,16 @@ impl Bulkhead {
     pub fn on_event(&self, listener: impl Fn(&BulkheadEvent) + Send + Sync + 'static) {
         self.inner.listeners.add(Box::new(listener));
     }
+
+    /// Calls `hook(reason)` on every rejected call (a typed view of
+    /// [`on_event`](Self::on_event)).
+    pub fn on_rejected(&self, hook: impl Fn(Rejection) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let BulkheadEventKind::Rejected(reason) = e.kind {
+                hook(reason);
+            }
+        });
+    }
 }
 
 /// The most concurrent calls a bulkhead may allow.

@@ -441,6 +441,44 @@ impl<C> CircuitBreaker<C> {
     pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
         self.inner.events.add(Box::new(listener));
     }
+
+    /// Calls `hook(from, to)` on every state transition (a typed view of
+    /// [`on_event`](Self::on_event)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::{CircuitBreaker, State};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let breaker = CircuitBreaker::builder().build()?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&seen);
+    /// breaker.on_state_transition(move |from, to| sink.lock().unwrap().push((from, to)));
+    /// breaker.transition_to(State::Open);
+    /// assert_eq!(*seen.lock().unwrap(), vec![(State::Closed, State::Open)]);
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn on_state_transition(&self, hook: impl Fn(State, State) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let EventKind::StateTransition { from, to } = e.kind {
+                hook(from, to);
+            }
+        });
+    }
+
+    /// Calls `hook(state, retry_after)` on every rejected call (a typed
+    /// view of [`on_event`](Self::on_event)).
+    pub fn on_rejected(
+        &self,
+        hook: impl Fn(State, Option<std::time::Duration>) + Send + Sync + 'static,
+    ) {
+        self.on_event(move |e| {
+            if let EventKind::Rejected { state, retry_after } = e.kind {
+                hook(state, retry_after);
+            }
+        });
+    }
 }
 
 /// Guard a future with a breaker, as a method on the future.

@@ -260,6 +260,48 @@ impl<P> Retry<P> {
     pub fn on_event(&self, listener: impl Fn(&RetryEvent) + Send + Sync + 'static) {
         self.shared.listeners.add(Box::new(listener));
     }
+
+    /// Calls `hook(attempt, delay)` before every retry: attempt `attempt`
+    /// (the first is 1) failed and the next starts after `delay` (a typed
+    /// view of [`on_event`](Self::on_event)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::retry::{Backoff, Retry};
+    /// use parapet::timer::ManualTimer;
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let retry = Retry::builder()
+    ///     .max_attempts(2)
+    ///     .backoff(Backoff::constant(Duration::ZERO))
+    ///     .timer(ManualTimer::new())
+    ///     .build()?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&seen);
+    /// retry.on_retry(move |attempt, _delay| sink.lock().unwrap().push(attempt));
+    /// let _ = futures::executor::block_on(retry.call(|| async { Err::<(), _>(std::io::Error::other("x")) }));
+    /// assert_eq!(*seen.lock().unwrap(), vec![1]);
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn on_retry(&self, hook: impl Fn(u32, Duration) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let RetryEventKind::Retry { attempt, delay, .. } = e.kind {
+                hook(attempt, delay);
+            }
+        });
+    }
+
+    /// Calls `hook(attempts, reason)` when an outcome the policy wanted
+    /// retried is returned because attempts, time or budget ran out.
+    pub fn on_gave_up(&self, hook: impl Fn(u32, GaveUp) + Send + Sync + 'static) {
+        self.on_event(move |e| {
+            if let RetryEventKind::GaveUp { attempts, reason } = e.kind {
+                hook(attempts, reason);
+            }
+        });
+    }
 }
 
 /// Builds a [`Retry`]; every setter says its default. Checked in
