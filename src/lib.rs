@@ -104,6 +104,7 @@ mod lease;
 mod listeners;
 mod name;
 pub mod pipeline;
+pub mod registry;
 pub mod retry;
 mod striped;
 mod sync;

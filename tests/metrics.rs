@@ -102,7 +102,10 @@ async fn every_primitive_reports_through_a_real_exporter() {
     let calls = "parapet_circuit_breaker_calls_total";
     assert_eq!(sample(&text, calls, &[b[0], ("outcome", "success")]), 2.0);
     assert_eq!(sample(&text, calls, &[b[0], ("outcome", "failure")]), 2.0);
-    assert_eq!(sample(&text, "parapet_circuit_breaker_rejected_total", &b), 1.0);
+    assert_eq!(
+        sample(&text, "parapet_circuit_breaker_rejected_total", &b),
+        1.0
+    );
     assert_eq!(
         sample(
             &text,
@@ -112,18 +115,30 @@ async fn every_primitive_reports_through_a_real_exporter() {
         1.0
     );
     assert_eq!(
-        sample(&text, "parapet_circuit_breaker_state", &[b[0], ("state", "open")]),
+        sample(
+            &text,
+            "parapet_circuit_breaker_state",
+            &[b[0], ("state", "open")]
+        ),
         1.0
     );
     assert_eq!(
-        sample(&text, "parapet_circuit_breaker_state", &[b[0], ("state", "closed")]),
+        sample(
+            &text,
+            "parapet_circuit_breaker_state",
+            &[b[0], ("state", "closed")]
+        ),
         0.0
     );
 
     let p = ("bulkhead", "pool");
     assert_eq!(sample(&text, "parapet_bulkhead_admitted_total", &[p]), 1.0);
     assert_eq!(
-        sample(&text, "parapet_bulkhead_rejected_total", &[p, ("reason", "full")]),
+        sample(
+            &text,
+            "parapet_bulkhead_rejected_total",
+            &[p, ("reason", "full")]
+        ),
         1.0
     );
     assert_eq!(sample(&text, "parapet_bulkhead_in_flight", &[p]), 0.0);
@@ -132,12 +147,19 @@ async fn every_primitive_reports_through_a_real_exporter() {
     let r = ("retry", "payments-retry");
     assert_eq!(sample(&text, "parapet_retry_retries_total", &[r]), 1.0);
     assert_eq!(
-        sample(&text, "parapet_retry_gave_up_total", &[r, ("reason", "attempts")]),
+        sample(
+            &text,
+            "parapet_retry_gave_up_total",
+            &[r, ("reason", "attempts")]
+        ),
         1.0
     );
 
     let t = ("pool", "legacy");
-    assert_eq!(sample(&text, "parapet_thread_pool_completed_total", &[t]), 1.0);
+    assert_eq!(
+        sample(&text, "parapet_thread_pool_completed_total", &[t]),
+        1.0
+    );
     assert_eq!(sample(&text, "parapet_thread_pool_active", &[t]), 0.0);
 
     // Descriptions become `# HELP` lines.

@@ -1,0 +1,121 @@
+//! The registry: bounded under many keys, idle entries evicted, concurrent
+//! first use of one key makes one instance, enumerable.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parapet::bulkhead::Bulkhead;
+use parapet::circuit_breaker::CircuitBreaker;
+use parapet::clock::ManualClock;
+use parapet::registry::Registry;
+
+#[test]
+fn many_keys_never_exceed_the_bound() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let registry = Registry::builder({
+        let made = Arc::clone(&made);
+        move |name: &str| {
+            made.fetch_add(1, Ordering::SeqCst);
+            CircuitBreaker::builder().name(name).build()
+        }
+    })
+    .max_entries(100)
+    .build()
+    .unwrap();
+    for i in 0..10_000 {
+        registry.get(&format!("host-{i}")).unwrap();
+        assert!(registry.len() <= 100);
+    }
+    assert_eq!(registry.len(), 100);
+    assert_eq!(made.load(Ordering::SeqCst), 10_000);
+}
+
+#[test]
+fn the_least_recently_used_makes_room_and_idle_entries_go() {
+    let clock = ManualClock::new();
+    let registry = Registry::builder(|name: &str| Bulkhead::builder().name(name).build())
+        .max_entries(2)
+        .idle_timeout(Duration::from_secs(60))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let a = registry.get("a").unwrap();
+    clock.advance(Duration::from_secs(1));
+    registry.get("b").unwrap();
+    clock.advance(Duration::from_secs(1));
+    registry.get("a").unwrap(); // a is now the most recently used
+    clock.advance(Duration::from_secs(1));
+    registry.get("c").unwrap(); // full: b, the least recently used, goes
+    let names: Vec<_> = registry
+        .entries()
+        .into_iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+    // An evicted instance lives on for its holders; the registry forgot it.
+    let _held = a;
+    clock.advance(Duration::from_secs(120));
+    registry.get("d").unwrap(); // a and c idle for over 60 s: evicted
+    let names: Vec<_> = registry
+        .entries()
+        .into_iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(names, ["d"]);
+}
+
+#[test]
+fn concurrent_first_use_of_one_key_makes_one_instance() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let registry = Registry::builder({
+        let made = Arc::clone(&made);
+        move |name: &str| {
+            made.fetch_add(1, Ordering::SeqCst);
+            CircuitBreaker::builder().name(name).build()
+        }
+    })
+    .build()
+    .unwrap();
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                barrier.wait();
+                let breaker = registry.get("payments").unwrap();
+                breaker.call_sync(|| Ok::<_, ()>(())).unwrap();
+            });
+        }
+    });
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        registry.get("payments").unwrap().snapshot().calls(),
+        8,
+        "one shared breaker"
+    );
+}
+
+#[test]
+fn a_failing_make_stores_nothing_and_settings_errors_are_named() {
+    let registry = Registry::builder(|name: &str| {
+        CircuitBreaker::builder()
+            .name(name)
+            .failure_rate_threshold(if name == "bad" { 2.0 } else { 0.5 })
+            .build()
+    })
+    .build()
+    .unwrap();
+    assert_eq!(
+        registry.get("bad").unwrap_err().field(),
+        "failure_rate_threshold"
+    );
+    assert!(registry.is_empty());
+    assert!(registry.get("good").is_ok());
+    assert!(registry.remove("good").is_some());
+    assert!(registry.is_empty());
+    let err = Registry::builder(|_: &str| Ok(()))
+        .max_entries(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "max_entries");
+}
