@@ -100,6 +100,8 @@ pub mod clock;
 pub mod error;
 pub mod fallback;
 #[cfg(feature = "tower")]
+mod flatten;
+#[cfg(feature = "tower")]
 mod lease;
 mod listeners;
 mod name;
@@ -115,6 +117,8 @@ pub mod window;
 pub use bulkhead::Bulkhead;
 pub use circuit_breaker::CircuitBreaker;
 pub use error::{BulkheadFull, CircuitOpen, ConfigError, Error, TimedOut};
+#[cfg(feature = "tower")]
+pub use flatten::{Flatten, FlattenLayer, Flattened};
 
 /// A seed that differs per call and per process, for jitter (std's randomly
 /// keyed hasher; no extra dependency).

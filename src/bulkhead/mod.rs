@@ -240,6 +240,8 @@ impl Inner {
         if _count % crate::striped::PUBLISH_EVERY == 0 {
             self.publish();
         }
+        #[cfg(feature = "tracing")]
+        tracing::debug!(target: "parapet", bulkhead = self.name.as_str(), ?reason, "bulkhead rejected a call");
         self.listeners.emit(|| BulkheadEvent {
             name: self.name.as_str(),
             kind: BulkheadEventKind::Rejected(reason),

@@ -91,6 +91,10 @@ impl Events {
     pub(crate) fn emit(&self, name: &'static str, kind: EventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
+        #[cfg(feature = "tracing")]
+        if let EventKind::Rejected { state, retry_after } = kind {
+            tracing::debug!(target: "parapet", breaker = name, ?state, ?retry_after, "circuit breaker rejected a call");
+        }
         self.listeners.emit(|| Event { name, kind });
     }
 
@@ -126,6 +130,8 @@ impl Events {
                 let kind = EventKind::StateTransition { from, to };
                 #[cfg(feature = "metrics")]
                 self.metrics.transition(from, to);
+                #[cfg(feature = "tracing")]
+                tracing::info!(target: "parapet", breaker = name, ?from, ?to, "circuit breaker transition");
                 self.listeners.emit(|| Event { name, kind });
             }
             drop(serial);

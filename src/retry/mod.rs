@@ -145,6 +145,19 @@ impl Shared {
     fn emit(&self, kind: RetryEventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
+        #[cfg(feature = "tracing")]
+        match kind {
+            RetryEventKind::Retry {
+                attempt,
+                delay,
+                hinted,
+            } => tracing::debug!(
+                target: "parapet", retry = self.name.as_str(), attempt, ?delay, hinted, "retrying"
+            ),
+            RetryEventKind::GaveUp { attempts, reason } => tracing::debug!(
+                target: "parapet", retry = self.name.as_str(), attempts, ?reason, "gave up retrying"
+            ),
+        }
         self.listeners.emit(|| RetryEvent {
             name: self.name.as_str(),
             kind,
