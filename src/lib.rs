@@ -97,6 +97,8 @@
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;
+#[cfg(feature = "serde")]
+pub mod config;
 pub mod error;
 pub mod fallback;
 #[cfg(feature = "tower")]

@@ -119,3 +119,77 @@ fn a_failing_make_stores_nothing_and_settings_errors_are_named() {
         .unwrap_err();
     assert_eq!(err.field(), "max_entries");
 }
+
+/// A registry configured from a JSON text: per-name settings, defaults for
+/// the rest; typos and bad values are errors.
+#[cfg(feature = "serde")]
+#[test]
+fn a_registry_configured_from_a_config_file() {
+    use parapet::config::{check, Config};
+
+    let text = r#"{
+        "circuit_breakers": {
+            "default": { "failure_rate_threshold": 0.5, "minimum_calls": 20 },
+            "payments": { "failure_rate_threshold": 0.2, "window": { "time": { "duration": "10s", "buckets": 10 } }, "open_duration": "1m", "slow_call_duration": "1.5s" }
+        },
+        "bulkheads": { "payments": { "max_concurrent": 4, "max_waiters": 8, "max_wait": "250ms" } },
+        "thread_pools": { "legacy": { "threads": 2, "queue": 4 } },
+        "retries": { "payments": { "max_attempts": 4, "backoff": { "linear": { "initial": "100ms", "step": "50ms" } }, "jitter": "none" } }
+    }"#;
+    let config: Config = serde_json::from_str(text).unwrap();
+    check(&config).unwrap();
+    let breakers_config = config.circuit_breakers.clone();
+    let registry = Registry::builder(move |name: &str| {
+        let c = breakers_config
+            .get(name)
+            .or_else(|| breakers_config.get("default"))
+            .expect("a default");
+        c.builder(name).build()
+    })
+    .build()
+    .unwrap();
+    let payments = registry.get("payments").unwrap().settings();
+    assert_eq!(payments.failure_rate_threshold, 0.2);
+    assert_eq!(payments.open_duration, Duration::from_secs(60));
+    assert_eq!(
+        payments.slow_call_duration,
+        Some(Duration::from_millis(1500))
+    );
+    let other = registry.get("search").unwrap().settings();
+    assert_eq!(
+        (other.failure_rate_threshold, other.minimum_calls),
+        (0.5, 20)
+    );
+    let pool = config.thread_pools["legacy"]
+        .builder("legacy")
+        .build()
+        .unwrap();
+    assert_eq!(pool.metrics().threads, 2);
+    let bulkhead = config.bulkheads["payments"]
+        .builder("payments")
+        .build()
+        .unwrap();
+    assert_eq!(bulkhead.metrics().limit, 4);
+
+    // A typo is caught, a bad duration says why, a bad value is named.
+    let typo = serde_json::from_str::<Config>(
+        r#"{ "circuit_breakers": { "x": { "failure_rate": 0.5 } } }"#,
+    );
+    assert!(typo
+        .unwrap_err()
+        .to_string()
+        .contains("unknown field `failure_rate`"));
+    let bad = serde_json::from_str::<Config>(r#"{ "bulkheads": { "x": { "max_wait": "soon" } } }"#);
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("invalid duration \"soon\""));
+    let config: Config = serde_json::from_str(
+        r#"{ "circuit_breakers": { "x": { "failure_rate_threshold": 1.5 } } }"#,
+    )
+    .unwrap();
+    assert_eq!(
+        check(&config).unwrap_err().field(),
+        "failure_rate_threshold"
+    );
+}
