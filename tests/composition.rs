@@ -199,6 +199,32 @@ fn a_fallback_around_the_pipeline_serves_rejections_and_timeouts() {
     assert_eq!(reply.unwrap(), "cached");
 }
 
+/// The fallback, outermost, serves the pipeline's final error: here the
+/// total timeout that cut the retries.
+#[test]
+fn with_fallback_serves_the_final_error() {
+    let timer = ManualTimer::new();
+    let pipeline = Pipeline::builder(timer.clone())
+        .timeout(100 * MS)
+        .retry(retry(&timer, 10, 30 * MS))
+        .build()
+        .unwrap()
+        .with_fallback(
+            Fallback::with(|e: Error<std::io::Error>| format!("stale ({:?})", e.kind()))
+                .when(|e: &Error<std::io::Error>| e.is_timeout()),
+        );
+    let calls = AtomicU32::new(0);
+    let reply = drive(
+        &timer,
+        pipeline.call(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<String, _>(std::io::Error::other("down"))
+        }),
+    );
+    assert_eq!(reply.unwrap(), "stale (TimedOut)");
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "at 0, 30, 60 and 90 ms");
+}
+
 #[test]
 fn an_empty_pipeline_passes_results_through() {
     let timer = ManualTimer::new();

@@ -3,7 +3,7 @@
 //! with one flat error.
 //!
 //! ```text
-//! fallback (yours, around the pipeline: `Fallback::call(|| pipeline.call(..))`)
+//! fallback (`Pipeline::with_fallback`)
 //!   → total timeout → retry → circuit breaker → bulkhead → attempt timeout → operation
 //! ```
 //!
@@ -69,6 +69,7 @@ pub use layer::{PipelineLayer, PipelineService, ServiceAttempt, ServiceAttempts}
 use crate::bulkhead::Bulkhead;
 use crate::circuit_breaker::{CircuitBreaker, Classification};
 use crate::error::{ConfigError, Error};
+use crate::fallback::{Fallback, FallbackCall, Handler, When};
 use crate::retry::{Retry, RetryErrors, RetryPolicy};
 use crate::timeout::Timeout;
 use crate::timer::Timer;
@@ -185,6 +186,45 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
     }
 }
 
+/// A [`Pipeline`] with a [`Fallback`] around it, from
+/// [`Pipeline::with_fallback`]: the outermost guard, so it sees the
+/// pipeline's final, flat error (a rejection, a timeout, the last
+/// attempt's error) and may replace it.
+#[derive(Debug)]
+pub struct FallbackPipeline<Tm, P, H, W> {
+    pipeline: Pipeline<Tm, P>,
+    fallback: Fallback<H, W>,
+}
+
+impl<Tm: Timer, P, H, W> FallbackPipeline<Tm, P, H, W> {
+    /// Runs `make`'s futures through the pipeline; an error the fallback
+    /// picks becomes its value.
+    ///
+    /// # Errors
+    ///
+    /// The pipeline's flat error when the fallback does not pick it.
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    pub fn call<F, Fut, T, E>(
+        &self,
+        make: F,
+    ) -> FallbackCall<'_, H, W, PipelineCall<&Pipeline<Tm, P>, Tm, P, F>, H::Future>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        P: RetryPolicy<T, Error<E>>,
+        H: Handler<Error<E>, T>,
+        W: When<Error<E>>,
+    {
+        self.fallback.call(|| self.pipeline.call(make))
+    }
+
+    /// The pipeline inside.
+    pub fn pipeline(&self) -> &Pipeline<Tm, P> {
+        &self.pipeline
+    }
+}
+
 /// How a breaker inside a pipeline judges an attempt.
 fn judge<T, E>(result: &Result<T, Error<E>>) -> Classification {
     match result {
@@ -195,6 +235,33 @@ fn judge<T, E>(result: &Result<T, Error<E>>) -> Classification {
 }
 
 impl<Tm: Timer, P> Pipeline<Tm, P> {
+    /// This pipeline with `fallback` around it (the outermost guard).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::{CircuitBreaker, State};
+    /// use parapet::fallback::Fallback;
+    /// use parapet::pipeline::Pipeline;
+    /// use parapet::timer::ManualTimer;
+    ///
+    /// let breaker = CircuitBreaker::builder().build()?;
+    /// breaker.transition_to(State::ForcedOpen);
+    /// let pipeline = Pipeline::builder(ManualTimer::new())
+    ///     .circuit_breaker(breaker)
+    ///     .build()?
+    ///     .with_fallback(Fallback::value("cached").when(|e: &parapet::Error<std::io::Error>| e.is_rejection()));
+    /// let reply = futures::executor::block_on(pipeline.call(|| async { Ok("live") }));
+    /// assert_eq!(reply.unwrap(), "cached");
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn with_fallback<H, W>(self, fallback: Fallback<H, W>) -> FallbackPipeline<Tm, P, H, W> {
+        FallbackPipeline {
+            pipeline: self,
+            fallback,
+        }
+    }
+
     /// Runs the future `make()` returns through every guard, calling `make`
     /// again for each retry.
     ///
