@@ -58,6 +58,8 @@ pub struct Options {
     pub open_for: Duration,
     /// Print a line per second.
     pub verbose: bool,
+    /// Write a picture of both phases here (SVG).
+    pub plot: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             workers: 16,
             open_for: Duration::from_secs(3),
             verbose: true,
+            plot: None,
         }
     }
 }
@@ -548,6 +551,8 @@ Usage: cargo run --release --example cascade -- [FLAGS]
   --rate N            requests per second to each route of A (default 40)
   --workers N         A's capacity, requests served at once (default 16)
   --quiet             no line per second, only the summary
+  --plot FILE.svg     also draw both phases on one time axis (p99 per route,
+                      success rate, breaker state as bands)
   --help              this text
 
 Everything runs on 127.0.0.1 and stops by itself.";
@@ -571,6 +576,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
             "--rate" => opts.rate = value("--rate")?.clamp(1, 1000) as u32,
             "--workers" => opts.workers = value("--workers")?.clamp(1, 1024) as usize,
             "--quiet" => opts.verbose = false,
+            "--plot" => {
+                let file = args.next().ok_or("--plot needs a file name")?;
+                opts.plot = Some(file.into());
+            }
             "--help" | "-h" => return Err(HELP.to_string()),
             other => return Err(format!("unknown flag {other}\n\n{HELP}")),
         }
@@ -606,4 +615,114 @@ async fn main() {
     println!("\nPhase 2: A calls B through a parapet pipeline (timeout, retry with budget, breaker, bulkhead) and a fallback.");
     let protected = phase(&opts, true).await;
     print_summary(&unprotected, &protected);
+    if let Some(file) = &opts.plot {
+        match plot(file, &unprotected, &protected) {
+            Ok(()) => println!("\nWrote {}", file.display()),
+            Err(e) => println!("\nCould not write {}: {e}", file.display()),
+        }
+    }
+}
+
+/// Both phases on one time axis: p99 of each route (top), success rate of
+/// each route (bottom), the protected breaker's open and half-open
+/// seconds as bands.
+pub fn plot(
+    file: &std::path::Path,
+    unprotected: &PhaseReport,
+    protected: &PhaseReport,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
+    let seconds = unprotected.local.len().max(protected.local.len()) as f64;
+    let root = SVGBackend::new(file, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(430);
+    let worst = [unprotected, protected]
+        .iter()
+        .flat_map(|r| r.local.iter().chain(r.b.iter()))
+        .map(|s| s.p99.as_millis() as f64)
+        .fold(10.0, f64::max);
+    let series = |r: &PhaseReport, local: bool| -> Vec<(f64, f64, f64)> {
+        let route = if local { &r.local } else { &r.b };
+        route
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    i as f64 + 0.5,
+                    s.p99.as_millis() as f64,
+                    s.success_rate() * 100.0,
+                )
+            })
+            .collect()
+    };
+    let lines = [
+        (unprotected, true, "unprotected /local", RED),
+        (unprotected, false, "unprotected /b", MAGENTA),
+        (protected, true, "protected /local", BLUE),
+        (protected, false, "protected /b", CYAN),
+    ];
+
+    let mut chart = ChartBuilder::on(&top)
+        .caption("p99 latency per route (ms)", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..seconds, 0f64..worst * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds into the phase")
+        .draw()?;
+    // The protected breaker's open (red) and half-open (orange) seconds.
+    for (i, state) in protected.breaker.iter().enumerate() {
+        let color = match state {
+            Some(State::Open) => RED.mix(0.12),
+            Some(State::HalfOpen) => RGBColor(255, 165, 0).mix(0.2),
+            _ => continue,
+        };
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(i as f64, 0.0), (i as f64 + 1.0, worst * 1.1)],
+            color.filled(),
+        )))?;
+    }
+    for (report, local, name, color) in &lines {
+        let points: Vec<_> = series(report, *local)
+            .iter()
+            .map(|(x, p99, _)| (*x, *p99))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption(
+            "success rate per route (%); bands: protected breaker open / half-open",
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..seconds, 0f64..105f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds into the phase")
+        .draw()?;
+    for (report, local, _, color) in &lines {
+        let points: Vec<_> = series(report, *local)
+            .iter()
+            .map(|(x, _, ok)| (*x, *ok))
+            .collect();
+        chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
+    }
+    root.present()?;
+    Ok(())
 }

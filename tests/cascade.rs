@@ -23,10 +23,17 @@ async fn the_cascade_happens_unprotected_and_is_prevented_protected() {
         workers: 12,
         open_for: Duration::from_secs(1),
         verbose: true,
+        plot: None,
     };
     let unprotected = phase(&opts, false).await;
     let protected = phase(&opts, true).await;
     cascade::print_summary(&unprotected, &protected);
+    // The picture draws (into the target directory).
+    let svg = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cascade.svg");
+    cascade::plot(&svg, &unprotected, &protected).unwrap();
+    assert!(std::fs::read_to_string(&svg)
+        .unwrap()
+        .contains("p99 latency per route"));
 
     // Unprotected: the route that never touches B degrades.
     assert!(
