@@ -6,7 +6,14 @@
 //!
 //! When one dependency slows down, callers pile up waiting on it and run out
 //! of workers, connections and memory; the failure spreads up the chain.
-//! parapet stops that inside the process.
+//! parapet stops that inside the process: `cargo run --release --example
+//! cascade` shows the cascade over real HTTP, then parapet preventing it.
+//!
+//! The pieces: [`circuit_breaker`], [`bulkhead`] (semaphore and
+//! [`ThreadPool`](bulkhead::ThreadPool)), [`timeout`], [`retry`] (backoff,
+//! budgets, hints), [`fallback`], composed in one documented order by
+//! [`pipeline`] with one flat [`Error`]; [`registry`] for named, bounded
+//! instances; every timer through [`timer::Timer`], so any runtime works.
 //!
 //! ## Quick start
 //!
