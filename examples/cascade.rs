@@ -20,6 +20,9 @@
 //! fallback. Calls to B hold at most a few workers for a bounded time, the
 //! breaker opens and answers from the fallback without waiting, probes B,
 //! and closes once B recovers; `/local` keeps answering throughout.
+//!
+//! With `--features metrics`, A serves its Prometheus metrics at
+//! `/metrics` while it runs (the address is printed).
 #![allow(missing_docs)]
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -187,7 +190,27 @@ async fn serve_a(a: A, workers: usize) -> String {
         .route("/local", get(route_local))
         .with_state(a)
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(workers));
+    // Added after the limit: a scrape never waits for a worker.
+    #[cfg(feature = "metrics")]
+    let app = app.route(
+        "/metrics",
+        get(|| std::future::ready(prometheus().render())),
+    );
     listen(app).await
+}
+
+/// The process's Prometheus recorder (feature `metrics`), installed before
+/// the first breaker or bulkhead is built: they register their metrics
+/// when built.
+#[cfg(feature = "metrics")]
+fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("no other recorder is installed")
+    })
 }
 
 /// One request's fate.
@@ -346,6 +369,8 @@ fn guard(opts: &Options) -> Guard {
 
 /// Runs one phase: B on the timeline, A (protected or not), the load.
 pub async fn phase(opts: &Options, protected: bool) -> PhaseReport {
+    #[cfg(feature = "metrics")]
+    let _ = prometheus();
     let mode = Arc::new(AtomicU8::new(HEALTHY));
     let b = serve_b(Arc::clone(&mode), opts.slow_response).await;
     let guard = protected.then(|| Arc::new(guard(opts)));
@@ -367,6 +392,10 @@ pub async fn phase(opts: &Options, protected: bool) -> PhaseReport {
         opts.workers,
     )
     .await;
+    #[cfg(feature = "metrics")]
+    if opts.verbose {
+        println!("(Prometheus metrics of A: {a}/metrics while this phase runs)");
+    }
     let client = reqwest::Client::builder()
         .timeout(CLIENT_TIMEOUT)
         .build()
