@@ -8,7 +8,7 @@
 //! Run: `cargo bench --bench pipeline`
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
-use std::future::{pending, ready, Pending, Ready};
+use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -18,23 +18,10 @@ use parapet::circuit_breaker::CircuitBreaker;
 use parapet::pipeline::Pipeline;
 use parapet::retry::Retry;
 use parapet::timeout::Timeout;
-use parapet::timer::Timer;
 use tower::service_fn;
 
 mod support;
-use support::{poll_ready, run, tower_call};
-
-/// A timer whose sleeps never end.
-#[derive(Clone, Copy, Debug)]
-struct Never;
-
-impl Timer for Never {
-    type Sleep = Pending<()>;
-
-    fn sleep(&self, _: Duration) -> Pending<()> {
-        pending()
-    }
-}
+use support::{poll_ready, run, tower_call, Never};
 
 #[inline]
 fn op(i: u64) -> Ready<Result<u64, std::io::Error>> {

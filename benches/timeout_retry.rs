@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench timeout_retry`
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
-use std::future::{pending, ready, Pending, Ready};
+use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -17,23 +17,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use parapet::fallback::Fallback;
 use parapet::retry::{Retry, RetryBudget};
 use parapet::timeout::Timeout;
-use parapet::timer::{Timer, TokioTimer};
+use parapet::timer::TokioTimer;
 use tower::{service_fn, Layer};
 
 mod support;
-use support::{poll_ready, run, tower_call};
-
-/// A timer whose sleeps never end.
-#[derive(Clone, Copy, Debug)]
-struct Never;
-
-impl Timer for Never {
-    type Sleep = Pending<()>;
-
-    fn sleep(&self, _: Duration) -> Pending<()> {
-        pending()
-    }
-}
+use support::{poll_ready, run, tower_call, Never};
 
 #[inline]
 fn op(i: u64) -> Ready<Result<u64, std::io::Error>> {
