@@ -21,7 +21,7 @@ use parapet::timeout::Timeout;
 use tower::service_fn;
 
 mod support;
-use support::{poll_ready, run, tower_call, Never};
+use support::{poll_ready, run, seatbelt_context, tower_call, Never};
 
 #[inline]
 fn op(i: u64) -> Ready<Result<u64, std::io::Error>> {
@@ -70,10 +70,7 @@ fn pipeline(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let context = {
-        let _entered = rt.enter();
-        seatbelt::ResilienceContext::new(tick::Clock::new_tokio())
-    };
+    let context = seatbelt_context(&rt);
     let seatbelt_svc = (
         seatbelt::timeout::Timeout::layer("t", &context)
             .timeout_error(|_| std::io::Error::other("timeout"))

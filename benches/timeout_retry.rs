@@ -21,7 +21,7 @@ use parapet::timer::TokioTimer;
 use tower::{service_fn, Layer};
 
 mod support;
-use support::{poll_ready, run, tower_call, Never};
+use support::{poll_ready, run, seatbelt_context, tower_call, Never};
 
 #[inline]
 fn op(i: u64) -> Ready<Result<u64, std::io::Error>> {
@@ -32,13 +32,6 @@ type Inner = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, std::io::Error>
 
 fn inner() -> Inner {
     service_fn(op as fn(u64) -> Ready<Result<u64, std::io::Error>>)
-}
-
-fn seatbelt_context(
-    rt: &tokio::runtime::Runtime,
-) -> seatbelt::ResilienceContext<u64, Result<u64, std::io::Error>> {
-    let _entered = rt.enter();
-    seatbelt::ResilienceContext::new(tick::Clock::new_tokio())
 }
 
 fn timeout(c: &mut Criterion) {

@@ -97,3 +97,12 @@ impl parapet::timer::Timer for Never {
         std::future::pending()
     }
 }
+
+/// seatbelt's context on tokio's clock (built inside `rt`, which the clock
+/// needs), for the peer rows.
+pub(crate) fn seatbelt_context(
+    rt: &tokio::runtime::Runtime,
+) -> seatbelt::ResilienceContext<u64, Result<u64, std::io::Error>> {
+    let _entered = rt.enter();
+    seatbelt::ResilienceContext::new(tick::Clock::new_tokio())
+}
