@@ -108,6 +108,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "tower")]
 mod flatten;
 #[cfg(feature = "tower")]

@@ -98,7 +98,7 @@ mod metrics;
 pub(crate) mod permit;
 pub(crate) mod semaphore;
 #[cfg(feature = "tower")]
-mod service;
+pub(crate) mod service;
 mod thread_pool;
 
 use std::fmt;

@@ -29,7 +29,15 @@ use crate::lease::{Lease, Leases};
 /// [`Error::Operation`].
 pub struct BulkheadService<S> {
     inner: S,
-    bulkhead: Bulkhead,
+    gate: Gate,
+}
+
+/// The bulkhead's side of a tower service: the place `poll_ready` takes
+/// for the next `call`, and the lease its response futures hold. Shared by
+/// [`BulkheadService`] and the HTTP service (`crate::http`), which differ
+/// only in when they give the place back.
+pub(crate) struct Gate {
+    pub(crate) bulkhead: Bulkhead,
     lease: Lease<Inner>,
     leases: Arc<Leases<Inner>>,
     reserved: Reserved,
@@ -43,16 +51,9 @@ enum Reserved {
     Rejected(BulkheadFull),
 }
 
-impl<S> BulkheadService<S> {
-    /// `inner` guarded by `bulkhead`.
-    pub fn new(inner: S, bulkhead: Bulkhead) -> Self {
-        let leases = Arc::new(Leases::new(&bulkhead.inner));
-        Self::with_leases(inner, bulkhead, leases)
-    }
-
-    pub(crate) fn with_leases(inner: S, bulkhead: Bulkhead, leases: Arc<Leases<Inner>>) -> Self {
+impl Gate {
+    pub(crate) fn new(bulkhead: Bulkhead, leases: Arc<Leases<Inner>>) -> Self {
         Self {
-            inner,
             bulkhead,
             lease: leases.take(),
             leases,
@@ -60,9 +61,10 @@ impl<S> BulkheadService<S> {
         }
     }
 
-    /// The guarding bulkhead.
-    pub fn bulkhead(&self) -> &Bulkhead {
-        &self.bulkhead
+    /// A gate for a clone of the service: same bulkhead and leases, no
+    /// place.
+    pub(crate) fn fresh(&self) -> Self {
+        Self::new(self.bulkhead.clone(), Arc::clone(&self.leases))
     }
 
     /// A place now or the rejection, never waiting.
@@ -72,38 +74,18 @@ impl<S> BulkheadService<S> {
             Err(full) => Reserved::Rejected(full),
         }
     }
-}
 
-impl<S: Clone> Clone for BulkheadService<S> {
-    fn clone(&self) -> Self {
-        Self::with_leases(
-            self.inner.clone(),
-            self.bulkhead.clone(),
-            Arc::clone(&self.leases),
-        )
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for BulkheadService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BulkheadService")
-            .field("inner", &self.inner)
-            .field("bulkhead", &self.bulkhead)
-            .field("holds_place", &matches!(self.reserved, Reserved::Held(_)))
-            .finish()
-    }
-}
-
-impl<S, Req> Service<Req> for BulkheadService<S>
-where
-    S: Service<Req>,
-{
-    type Response = S::Response;
-    type Error = Error<S::Error>;
-    type Future = ResponseFuture<S::Future>;
-
+    /// Takes (or waits for) a place for the next `call`, then readies the
+    /// inner service through `poll_inner`. Never fails because of the
+    /// bulkhead: a rejection is kept for `call`, and the inner service's
+    /// readiness is then not polled. An error from the inner `poll_ready`
+    /// gives the place back (the call will not come).
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    pub(crate) fn poll_ready<E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll_inner: impl FnOnce(&mut Context<'_>) -> Poll<Result<(), E>>,
+    ) -> Poll<Result<(), E>> {
         loop {
             match &mut self.reserved {
                 Reserved::Nothing => {
@@ -125,34 +107,102 @@ where
                 // service, whose readiness we do not poll.
                 Reserved::Rejected(_) => return Poll::Ready(Ok(())),
                 Reserved::Held(_) => {
-                    return match self.inner.poll_ready(cx) {
-                        Poll::Ready(Err(e)) => {
-                            // The call will not come: give the place back.
-                            self.reserved = Reserved::Nothing;
-                            Poll::Ready(Err(Error::Operation(e)))
-                        }
-                        other => other.map_err(Error::Operation),
-                    };
+                    let poll = poll_inner(cx);
+                    if let Poll::Ready(Err(_)) = poll {
+                        self.reserved = Reserved::Nothing;
+                    }
+                    return poll;
                 }
             }
         }
     }
 
+    /// The place of the call starting now, or the rejection. Taken before
+    /// the inner `call`: if that panics, the place goes back.
     #[inline]
-    fn call(&mut self, req: Req) -> Self::Future {
+    pub(crate) fn admit(&mut self) -> Result<Place<Lease<Inner>>, BulkheadFull> {
         let reserved = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
             held @ (Reserved::Held(_) | Reserved::Rejected(_)) => held,
             // `call` without a ready `poll_ready`: ask now, without waiting,
             // rather than panic (a queued wait is left).
             Reserved::Nothing | Reserved::Waiting(_) => self.try_admit(),
         };
-        let kind = match reserved {
-            Reserved::Held(place) => Kind::Running {
+        match reserved {
+            Reserved::Held(place) => Ok(place),
+            Reserved::Rejected(full) => Err(full),
+            Reserved::Nothing | Reserved::Waiting(_) => unreachable!("resolved above"),
+        }
+    }
+
+    /// Whether a place is held (for `Debug`).
+    pub(crate) fn holds_place(&self) -> bool {
+        matches!(self.reserved, Reserved::Held(_))
+    }
+}
+
+impl<S> BulkheadService<S> {
+    /// `inner` guarded by `bulkhead`.
+    pub fn new(inner: S, bulkhead: Bulkhead) -> Self {
+        let leases = Arc::new(Leases::new(&bulkhead.inner));
+        Self::with_leases(inner, bulkhead, leases)
+    }
+
+    pub(crate) fn with_leases(inner: S, bulkhead: Bulkhead, leases: Arc<Leases<Inner>>) -> Self {
+        Self {
+            inner,
+            gate: Gate::new(bulkhead, leases),
+        }
+    }
+
+    /// The guarding bulkhead.
+    pub fn bulkhead(&self) -> &Bulkhead {
+        &self.gate.bulkhead
+    }
+}
+
+impl<S: Clone> Clone for BulkheadService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            gate: self.gate.fresh(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for BulkheadService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadService")
+            .field("inner", &self.inner)
+            .field("bulkhead", &self.gate.bulkhead)
+            .field("holds_place", &self.gate.holds_place())
+            .finish()
+    }
+}
+
+impl<S, Req> Service<Req> for BulkheadService<S>
+where
+    S: Service<Req>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let inner = &mut self.inner;
+        self.gate
+            .poll_ready(cx, |cx| inner.poll_ready(cx))
+            .map_err(Error::Operation)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let kind = match self.gate.admit() {
+            Ok(place) => Kind::Running {
                 fut: self.inner.call(req),
                 place,
             },
-            Reserved::Rejected(error) => Kind::Rejected { error },
-            Reserved::Nothing | Reserved::Waiting(_) => unreachable!("resolved above"),
+            Err(error) => Kind::Rejected { error },
         };
         ResponseFuture { kind }
     }

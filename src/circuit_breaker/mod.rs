@@ -162,7 +162,7 @@ mod metrics;
 pub(crate) mod permit;
 mod record;
 #[cfg(feature = "tower")]
-mod service;
+pub(crate) mod service;
 pub(crate) mod state;
 mod transition;
 mod view;
@@ -170,6 +170,7 @@ mod view;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use builder::CircuitBreakerBuilder;
 pub use classify::{Classification, Classify, DefaultClassifier};
@@ -228,7 +229,7 @@ impl State {
 ///
 /// See the [module docs](self) for the rules and an example.
 pub struct CircuitBreaker<C = DefaultClassifier> {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     classifier: C,
 }
 
@@ -374,6 +375,40 @@ impl<C> CircuitBreaker<C> {
     /// (half-open included).
     pub fn transition_to(&self, state: State) {
         self.inner.force(state);
+    }
+
+    /// If the breaker is open, keeps it open until at least `at_least`
+    /// from now: a longer open duration than configured, for a dependency
+    /// that said how long to stay away (a `Retry-After` or
+    /// `grpc-retry-pushback-ms` on the response that tripped it; see
+    /// [`crate::http`]). Never shortens the open period; capped at
+    /// [`MAX_DURATION`]. In any other state it does nothing. Returns
+    /// whether the deadline moved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use parapet::circuit_breaker::{CircuitBreaker, State};
+    /// use parapet::clock::ManualClock;
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::builder()
+    ///     .open_duration(Duration::from_secs(5))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// assert!(!breaker.hold_open(Duration::from_secs(30))); // closed: nothing
+    /// breaker.transition_to(State::Open);
+    /// assert!(breaker.hold_open(Duration::from_secs(30)));
+    /// assert!(!breaker.hold_open(Duration::from_secs(1))); // never shorter
+    /// clock.advance(Duration::from_secs(29));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// # Ok::<(), parapet::ConfigError>(())
+    /// ```
+    pub fn hold_open(&self, at_least: Duration) -> bool {
+        self.inner.hold_open(at_least)
     }
 
     /// Closed, with a fresh window and the open backoff forgotten.

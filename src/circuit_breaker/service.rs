@@ -11,7 +11,7 @@ use super::error::CircuitOpen;
 use super::future::poll_admitted;
 use super::permit::Ticket;
 use super::state::{Admission, Inner};
-use super::{CircuitBreaker, Classify, DefaultClassifier};
+use super::{CircuitBreaker, Classification, Classify, DefaultClassifier};
 use crate::error::Error;
 use crate::lease::{Lease, Leases};
 
@@ -36,7 +36,15 @@ use crate::lease::{Lease, Leases};
 /// error.
 pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     inner: S,
-    breaker: CircuitBreaker<C>,
+    gate: Gate<C>,
+}
+
+/// The breaker's side of a tower service: the admission `poll_ready`
+/// reserves for the next `call`, and the lease its response futures hold.
+/// Shared by [`CircuitBreakerService`] and the HTTP service
+/// (`crate::http`), which differ only in when they record.
+pub(crate) struct Gate<C> {
+    pub(crate) breaker: CircuitBreaker<C>,
     /// What this service's response futures hold (see `lease.rs`).
     lease: Lease<Inner>,
     leases: Arc<Leases<Inner>>,
@@ -52,20 +60,9 @@ enum Reserved {
     Rejected(CircuitOpen),
 }
 
-impl<S, C> CircuitBreakerService<S, C> {
-    /// `inner` guarded by `breaker`.
-    pub fn new(inner: S, breaker: CircuitBreaker<C>) -> Self {
-        let leases = Arc::new(Leases::new(&breaker.inner));
-        Self::with_leases(inner, breaker, leases)
-    }
-
-    pub(crate) fn with_leases(
-        inner: S,
-        breaker: CircuitBreaker<C>,
-        leases: Arc<Leases<Inner>>,
-    ) -> Self {
+impl<C> Gate<C> {
+    pub(crate) fn new(breaker: CircuitBreaker<C>, leases: Arc<Leases<Inner>>) -> Self {
         Self {
-            inner,
             breaker,
             lease: leases.take(),
             leases,
@@ -73,81 +70,55 @@ impl<S, C> CircuitBreakerService<S, C> {
         }
     }
 
-    /// The guarding breaker.
-    pub fn breaker(&self) -> &CircuitBreaker<C> {
-        &self.breaker
+    /// A gate for a clone of the service: same breaker and leases, no
+    /// reservation.
+    pub(crate) fn fresh(&self) -> Self
+    where
+        C: Clone,
+    {
+        Self::new(self.breaker.clone(), Arc::clone(&self.leases))
     }
-}
 
-impl<S, C> Drop for CircuitBreakerService<S, C> {
-    fn drop(&mut self) {
-        if let Reserved::Admitted(admission) = self.reserved {
-            self.breaker.inner.release(admission);
-        }
-    }
-}
-
-impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
-    fn clone(&self) -> Self {
-        Self::with_leases(
-            self.inner.clone(),
-            self.breaker.clone(),
-            Arc::clone(&self.leases),
-        )
-    }
-}
-
-impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CircuitBreakerService")
-            .field("inner", &self.inner)
-            .field("breaker", &self.breaker)
-            .field("reserved", &matches!(self.reserved, Reserved::Admitted(_)))
-            .finish()
-    }
-}
-
-impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
-where
-    S: Service<Req>,
-    C: Classify<S::Response, S::Error> + Clone,
-{
-    type Response = S::Response;
-    type Error = Error<S::Error>;
-    type Future = ResponseFuture<S::Future, C>;
-
+    /// Reserves an admission for the next `call` and readies the inner
+    /// service through `poll_inner`. The breaker never fails it: a
+    /// rejection is kept for `call`, and the inner service's readiness is
+    /// then not polled. After an error from the inner `poll_ready`, the
+    /// caller records it with [`settle_reserved`](Self::settle_reserved).
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    pub(crate) fn poll_ready<E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll_inner: impl FnOnce(&mut Context<'_>) -> Poll<Result<(), E>>,
+    ) -> Poll<Result<(), E>> {
         if !matches!(self.reserved, Reserved::Admitted(_)) {
             match self.breaker.inner.reserve() {
                 Ok(admission) => self.reserved = Reserved::Admitted(admission),
                 Err(open) => {
-                    // Ready: the call will be rejected without the inner
-                    // service, whose readiness we do not poll.
                     self.reserved = Reserved::Rejected(open);
                     return Poll::Ready(Ok(()));
                 }
             }
         }
-        match self.inner.poll_ready(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => {
-                let result: Result<S::Response, S::Error> = Err(e);
-                if let Reserved::Admitted(mut admission) =
-                    std::mem::replace(&mut self.reserved, Reserved::Nothing)
-                {
-                    let breaker = &self.breaker.inner;
-                    breaker.begin(&mut admission);
-                    breaker.complete(admission, self.breaker.classifier.classify(&result));
-                }
-                Poll::Ready(result.map(|_| ()).map_err(Error::Operation))
-            }
+        poll_inner(cx)
+    }
+
+    /// Records the reserved admission as `class` (the inner service's
+    /// `poll_ready` failed, so the call will not come).
+    pub(crate) fn settle_reserved(&mut self, class: Classification) {
+        if let Reserved::Admitted(mut admission) =
+            std::mem::replace(&mut self.reserved, Reserved::Nothing)
+        {
+            let breaker = &self.breaker.inner;
+            breaker.begin(&mut admission);
+            breaker.complete(admission, class);
         }
     }
 
+    /// The ticket of the call starting now (its clock started), or the
+    /// rejection. Made before the inner `call`: if that panics, the
+    /// ticket gives the admission back.
     #[inline]
-    fn call(&mut self, req: Req) -> Self::Future {
+    pub(crate) fn admit(&mut self) -> Result<Ticket<Lease<Inner>>, CircuitOpen> {
         let breaker = &self.breaker.inner;
         let admitted = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
             // Admitted in `poll_ready` and still valid: the call starts now,
@@ -166,13 +137,96 @@ where
             // `call` without `poll_ready`: ask now rather than panic.
             Reserved::Nothing => breaker.acquire(),
         };
-        let kind = match admitted {
-            Ok(admission) => Kind::Running {
-                // The ticket first: if the inner `call` panics, it gives
-                // the admission back.
-                ticket: Ticket::new(self.lease.clone(), admission),
+        admitted.map(|admission| Ticket::new(self.lease.clone(), admission))
+    }
+
+    /// Whether an admission is reserved (for `Debug`).
+    pub(crate) fn is_reserved(&self) -> bool {
+        matches!(self.reserved, Reserved::Admitted(_))
+    }
+}
+
+impl<C> Drop for Gate<C> {
+    fn drop(&mut self) {
+        if let Reserved::Admitted(admission) = self.reserved {
+            self.breaker.inner.release(admission);
+        }
+    }
+}
+
+impl<S, C> CircuitBreakerService<S, C> {
+    /// `inner` guarded by `breaker`.
+    pub fn new(inner: S, breaker: CircuitBreaker<C>) -> Self {
+        let leases = Arc::new(Leases::new(&breaker.inner));
+        Self::with_leases(inner, breaker, leases)
+    }
+
+    pub(crate) fn with_leases(
+        inner: S,
+        breaker: CircuitBreaker<C>,
+        leases: Arc<Leases<Inner>>,
+    ) -> Self {
+        Self {
+            inner,
+            gate: Gate::new(breaker, leases),
+        }
+    }
+
+    /// The guarding breaker.
+    pub fn breaker(&self) -> &CircuitBreaker<C> {
+        &self.gate.breaker
+    }
+}
+
+impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            gate: self.gate.fresh(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerService")
+            .field("inner", &self.inner)
+            .field("breaker", &self.gate.breaker)
+            .field("reserved", &self.gate.is_reserved())
+            .finish()
+    }
+}
+
+impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = ResponseFuture<S::Future, C>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let inner = &mut self.inner;
+        match self.gate.poll_ready(cx, |cx| inner.poll_ready(cx)) {
+            Poll::Ready(Err(e)) => {
+                let result: Result<S::Response, S::Error> = Err(e);
+                let class = self.gate.breaker.classifier.classify(&result);
+                self.gate.settle_reserved(class);
+                Poll::Ready(result.map(|_| ()).map_err(Error::Operation))
+            }
+            other => other.map_err(Error::Operation),
+        }
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let kind = match self.gate.admit() {
+            Ok(ticket) => Kind::Running {
+                ticket,
                 fut: self.inner.call(req),
-                classifier: self.breaker.classifier.clone(),
+                classifier: self.gate.breaker.classifier.clone(),
             },
             Err(error) => Kind::Rejected { error },
         };

@@ -3,7 +3,8 @@
 use super::half_open as trial;
 use super::record::Trigger;
 use super::state::{generation_of, pack, state_of, Inner};
-use super::{Settings, State};
+use super::{Settings, State, MAX_DURATION};
+use std::time::Duration;
 use crate::error::ConfigError;
 use crate::sync::Ordering;
 
@@ -78,6 +79,20 @@ impl Inner {
         drop(cold);
         self.events.dispatch_transitions(self.name.as_str());
         true
+    }
+
+    /// Keeps an open breaker open until at least `at_least` from now (see
+    /// `CircuitBreaker::hold_open`). Under the transition lock, so it
+    /// extends the open period it saw, never a later one; a call deciding
+    /// at the same moment may still see the earlier deadline.
+    pub(crate) fn hold_open(&self, at_least: Duration) -> bool {
+        let _cold = self.cold.lock();
+        if state_of(self.hot.state.load(Ordering::Relaxed)) != State::Open {
+            return false;
+        }
+        let nanos = at_least.min(MAX_DURATION).as_nanos() as u64;
+        let until = self.clock.now_nanos().saturating_add(nanos);
+        self.open_until.fetch_max(until, Ordering::Relaxed) < until
     }
 
     /// Moves to `to` from whatever state the breaker is in.

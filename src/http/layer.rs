@@ -1,0 +1,302 @@
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Response;
+use tower_http::classify::ClassifyResponse;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::body::{BreakerGuard, BulkheadGuard, ResponseBody};
+use super::service::{BulkheadService, CircuitBreakerService};
+use super::{BreakerVerdict, GrpcFailures, HttpFailures};
+use crate::bulkhead::service::Gate as BulkheadGate;
+use crate::circuit_breaker::service::Gate as BreakerGate;
+use crate::circuit_breaker::MAX_DURATION;
+use crate::error::Error;
+use crate::lease::Leases;
+use crate::{Bulkhead, CircuitBreaker};
+
+type BreakerInner = crate::circuit_breaker::state::Inner;
+type BulkheadInner = crate::bulkhead::Inner;
+
+/// A tower [`Layer`] that guards an HTTP or gRPC client with a
+/// [`CircuitBreaker`] and records each call when its response body ends,
+/// classified by a `tower-http` classifier `C`.
+///
+/// Every service it makes shares the one breaker. The breaker's own
+/// classifier is not used: `C` decides, from the response head, the
+/// trailers, or the error (see [`ResponseBody`] for when a call ends).
+///
+/// # Examples
+///
+/// A gRPC server that answers HTTP 200 with `grpc-status: 14`
+/// (`UNAVAILABLE`) in its trailers: the call fails, though the head looked
+/// fine.
+///
+/// ```
+/// use http_body_util::{BodyExt, Full, StreamBody};
+/// use parapet::circuit_breaker::CircuitBreaker;
+/// use parapet::http::CircuitBreakerLayer;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # futures::executor::block_on(async {
+/// let breaker = CircuitBreaker::builder().name("users").build()?;
+/// let client = ServiceBuilder::new()
+///     .layer(CircuitBreakerLayer::grpc(breaker.clone()))
+///     .service(service_fn(|_req: http::Request<()>| async {
+///         let mut trailers = http::HeaderMap::new();
+///         trailers.insert("grpc-status", "14".parse().unwrap());
+///         let frames = [
+///             Ok::<_, std::io::Error>(http_body::Frame::data(bytes::Bytes::from("reply"))),
+///             Ok(http_body::Frame::trailers(trailers)),
+///         ];
+///         let body = StreamBody::new(futures::stream::iter(frames));
+///         Ok::<_, std::io::Error>(http::Response::new(body))
+///     }));
+///
+/// let response = client.oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(breaker.snapshot().calls(), 0); // not yet: the body is still open
+/// let _ = response.into_body().collect().await; // read to the end
+/// assert_eq!(breaker.snapshot().failures(), 1);
+/// # Ok::<(), parapet::ConfigError>(())
+/// # }).unwrap();
+/// ```
+pub struct CircuitBreakerLayer<C> {
+    breaker: CircuitBreaker,
+    leases: Arc<Leases<BreakerInner>>,
+    classifier: C,
+    max_hint: Option<Duration>,
+}
+
+impl CircuitBreakerLayer<HttpFailures> {
+    /// Guarded by `breaker`, classified by the [`HttpFailures`] preset.
+    pub fn http(breaker: CircuitBreaker) -> Self {
+        Self::new(breaker, HttpFailures::new())
+    }
+}
+
+impl CircuitBreakerLayer<GrpcFailures> {
+    /// Guarded by `breaker`, classified by the [`GrpcFailures`] preset.
+    pub fn grpc(breaker: CircuitBreaker) -> Self {
+        Self::new(breaker, GrpcFailures::new())
+    }
+}
+
+impl<C> CircuitBreakerLayer<C> {
+    /// Guarded by `breaker`, classified by `classifier`: a preset, or any
+    /// `tower-http` classifier (`ServerErrorsAsFailures`,
+    /// `GrpcErrorsAsFailures`, `StatusInRangeAsFailures`, or one of your
+    /// own whose failure class implements [`BreakerVerdict`]).
+    pub fn new(breaker: CircuitBreaker, classifier: C) -> Self {
+        let leases = Arc::new(Leases::new(&breaker.inner));
+        Self {
+            breaker,
+            leases,
+            classifier,
+            max_hint: None,
+        }
+    }
+
+    /// Lets a failed response keep the breaker open longer than its open
+    /// duration: when a failure leaves the breaker open and its response
+    /// carried `Retry-After` (seconds or an HTTP date) or
+    /// `grpc-retry-pushback-ms` (in its headers or, for gRPC, its
+    /// trailers), the breaker stays open at least that long, up to `max`
+    /// (at most [`MAX_DURATION`]), as [`CircuitBreaker::hold_open`] does.
+    /// Off by default: a dependency could otherwise shut its callers out
+    /// for as long as it liked.
+    pub fn hold_open_on_hint(mut self, max: Duration) -> Self {
+        self.max_hint = Some(max.min(MAX_DURATION));
+        self
+    }
+
+    /// The guarding breaker.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Runs one call that is not a tower service, such as reqwest's
+    /// `send()`: `make` is called only if the breaker admits the call, and
+    /// the response's body holds the admission until it ends, as with the
+    /// layer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run(client: reqwest::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use http_body_util::BodyExt;
+    /// use parapet::circuit_breaker::CircuitBreaker;
+    /// use parapet::http::CircuitBreakerLayer;
+    ///
+    /// let guard = CircuitBreakerLayer::http(CircuitBreaker::builder().name("search").build()?);
+    /// let response = guard
+    ///     .call(|| async {
+    ///         let res = client.get("http://127.0.0.1:8080/search").send().await?;
+    ///         Ok::<_, reqwest::Error>(http::Response::from(res))
+    ///     })
+    ///     .await?;
+    /// let text = response.into_body().collect().await?.to_bytes();
+    /// # let _ = text; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CircuitOpen`] if the breaker rejects the call, else the
+    /// operation's own error as [`Error::Operation`].
+    pub fn call<F, Fut, B, E>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<Response<ResponseBody<B, BreakerGuard<C::ClassifyEos>>>, Error<E>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Response<B>, E>>,
+        B: http_body::Body,
+        E: fmt::Display + 'static,
+        C: ClassifyResponse + Clone,
+        C::FailureClass: BreakerVerdict,
+    {
+        oneshot(self.layer(Once(Some(make))))
+    }
+}
+
+impl<C: Clone> Clone for CircuitBreakerLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            breaker: self.breaker.clone(),
+            leases: Arc::clone(&self.leases),
+            classifier: self.classifier.clone(),
+            max_hint: self.max_hint,
+        }
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for CircuitBreakerLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("http::CircuitBreakerLayer")
+            .field("breaker", &self.breaker)
+            .field("classifier", &self.classifier)
+            .field("max_hint", &self.max_hint)
+            .finish()
+    }
+}
+
+impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
+    type Service = CircuitBreakerService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let gate = BreakerGate::new(self.breaker.clone(), Arc::clone(&self.leases));
+        CircuitBreakerService::new(inner, gate, self.classifier.clone(), self.max_hint)
+    }
+}
+
+/// A tower [`Layer`] that guards an HTTP or gRPC client with a
+/// [`Bulkhead`] whose place is held until the response body ends: a
+/// streaming response, or one the caller has not read yet, keeps its
+/// connection busy and counts against the limit until then.
+///
+/// # Examples
+///
+/// ```
+/// use http_body_util::{BodyExt, Full};
+/// use parapet::http::BulkheadLayer;
+/// use parapet::Bulkhead;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// # futures::executor::block_on(async {
+/// let bulkhead = Bulkhead::builder().max_concurrent(1).build()?;
+/// let client = ServiceBuilder::new()
+///     .layer(BulkheadLayer::new(bulkhead.clone()))
+///     .service(service_fn(|_req: http::Request<()>| async {
+///         Ok::<_, std::io::Error>(http::Response::new(Full::new(bytes::Bytes::from("hello"))))
+///     }));
+///
+/// let response = client.clone().oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(bulkhead.metrics().in_flight, 1); // the body is unread
+/// let second = client.clone().oneshot(http::Request::new(())).await;
+/// assert!(second.unwrap_err().is_bulkhead_full());
+/// let _ = response.into_body().collect().await;
+/// assert_eq!(bulkhead.metrics().in_flight, 0);
+/// # Ok::<(), parapet::ConfigError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct BulkheadLayer {
+    bulkhead: Bulkhead,
+    leases: Arc<Leases<BulkheadInner>>,
+}
+
+impl BulkheadLayer {
+    /// Guarded by `bulkhead`.
+    pub fn new(bulkhead: Bulkhead) -> Self {
+        let leases = Arc::new(Leases::new(bulkhead.inner_arc()));
+        Self { bulkhead, leases }
+    }
+
+    /// Runs one call that is not a tower service (reqwest's `send()`):
+    /// `make` is called only once a place is held, and the response's body
+    /// holds the place until it ends, as with the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BulkheadFull`] if the bulkhead rejects the call, else the
+    /// operation's own error as [`Error::Operation`].
+    pub fn call<F, Fut, B, E>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<Response<ResponseBody<B, BulkheadGuard>>, Error<E>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Response<B>, E>>,
+        B: http_body::Body,
+        E: fmt::Display + 'static,
+    {
+        oneshot(self.layer(Once(Some(make))))
+    }
+}
+
+impl fmt::Debug for BulkheadLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("http::BulkheadLayer")
+            .field("bulkhead", &self.bulkhead)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for BulkheadLayer {
+    type Service = BulkheadService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BulkheadService::new(inner, BulkheadGate::new(self.bulkhead.clone(), Arc::clone(&self.leases)))
+    }
+}
+
+/// One call as a service: `make` runs at `call`.
+struct Once<F>(Option<F>);
+
+impl<F, Fut, T, E> Service<()> for Once<F>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Response = T;
+    type Error = E;
+    type Future = Fut;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (): ()) -> Fut {
+        (self.0.take().expect("called once"))()
+    }
+}
+
+/// Readies `svc` and makes its one call.
+async fn oneshot<S: Service<()>>(mut svc: S) -> Result<S::Response, S::Error> {
+    std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
+    svc.call(()).await
+}
