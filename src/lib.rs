@@ -108,10 +108,10 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fallback;
-#[cfg(feature = "http")]
-pub mod http;
 #[cfg(feature = "tower")]
 mod flatten;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "tower")]
 mod lease;
 mod listeners;

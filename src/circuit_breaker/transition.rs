@@ -4,9 +4,9 @@ use super::half_open as trial;
 use super::record::Trigger;
 use super::state::{generation_of, pack, state_of, Inner};
 use super::{Settings, State, MAX_DURATION};
-use std::time::Duration;
 use crate::error::ConfigError;
 use crate::sync::Ordering;
+use std::time::Duration;
 
 /// Why a transition happens; it decides the open duration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,6 +20,9 @@ use crate::retry::hint;
 type BreakerInner = crate::circuit_breaker::state::Inner;
 type BulkheadInner = crate::bulkhead::Inner;
 
+/// A response whose body holds the guard `G` until it ends.
+pub type GuardedResponse<B, G> = http::Response<ResponseBody<B, G>>;
+
 pin_project! {
     /// A response body that holds its call's permission (a breaker
     /// admission, a bulkhead place) until the body ends, and then records
@@ -198,6 +201,11 @@ impl<E> BreakerGuard<E> {
     /// Records the call; after a failure whose response asked for a pause,
     /// an open breaker stays open at least that long.
     fn record(mut self, class: Classification, hint: Option<Duration>) {
+        self.settle(class, hint);
+    }
+
+    fn settle(&mut self, class: Classification, hint: Option<Duration>) {
+        self.verdict = Verdict::Known(Classification::Ignored);
         self.ticket.finish(class);
         if let (Classification::Failure, Some(hint), Some(max)) = (class, hint, self.max_hint) {
             self.ticket.breaker().hold_open(hint.min(max));
@@ -218,10 +226,11 @@ where
     E::FailureClass: BreakerVerdict,
 {
     fn trailers(mut self, trailers: &HeaderMap) {
-        let class = match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
-            Verdict::Known(class) => class,
-            Verdict::AtEnd(eos) => counted(eos.classify_eos(Some(trailers))),
-        };
+        let class =
+            match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
+                Verdict::Known(class) => class,
+                Verdict::AtEnd(eos) => counted(eos.classify_eos(Some(trailers))),
+            };
         let hint = match self.max_hint {
             Some(_) => self
                 .hint
@@ -232,20 +241,22 @@ where
     }
 
     fn ended(mut self) {
-        let class = match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
-            Verdict::Known(class) => class,
-            Verdict::AtEnd(eos) => counted(eos.classify_eos(None)),
-        };
+        let class =
+            match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
+                Verdict::Known(class) => class,
+                Verdict::AtEnd(eos) => counted(eos.classify_eos(None)),
+            };
         let hint = self.hint;
         self.record(class, hint);
     }
 
     fn broke<Err: fmt::Display + 'static>(mut self, error: &Err) {
-        let class = match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
-            // The head looked fine (or not), but the body broke.
-            Verdict::Known(_) => Classification::Failure,
-            Verdict::AtEnd(eos) => eos.classify_error(error).classification(),
-        };
+        let class =
+            match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
+                // The head looked fine (or not), but the body broke.
+                Verdict::Known(_) => Classification::Failure,
+                Verdict::AtEnd(eos) => eos.classify_error(error).classification(),
+            };
         let hint = self.hint;
         self.record(class, hint);
     }
@@ -257,7 +268,8 @@ impl<E> Drop for BreakerGuard<E> {
         // and this does nothing): a verdict from the head stands; one that
         // waited for the end is a cancelled call, the ticket's own drop.
         if let Verdict::Known(class) = self.verdict {
-            self.ticket.finish(class);
+            let hint = self.hint;
+            self.settle(class, hint);
         }
     }
 }

@@ -401,7 +401,10 @@ fn retry_error<E: Rejectable>(error: &E) -> Decision {
 impl<B, E: Rejectable> RetryPolicy<Response<B>, E> for HttpFailures {
     fn decide(&self, outcome: &Result<Response<B>, E>) -> Decision {
         match outcome {
-            Ok(res) => retry_on(Self::class_of(res.status()).is_some_and(|c| c.is_retryable()), res),
+            Ok(res) => retry_on(
+                Self::class_of(res.status()).is_some_and(|c| c.is_retryable()),
+                res,
+            ),
             Err(e) => retry_error(e),
         }
     }
@@ -468,7 +471,8 @@ mod tests {
         ] {
             let res = response(status, None);
             assert_eq!(verdict(HttpFailures::new(), &res), expected, "{status}");
-            let decision = RetryPolicy::<_, crate::Error<()>>::decide(&HttpFailures::new(), &Ok(res));
+            let decision =
+                RetryPolicy::<_, crate::Error<()>>::decide(&HttpFailures::new(), &Ok(res));
             assert_eq!(decision == Decision::Retry, retried, "{status}");
         }
     }
@@ -490,7 +494,10 @@ mod tests {
             crate::circuit_breaker::State::Open,
             None,
         ));
-        assert_eq!(RetryPolicy::<Response<()>, _>::decide(&p, &Err(open)), Decision::Accept);
+        assert_eq!(
+            RetryPolicy::<Response<()>, _>::decide(&p, &Err(open)),
+            Decision::Accept
+        );
         assert_eq!(
             RetryPolicy::<Response<()>, _>::decide(&p, &Err(crate::Error::Operation(()))),
             Decision::Retry
@@ -522,7 +529,8 @@ mod tests {
         ] {
             let res = response(200, Some(&code.to_string()));
             assert_eq!(verdict(GrpcFailures::new(), &res), expected, "{code}");
-            let retried = RetryPolicy::<_, crate::Error<()>>::decide(&GrpcFailures::new(), &Ok(res));
+            let retried =
+                RetryPolicy::<_, crate::Error<()>>::decide(&GrpcFailures::new(), &Ok(res));
             assert_eq!(retried == Decision::Retry, code == 14, "{code}");
         }
         assert_eq!(
@@ -547,7 +555,14 @@ mod tests {
             eos.classify_eos(None),
             Err(GrpcFailure::Status(GrpcCode::Internal))
         ));
-        for (status, code) in [(503, 14), (429, 14), (404, 12), (401, 16), (400, 13), (500, 2)] {
+        for (status, code) in [
+            (503, 14),
+            (429, 14),
+            (404, 12),
+            (401, 16),
+            (400, 13),
+            (500, 2),
+        ] {
             let class = match GrpcFailures::new().classify_response(&response(status, None)) {
                 ClassifiedResponse::Ready(Err(class)) => class,
                 _ => panic!("{status}"),

@@ -9,7 +9,7 @@ use tower_http::classify::ClassifyResponse;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::body::{BreakerGuard, BulkheadGuard, ResponseBody};
+use super::body::{BreakerGuard, BulkheadGuard, GuardedResponse};
 use super::service::{BulkheadService, CircuitBreakerService};
 use super::{BreakerVerdict, GrpcFailures, HttpFailures};
 use crate::bulkhead::service::Gate as BulkheadGate;
@@ -150,7 +150,7 @@ impl<C> CircuitBreakerLayer<C> {
     pub fn call<F, Fut, B, E>(
         &self,
         make: F,
-    ) -> impl Future<Output = Result<Response<ResponseBody<B, BreakerGuard<C::ClassifyEos>>>, Error<E>>>
+    ) -> impl Future<Output = Result<GuardedResponse<B, BreakerGuard<C::ClassifyEos>>, Error<E>>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Response<B>, E>>,
@@ -247,7 +247,7 @@ impl BulkheadLayer {
     pub fn call<F, Fut, B, E>(
         &self,
         make: F,
-    ) -> impl Future<Output = Result<Response<ResponseBody<B, BulkheadGuard>>, Error<E>>>
+    ) -> impl Future<Output = Result<GuardedResponse<B, BulkheadGuard>, Error<E>>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Response<B>, E>>,
@@ -270,7 +270,10 @@ impl<S> Layer<S> for BulkheadLayer {
     type Service = BulkheadService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BulkheadService::new(inner, BulkheadGate::new(self.bulkhead.clone(), Arc::clone(&self.leases)))
+        BulkheadService::new(
+            inner,
+            BulkheadGate::new(self.bulkhead.clone(), Arc::clone(&self.leases)),
+        )
     }
 }
 

@@ -77,10 +77,10 @@ mod classify;
 mod layer;
 mod service;
 
-pub use body::{BodyGuard, BreakerGuard, BulkheadGuard, ResponseBody};
-pub use classify::{
-    BreakerVerdict, GrpcEos, GrpcFailure, GrpcFailures, HttpFailure, HttpFailures,
-};
+pub use body::{BodyGuard, BreakerGuard, BulkheadGuard, GuardedResponse, ResponseBody};
+pub use classify::{BreakerVerdict, GrpcEos, GrpcFailure, GrpcFailures, HttpFailure, HttpFailures};
 pub use layer::{BulkheadLayer, CircuitBreakerLayer};
-pub use service::{Arm, BreakerArm, BulkheadArm, BulkheadService, CircuitBreakerService, ResponseFuture};
+pub use service::{
+    Arm, BreakerArm, BulkheadArm, BulkheadService, CircuitBreakerService, ResponseFuture,
+};
 pub use tower_http::classify::GrpcCode;

@@ -237,11 +237,12 @@ where
     type Rejection = CircuitOpen;
 
     fn arrived<B>(self, response: &Response<B>) -> Self::Guard {
-        let head = match self.classifier.classify_response(response) {
-            ClassifiedResponse::Ready(verdict) => Ok(verdict
-                .map_or_else(|class| class.classification(), |()| Classification::Success)),
-            ClassifiedResponse::RequiresEos(eos) => Err(eos),
-        };
+        let head =
+            match self.classifier.classify_response(response) {
+                ClassifiedResponse::Ready(verdict) => Ok(verdict
+                    .map_or_else(|class| class.classification(), |()| Classification::Success)),
+                ClassifiedResponse::RequiresEos(eos) => Err(eos),
+            };
         BreakerGuard::new(self.ticket, head, response.headers(), self.max_hint)
     }
 

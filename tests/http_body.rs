@@ -1,0 +1,452 @@
+//! The HTTP services against real servers on 127.0.0.1: hyper (HTTP/2 and
+//! HTTP/1.1) and axum, called with hyper-util's client and reqwest. The
+//! permission rides in the response body and is recorded when the body
+//! ends.
+#![cfg(feature = "http")]
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, Request, Response};
+use http_body::Frame;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, StreamBody};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use parapet::circuit_breaker::{CircuitBreaker, State};
+use parapet::clock::ManualClock;
+use parapet::http::{BulkheadLayer, CircuitBreakerLayer, HttpFailures};
+use parapet::retry::Retry;
+use parapet::Bulkhead;
+use support::SEC;
+use tokio::sync::Notify;
+use tower::{Layer, ServiceBuilder, ServiceExt};
+
+type ServerBody = BoxBody<Bytes, std::io::Error>;
+
+/// Frames for a response body: a data frame, then what `path` asks for.
+/// `/cut` breaks once `cut` is notified (after the client has the head).
+fn body_for(path: &str, cut: Arc<Notify>) -> ServerBody {
+    let data = futures::stream::iter([Ok(Frame::data(Bytes::from_static(b"part")))]);
+    if let Some(code) = path.strip_prefix("/trailers/") {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", code.parse().unwrap());
+        let end = futures::stream::iter([Ok(Frame::trailers(trailers))]);
+        return BodyExt::boxed(StreamBody::new(data.chain(end)));
+    }
+    match path {
+        // A stream that breaks after its first frame.
+        "/cut" => {
+            let broken = futures::stream::once(async move {
+                cut.notified().await;
+                Err(std::io::Error::other("upstream reset"))
+            });
+            BodyExt::boxed(StreamBody::new(data.chain(broken)))
+        }
+        // A stream that never ends.
+        "/hang" => BodyExt::boxed(StreamBody::new(data.chain(futures::stream::pending()))),
+        _ => BodyExt::boxed(StreamBody::new(data)),
+    }
+}
+
+/// A hyper server on 127.0.0.1 (HTTP/1.1 and HTTP/2, cleartext) answering
+/// by path: `/status/N` (status N, with `retry-after: 30` on a 503),
+/// `/trailers/N` (200, then `grpc-status: N` in trailers), `/cut`,
+/// `/hang`, anything else 200. Counts the requests it served.
+async fn server() -> (SocketAddr, Arc<AtomicU32>) {
+    let (addr, served, _) = server_with_cut().await;
+    (addr, served)
+}
+
+/// [`server`], and the switch that breaks `/cut` bodies.
+async fn server_with_cut() -> (SocketAddr, Arc<AtomicU32>, Arc<Notify>) {
+    let cut = Arc::new(Notify::new());
+    let switch = Arc::clone(&cut);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicU32::new(0));
+    let count = Arc::clone(&served);
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let count = Arc::clone(&count);
+            let cut = Arc::clone(&cut);
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                count.fetch_add(1, Ordering::SeqCst);
+                let path = req.uri().path().to_owned();
+                let cut = Arc::clone(&cut);
+                async move {
+                    let mut res = Response::new(body_for(&path, cut));
+                    if let Some(status) = path.strip_prefix("/status/") {
+                        *res.status_mut() = status.parse::<u16>().unwrap().try_into().unwrap();
+                        if status == "503" {
+                            res.headers_mut()
+                                .insert("retry-after", "30".parse().unwrap());
+                        }
+                    }
+                    Ok::<_, Infallible>(res)
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, served, switch)
+}
+
+/// hyper-util's pooled client over HTTP/2 (trailers need it).
+fn h2_client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+fn get(addr: SocketAddr, path: &str) -> Request<Empty<Bytes>> {
+    Request::get(format!("http://{addr}{path}"))
+        .body(Empty::new())
+        .unwrap()
+}
+
+/// A breaker that trips on one failure in one call, on a manual clock.
+fn breaker(clock: &ManualClock) -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .name("dep")
+        .count_window(10)
+        .minimum_calls(1)
+        .failure_rate_threshold(0.5)
+        .open_duration(5 * SEC)
+        .half_open_trial_calls(1)
+        .half_open_max_concurrent(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_200_whose_trailers_say_unavailable_is_a_failure() {
+    let (addr, _) = server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::grpc(b.clone()).layer(h2_client());
+
+    let res = client
+        .clone()
+        .oneshot(get(addr, "/trailers/0"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.body().is_holding());
+    let collected = res.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
+    assert_eq!((b.snapshot().calls(), b.snapshot().failures()), (1, 0));
+
+    let res = client
+        .clone()
+        .oneshot(get(addr, "/trailers/14"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The head said nothing yet: not recorded while the body is open.
+    assert_eq!(b.snapshot().calls(), 1);
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(b.state(), State::Open);
+    let rejected = client.oneshot(get(addr, "/trailers/0")).await.unwrap_err();
+    assert!(rejected.is_circuit_open());
+}
+
+#[tokio::test]
+async fn tower_http_grpc_classifier_needs_no_glue() {
+    let (addr, _) = server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let classifier = tower_http::classify::GrpcErrorsAsFailures::new();
+    let client = CircuitBreakerLayer::new(b.clone(), classifier).layer(h2_client());
+    let res = client.oneshot(get(addr, "/trailers/13")).await.unwrap();
+    assert_eq!(b.state(), State::Closed);
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test]
+async fn grpc_client_errors_in_trailers_are_not_counted() {
+    let (addr, _) = server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::grpc(b.clone()).layer(h2_client());
+    for code in ["1", "3", "5", "16"] {
+        let res = client
+            .clone()
+            .oneshot(get(addr, &format!("/trailers/{code}")))
+            .await
+            .unwrap();
+        let _ = res.into_body().collect().await.unwrap();
+    }
+    assert_eq!(b.snapshot().calls(), 0);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[tokio::test]
+async fn a_body_cut_mid_stream_is_a_failure() {
+    let (addr, _, cut) = server_with_cut().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::http(b.clone()).layer(h2_client());
+    let res = client.oneshot(get(addr, "/cut")).await.unwrap();
+    // The head was a 200: nothing recorded while the body streams.
+    assert_eq!(res.status(), 200);
+    let mut body = res.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    assert!(body.is_holding());
+    assert_eq!(b.snapshot().calls(), 0);
+    cut.notify_one();
+    let error = loop {
+        match body.frame().await {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => break e,
+            None => panic!("the body ended without its error"),
+        }
+    };
+    assert!(!body.is_holding(), "{error}");
+    // One failure in one call trips it (and starts a fresh window).
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test]
+async fn a_grpc_body_dropped_early_is_a_cancelled_call() {
+    let (addr, _) = server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::grpc(b.clone()).layer(h2_client());
+    // Half-open with a single probe place.
+    b.transition_to(State::Open);
+    clock.advance(5 * SEC);
+    assert_eq!(b.state(), State::HalfOpen);
+
+    let res = client.clone().oneshot(get(addr, "/hang")).await.unwrap();
+    let mut body = res.into_body();
+    body.frame().await.unwrap().unwrap();
+    // The probe place is taken while the body streams.
+    let busy = client
+        .clone()
+        .oneshot(get(addr, "/hang"))
+        .await
+        .unwrap_err();
+    assert!(busy.is_circuit_open());
+    drop(body);
+    // Dropped before its trailers: not recorded, the place given back.
+    assert_eq!(b.snapshot().calls(), 0);
+    assert_eq!(b.state(), State::HalfOpen);
+    let res = client.oneshot(get(addr, "/trailers/0")).await.unwrap();
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[tokio::test]
+async fn an_http_body_dropped_early_keeps_the_heads_verdict() {
+    let (addr, _) = server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::http(b.clone()).layer(h2_client());
+    let res = client
+        .clone()
+        .oneshot(get(addr, "/status/500"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    drop(res); // unread
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test]
+async fn the_bulkhead_place_is_held_until_the_body_ends() {
+    let (addr, served) = server().await;
+    let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
+    let client = BulkheadLayer::new(bulkhead.clone()).layer(h2_client());
+
+    let first = client.clone().oneshot(get(addr, "/")).await.unwrap();
+    assert_eq!(bulkhead.metrics().in_flight, 1);
+    let full = client.clone().oneshot(get(addr, "/")).await.unwrap_err();
+    assert!(full.is_bulkhead_full());
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "the rejected call never left"
+    );
+
+    let _ = first.into_body().collect().await.unwrap();
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+    let second = client.oneshot(get(addr, "/")).await.unwrap();
+    let _ = second.into_body().collect().await.unwrap();
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_keeps_the_breaker_open_when_asked() {
+    let (addr, _) = server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::http(b.clone())
+        .hold_open_on_hint(60 * SEC)
+        .layer(h2_client());
+    let res = client.oneshot(get(addr, "/status/503")).await.unwrap();
+    drop(res);
+    assert_eq!(b.state(), State::Open);
+    // Configured 5 s; the server asked for 30.
+    clock.advance(29 * SEC);
+    assert_eq!(b.state(), State::Open);
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::HalfOpen);
+
+    // Without the opt-in, the open duration is the configured one.
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::http(b.clone()).layer(h2_client());
+    drop(client.oneshot(get(addr, "/status/503")).await.unwrap());
+    clock.advance(5 * SEC);
+    assert_eq!(b.state(), State::HalfOpen);
+}
+
+#[tokio::test]
+async fn the_http_preset_retries_gateway_errors_with_the_servers_hint() {
+    let (addr, served) = server().await;
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .policy(HttpFailures::new())
+        .max_hint(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(parapet::retry::RetryLayer::new(retry))
+        .service(h2_client().map_err(parapet::Error::<_>::Operation));
+    let res = client.oneshot(get(addr, "/status/503")).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(served.load(Ordering::SeqCst), 3);
+
+    // A 500 is a failure but not retried.
+    let (addr, served) = server().await;
+    let retry = Retry::builder()
+        .policy(HttpFailures::new())
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(parapet::retry::RetryLayer::new(retry))
+        .service(h2_client().map_err(parapet::Error::<_>::Operation));
+    let res = client.oneshot(get(addr, "/status/500")).await.unwrap();
+    assert_eq!(res.status(), 500);
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+}
+
+/// An axum server over HTTP/1.1, called with reqwest; `/cut` breaks once
+/// the returned switch is notified.
+async fn axum_server() -> (SocketAddr, Arc<Notify>) {
+    use axum::routing::get;
+    let cut = Arc::new(Notify::new());
+    let switch = Arc::clone(&cut);
+    let app = axum::Router::new()
+        .route("/ok", get(|| async { "fine" }))
+        .route(
+            "/busy",
+            get(|| async { (http::StatusCode::SERVICE_UNAVAILABLE, "busy") }),
+        )
+        .route(
+            "/cut",
+            get(move || async move {
+                let first = futures::stream::iter([Ok(Bytes::from_static(b"part"))]);
+                let broken = futures::stream::once(async move {
+                    cut.notified().await;
+                    Err(std::io::Error::other("upstream reset"))
+                });
+                axum::body::Body::from_stream(first.chain(broken))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, switch)
+}
+
+#[tokio::test]
+async fn reqwest_send_wrapped_records_at_the_end_of_the_body() {
+    let (addr, cut) = axum_server().await;
+    let clock = ManualClock::new();
+    let b = CircuitBreaker::builder()
+        .minimum_calls(10)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let guard = CircuitBreakerLayer::http(b.clone());
+    let client = reqwest::Client::new();
+
+    let send = |path: &'static str| {
+        let client = client.clone();
+        move || async move {
+            let res = client.get(format!("http://{addr}{path}")).send().await?;
+            Ok::<_, reqwest::Error>(http::Response::from(res))
+        }
+    };
+    let res = guard.call(send("/ok")).await.unwrap();
+    assert_eq!(b.snapshot().calls(), 0);
+    let text = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(text, "fine");
+    assert_eq!((b.snapshot().calls(), b.snapshot().failures()), (1, 0));
+
+    let res = guard.call(send("/busy")).await.unwrap();
+    assert_eq!(res.status(), 503);
+    let _ = res.into_body().collect().await;
+    assert_eq!(b.snapshot().failures(), 1);
+
+    // HTTP/1.1 chunked body cut after its first chunk.
+    let res = guard.call(send("/cut")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    cut.notify_one();
+    assert!(res.into_body().collect().await.is_err());
+    assert_eq!((b.snapshot().calls(), b.snapshot().failures()), (3, 2));
+}
+
+#[tokio::test]
+async fn reqwest_client_as_a_tower_service() {
+    let (addr, _) = axum_server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::http(b.clone()))
+        .map_response(http::Response::from)
+        .service(reqwest::Client::new());
+    let req = reqwest::Request::new(
+        reqwest::Method::GET,
+        format!("http://{addr}/busy").parse().unwrap(),
+    );
+    let res = client.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 503);
+    drop(res);
+    assert_eq!(b.state(), State::Open);
+    let req = reqwest::Request::new(
+        reqwest::Method::GET,
+        format!("http://{addr}/ok").parse().unwrap(),
+    );
+    assert!(client.oneshot(req).await.unwrap_err().is_circuit_open());
+}
+
+#[tokio::test]
+async fn no_response_is_a_failure_recorded_at_once() {
+    // Nothing listens on this port once the listener is dropped.
+    let addr = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::grpc(b.clone()).layer(h2_client());
+    let err = client.oneshot(get(addr, "/")).await.unwrap_err();
+    assert!(err.operation().is_some());
+    assert_eq!(b.state(), State::Open);
+}
