@@ -28,7 +28,7 @@ type BulkheadInner = crate::bulkhead::Inner;
 ///
 /// Every service it makes shares the one breaker. The breaker's own
 /// classifier is not used: `C` decides, from the response head, the
-/// trailers, or the error (see [`ResponseBody`] for when a call ends).
+/// trailers, or the error (see [`ResponseBody`](super::ResponseBody) for when a call ends).
 ///
 /// # Examples
 ///
