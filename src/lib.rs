@@ -14,6 +14,10 @@
 //! budgets, hints), [`fallback`], composed in one documented order by
 //! [`pipeline`] with one flat [`Error`]; [`registry`] for named, bounded
 //! instances; every timer through [`timer::Timer`], so any runtime works.
+//! For HTTP and gRPC clients, `parapet::http` (feature `http`) holds the
+//! breaker's admission and the bulkhead's place in the response body and
+//! records the call when the body ends (gRPC status in trailers, streams
+//! cut mid-body).
 //!
 //! ## Quick start
 //!
@@ -61,8 +65,12 @@
 //!   exports nothing.
 //! - `tracing`: the caller's `tracing` span is entered around jobs on a
 //!   [`ThreadPool`](bulkhead::ThreadPool).
-//! - `http`: [`retry::hint::from_headers`] reads retry hints from an
-//!   `http::HeaderMap`.
+//! - `http`: the `http` module (layers that record at the end of the
+//!   response body, `tower-http` classifiers, HTTP and gRPC presets);
+//!   [`retry::hint::from_headers`] reads retry hints from an
+//!   `http::HeaderMap`. Enables `tower`.
+//! - `grpc-example`: only builds `examples/grpc.rs` (its build script
+//!   compiles the example's proto with a vendored `protoc`).
 //!
 //! ## Metrics
 //!

@@ -65,6 +65,8 @@ fn no_allocation_per_call_on_any_path() {
     rejection();
     #[cfg(feature = "tower")]
     tower_path();
+    #[cfg(feature = "http")]
+    http_body_path();
     #[cfg(feature = "metrics")]
     with_metrics();
     bulkhead();
@@ -195,6 +197,45 @@ fn tower_path() {
         0
     );
     assert_eq!(b.state(), State::Closed);
+}
+
+/// The HTTP layers: the breaker's admission and the bulkhead's place ride
+/// in the response body to its end, and nothing is allocated for it.
+#[cfg(feature = "http")]
+fn http_body_path() {
+    use http_body::Body;
+    use parapet::http::{BulkheadLayer, CircuitBreakerLayer};
+    use tower::{Layer, Service};
+
+    let b = breaker();
+    let bulkhead = parapet::Bulkhead::builder()
+        .max_concurrent(1)
+        .build()
+        .unwrap();
+    let inner = tower::service_fn(|i: u32| {
+        let status = if i % 3 == 0 { 503 } else { 200 };
+        let body = http_body_util::Full::new(bytes::Bytes::from_static(b"reply"));
+        let mut res = http::Response::new(body);
+        *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        ready(Ok::<_, std::io::Error>(res))
+    });
+    let mut svc = BulkheadLayer::new(bulkhead.clone())
+        .layer(CircuitBreakerLayer::http(b.clone()).layer(inner));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert_eq!(
+        allocations(|i| {
+            assert!(svc.poll_ready(&mut cx).is_ready());
+            let res = poll_once(svc.call(i)).unwrap();
+            let mut body = pin!(res.into_body());
+            while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+                frame.unwrap();
+            }
+        }),
+        0
+    );
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.snapshot().failures(), 33);
+    assert_eq!(bulkhead.metrics().in_flight, 0);
 }
 
 /// Without slow-call timing: with it, each call also goes to the duration
