@@ -450,3 +450,99 @@ async fn no_response_is_a_failure_recorded_at_once() {
     assert!(err.operation().is_some());
     assert_eq!(b.state(), State::Open);
 }
+
+/// A response made in process (no network), for the rules that need none.
+fn reply(status: u16, body: &'static str) -> Response<http_body_util::Full<Bytes>> {
+    let mut res = Response::new(http_body_util::Full::new(Bytes::from_static(
+        body.as_bytes(),
+    )));
+    *res.status_mut() = status.try_into().unwrap();
+    res
+}
+
+#[tokio::test]
+async fn an_empty_body_ends_with_the_head_and_hints_are_forwarded() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
+    let client = ServiceBuilder::new()
+        .layer(BulkheadLayer::new(bulkhead.clone()))
+        .layer(CircuitBreakerLayer::http(b.clone()))
+        .service(tower::service_fn(|body: &'static str| async move {
+            Ok::<_, std::io::Error>(reply(200, body))
+        }));
+
+    let res = client.clone().oneshot("").await.unwrap();
+    // Nothing to read: recorded and the place freed with the head.
+    assert!(http_body::Body::is_end_stream(res.body()));
+    assert!(!res.body().is_holding());
+    assert_eq!(b.snapshot().calls(), 1);
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+
+    let res = client.oneshot("hello").await.unwrap();
+    assert_eq!(http_body::Body::size_hint(res.body()).exact(), Some(5));
+    assert!(!http_body::Body::is_end_stream(res.body()));
+    let mut body = res.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    // The last frame said so (`is_end_stream`): ended without polling for
+    // `None`.
+    assert!(!body.is_holding());
+    assert_eq!(b.snapshot().calls(), 2);
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+}
+
+#[tokio::test]
+async fn a_panic_in_the_response_future_is_a_failure_and_frees_the_place() {
+    use futures::FutureExt;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
+    let client = ServiceBuilder::new()
+        .layer(BulkheadLayer::new(bulkhead.clone()))
+        .layer(CircuitBreakerLayer::http(b.clone()))
+        .service(tower::service_fn(|fail: bool| async move {
+            if fail {
+                panic!("bug in the client");
+            }
+            Ok::<_, std::io::Error>(reply(200, "ok"))
+        }));
+    let caught = std::panic::AssertUnwindSafe(client.oneshot(true))
+        .catch_unwind()
+        .await;
+    assert!(caught.is_err());
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+}
+
+#[tokio::test]
+async fn an_open_http_breaker_keeps_the_tower_contract_under_buffer() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let inner = tower::service_fn(move |status: u16| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move { Ok::<_, std::io::Error>(reply(status, "")) }
+    });
+    let client = ServiceBuilder::new()
+        .buffer(8)
+        .layer(CircuitBreakerLayer::http(b.clone()))
+        .service(inner);
+    drop(client.clone().oneshot(500).await.unwrap());
+    assert_eq!(b.state(), State::Open);
+    for _ in 0..3 {
+        let err = client.clone().oneshot(200).await.unwrap_err();
+        let open = parapet::CircuitOpen::find_in(err.as_ref()).expect("a rejection");
+        assert_eq!(open.state(), State::Open);
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "rejected calls never reach the client"
+    );
+    // The buffer's worker survived: calls go through once the breaker closes.
+    b.reset();
+    let res = client.oneshot(200).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -360,8 +360,7 @@ where
         Poll::Ready(match result {
             Ok(response) => {
                 let guard = arm.arrived(&response);
-                let (head, body) = response.into_parts();
-                Ok(Response::from_parts(head, ResponseBody::new(body, guard)))
+                Ok(response.map(|body| ResponseBody::new(body, guard)))
             }
             Err(error) => {
                 arm.failed(&error);
