@@ -325,9 +325,7 @@ fn rejection(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    config = support::criterion();
     targets = sync_overhead, async_overhead, rejection
 }
 criterion_main!(benches);

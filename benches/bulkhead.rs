@@ -11,7 +11,6 @@
 use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use parapet::bulkhead::{Bulkhead, BulkheadLayer};
@@ -120,9 +119,7 @@ fn thread_pool(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    config = support::criterion();
     targets = semaphore, thread_pool
 }
 criterion_main!(benches);

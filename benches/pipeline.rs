@@ -167,9 +167,7 @@ fn pipeline(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    config = support::criterion();
     targets = pipeline
 }
 criterion_main!(benches);

@@ -215,9 +215,7 @@ fn retry_and_fallback(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    config = support::criterion();
     targets = timeout, retry_and_fallback
 }
 criterion_main!(benches);

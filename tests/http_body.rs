@@ -22,7 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use parapet::circuit_breaker::{CircuitBreaker, State};
 use parapet::clock::ManualClock;
-use parapet::http::{BulkheadLayer, CircuitBreakerLayer, HttpFailures};
+use parapet::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService, HttpFailures};
 use parapet::retry::Retry;
 use parapet::Bulkhead;
 use support::SEC;
@@ -132,12 +132,29 @@ fn breaker(clock: &ManualClock) -> CircuitBreaker {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_200_whose_trailers_say_unavailable_is_a_failure() {
+type H2 = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+/// What most tests start from: a server, a breaker (trips on one failure
+/// in one call) on a manual clock, and an HTTP/2 client guarded by
+/// `guard(breaker)`.
+async fn setup<C: Clone>(
+    guard: fn(CircuitBreaker) -> CircuitBreakerLayer<C>,
+) -> (
+    SocketAddr,
+    ManualClock,
+    CircuitBreaker,
+    CircuitBreakerService<H2, C>,
+) {
     let (addr, _) = server().await;
     let clock = ManualClock::new();
     let b = breaker(&clock);
-    let client = CircuitBreakerLayer::grpc(b.clone()).layer(h2_client());
+    let client = guard(b.clone()).layer(h2_client());
+    (addr, clock, b, client)
+}
+
+#[tokio::test]
+async fn a_200_whose_trailers_say_unavailable_is_a_failure() {
+    let (addr, _clock, b, client) = setup(CircuitBreakerLayer::grpc).await;
 
     let res = client
         .clone()
@@ -179,10 +196,7 @@ async fn tower_http_grpc_classifier_needs_no_glue() {
 
 #[tokio::test]
 async fn grpc_client_errors_in_trailers_are_not_counted() {
-    let (addr, _) = server().await;
-    let clock = ManualClock::new();
-    let b = breaker(&clock);
-    let client = CircuitBreakerLayer::grpc(b.clone()).layer(h2_client());
+    let (addr, _clock, b, client) = setup(CircuitBreakerLayer::grpc).await;
     for code in ["1", "3", "5", "16"] {
         let res = client
             .clone()
@@ -223,10 +237,7 @@ async fn a_body_cut_mid_stream_is_a_failure() {
 
 #[tokio::test]
 async fn a_grpc_body_dropped_early_is_a_cancelled_call() {
-    let (addr, _) = server().await;
-    let clock = ManualClock::new();
-    let b = breaker(&clock);
-    let client = CircuitBreakerLayer::grpc(b.clone()).layer(h2_client());
+    let (addr, clock, b, client) = setup(CircuitBreakerLayer::grpc).await;
     // Half-open with a single probe place.
     b.transition_to(State::Open);
     clock.advance(5 * SEC);
@@ -253,10 +264,7 @@ async fn a_grpc_body_dropped_early_is_a_cancelled_call() {
 
 #[tokio::test]
 async fn an_http_body_dropped_early_keeps_the_heads_verdict() {
-    let (addr, _) = server().await;
-    let clock = ManualClock::new();
-    let b = breaker(&clock);
-    let client = CircuitBreakerLayer::http(b.clone()).layer(h2_client());
+    let (addr, _clock, b, client) = setup(CircuitBreakerLayer::http).await;
     let res = client
         .clone()
         .oneshot(get(addr, "/status/500"))

@@ -106,3 +106,11 @@ pub(crate) fn seatbelt_context(
     let _entered = rt.enter();
     seatbelt::ResilienceContext::new(tick::Clock::new_tokio())
 }
+
+/// The criterion settings of the overhead benches: short runs, many of
+/// them side by side (the machine is shared; ratios within one run count).
+pub(crate) fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+}
