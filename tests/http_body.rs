@@ -152,26 +152,27 @@ async fn setup<C: Clone>(
     (addr, clock, b, client)
 }
 
+/// One GET through a clone of `client`, answered.
+async fn send<S>(client: &S, addr: SocketAddr, path: &str) -> S::Response
+where
+    S: tower::Service<Request<Empty<Bytes>>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    client.clone().oneshot(get(addr, path)).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_200_whose_trailers_say_unavailable_is_a_failure() {
     let (addr, _clock, b, client) = setup(CircuitBreakerLayer::grpc).await;
 
-    let res = client
-        .clone()
-        .oneshot(get(addr, "/trailers/0"))
-        .await
-        .unwrap();
+    let res = send(&client, addr, "/trailers/0").await;
     assert_eq!(res.status(), 200);
     assert!(res.body().is_holding());
     let collected = res.into_body().collect().await.unwrap();
     assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
     assert_eq!((b.snapshot().calls(), b.snapshot().failures()), (1, 0));
 
-    let res = client
-        .clone()
-        .oneshot(get(addr, "/trailers/14"))
-        .await
-        .unwrap();
+    let res = send(&client, addr, "/trailers/14").await;
     assert_eq!(res.status(), 200);
     // The head said nothing yet: not recorded while the body is open.
     assert_eq!(b.snapshot().calls(), 1);
@@ -243,7 +244,7 @@ async fn a_grpc_body_dropped_early_is_a_cancelled_call() {
     clock.advance(5 * SEC);
     assert_eq!(b.state(), State::HalfOpen);
 
-    let res = client.clone().oneshot(get(addr, "/hang")).await.unwrap();
+    let res = send(&client, addr, "/hang").await;
     let mut body = res.into_body();
     body.frame().await.unwrap().unwrap();
     // The probe place is taken while the body streams.
@@ -265,11 +266,7 @@ async fn a_grpc_body_dropped_early_is_a_cancelled_call() {
 #[tokio::test]
 async fn an_http_body_dropped_early_keeps_the_heads_verdict() {
     let (addr, _clock, b, client) = setup(CircuitBreakerLayer::http).await;
-    let res = client
-        .clone()
-        .oneshot(get(addr, "/status/500"))
-        .await
-        .unwrap();
+    let res = send(&client, addr, "/status/500").await;
     assert_eq!(res.status(), 500);
     drop(res); // unread
     assert_eq!(b.state(), State::Open);
@@ -281,7 +278,7 @@ async fn the_bulkhead_place_is_held_until_the_body_ends() {
     let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
     let client = BulkheadLayer::new(bulkhead.clone()).layer(h2_client());
 
-    let first = client.clone().oneshot(get(addr, "/")).await.unwrap();
+    let first = send(&client, addr, "/").await;
     assert_eq!(bulkhead.metrics().in_flight, 1);
     let full = client.clone().oneshot(get(addr, "/")).await.unwrap_err();
     assert!(full.is_bulkhead_full());
