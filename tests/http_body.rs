@@ -551,3 +551,29 @@ async fn an_open_http_breaker_keeps_the_tower_contract_under_buffer() {
     assert_eq!(res.status(), 200);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_streaming_body_counts_in_flight_for_the_retry_budget() {
+    let (addr, _) = server().await;
+    let budget = parapet::retry::RetryBudget::in_flight(1.0, 0).unwrap();
+    let retry = Retry::builder()
+        .policy(HttpFailures::new())
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    let http_retry = parapet::http::RetryLayer::new(retry.clone())
+        .layer(h2_client().map_err(parapet::Error::<_>::Operation));
+    let mut body = send(&http_retry, addr, "/hang").await.into_body();
+    body.frame().await.unwrap().unwrap();
+    // The call is over at its head, but its body still streams: it counts.
+    assert_eq!(budget.available(), 1);
+    drop(body);
+    assert_eq!(budget.available(), 0);
+
+    // The plain retry layer gives its share back at the head.
+    let head_retry = parapet::retry::RetryLayer::new(retry)
+        .layer(h2_client().map_err(parapet::Error::<_>::Operation));
+    let body = send(&head_retry, addr, "/hang").await.into_body();
+    assert_eq!(budget.available(), 0);
+    drop(body);
+}

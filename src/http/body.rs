@@ -15,6 +15,7 @@ use crate::bulkhead::permit::Place;
 use crate::circuit_breaker::permit::Ticket;
 use crate::circuit_breaker::Classification;
 use crate::lease::Lease;
+use crate::retry::budget::BudgetHold;
 use crate::retry::hint;
 
 type BreakerInner = crate::circuit_breaker::state::Inner;
@@ -308,5 +309,36 @@ impl BodyGuard for BulkheadGuard {
 impl fmt::Debug for BulkheadGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadGuard").finish_non_exhaustive()
+    }
+}
+
+/// What a call holds of an in-flight retry budget, held by a
+/// [`ResponseBody`] until the body ends (see
+/// [`RetryLayer`](super::RetryLayer)).
+pub struct BudgetGuard {
+    _hold: Option<BudgetHold>,
+}
+
+impl BudgetGuard {
+    pub(crate) fn new(hold: Option<BudgetHold>) -> Self {
+        Self { _hold: hold }
+    }
+}
+
+impl sealed::Sealed for BudgetGuard {}
+
+impl BodyGuard for BudgetGuard {
+    fn trailers(self, _trailers: &HeaderMap) {}
+
+    fn ended(self) {}
+
+    fn broke<E: fmt::Display + 'static>(self, _error: &E) {}
+}
+
+impl fmt::Debug for BudgetGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BudgetGuard")
+            .field("holds", &self._hold.is_some())
+            .finish()
     }
 }

@@ -14,6 +14,8 @@
 //!   `GrpcErrorsAsFailures` and `StatusInRangeAsFailures`, with no glue
 //!   ([`BreakerVerdict`] says how a failure class counts).
 //! - [`BulkheadLayer`] holds the place until the body ends.
+//! - [`RetryLayer`] retries as the retry layer does and holds the call's
+//!   share of an in-flight retry budget until the body ends.
 //! - The response body is a [`ResponseBody`]: a named, allocation-free
 //!   wrapper that forwards every frame, `size_hint` and `is_end_stream`.
 //!   When a call ends (trailers, last frame, error, or a drop before the
@@ -75,11 +77,15 @@
 mod body;
 mod classify;
 mod layer;
+mod retry;
 mod service;
 
-pub use body::{BodyGuard, BreakerGuard, BulkheadGuard, GuardedResponse, ResponseBody};
+pub use body::{
+    BodyGuard, BreakerGuard, BudgetGuard, BulkheadGuard, GuardedResponse, ResponseBody,
+};
 pub use classify::{BreakerVerdict, GrpcEos, GrpcFailure, GrpcFailures, HttpFailure, HttpFailures};
 pub use layer::{BulkheadLayer, CircuitBreakerLayer};
+pub use retry::{RetryLayer, RetryResponse, RetryService};
 pub use service::{
     Arm, BreakerArm, BulkheadArm, BulkheadService, CircuitBreakerService, ResponseFuture,
 };

@@ -255,3 +255,31 @@ impl BudgetCall {
         self.counted || self.retrying
     }
 }
+
+/// What a finished call still holds of an in-flight budget, owned: given
+/// back when dropped. The HTTP retry layer keeps it in the response body,
+/// so a call counts in flight until its body ends.
+#[cfg(feature = "http")]
+#[derive(Debug)]
+pub(crate) struct BudgetHold {
+    budget: RetryBudget,
+    call: BudgetCall,
+}
+
+#[cfg(feature = "http")]
+impl BudgetHold {
+    /// Takes over what `call` holds of `budget`; `None` if nothing.
+    pub(crate) fn take(budget: &RetryBudget, call: &mut BudgetCall) -> Option<Self> {
+        call.holds().then(|| Self {
+            budget: budget.clone(),
+            call: std::mem::take(call),
+        })
+    }
+}
+
+#[cfg(feature = "http")]
+impl Drop for BudgetHold {
+    fn drop(&mut self) {
+        self.budget.finish(&mut self.call);
+    }
+}

@@ -75,6 +75,14 @@ impl Progress {
         self.attempts
     }
 
+    /// What the call holds of its budget, taken over (the call is over,
+    /// but its response is still being read).
+    #[cfg(feature = "http")]
+    pub(crate) fn take_hold(&mut self, shared: &Shared) -> Option<super::budget::BudgetHold> {
+        let budget = shared.budget.as_ref()?;
+        super::budget::BudgetHold::take(budget, &mut self.budget)
+    }
+
     /// The call is over: gives back its budget holds (idempotent).
     #[inline]
     pub(crate) fn finish(&mut self, shared: &Shared) {

@@ -92,6 +92,18 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        self.start(req, false)
+    }
+}
+
+impl<S, P: Clone> RetryService<S, P> {
+    /// The call's response future; with `hand_over`, it keeps its budget
+    /// holds when it completes, for [`RetryResponse::take_hold`].
+    pub(crate) fn start<Req>(&mut self, req: Req, hand_over: bool) -> RetryResponse<S, Req, P>
+    where
+        S: Service<Req> + Clone,
+        Req: Clone,
+    {
         // The readied service makes the first attempt; a fresh clone stays.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
@@ -104,6 +116,7 @@ where
             req,
             retry: self.retry.clone(),
             progress,
+            hand_over,
         }
     }
 }
@@ -121,6 +134,9 @@ pin_project! {
         req: Req,
         retry: Retry<P>,
         progress: Progress,
+        // Keep the budget holds at completion (the HTTP layer moves them
+        // into the response body).
+        hand_over: bool,
     }
 
     impl<S, Req, P> PinnedDrop for RetryResponse<S, Req, P>
@@ -163,7 +179,9 @@ where
                     {
                         Ok(sleep) => this.state.set(State::Sleeping { sleep }),
                         Err(result) => {
-                            this.progress.finish(&this.retry.shared);
+                            if !*this.hand_over {
+                                this.progress.finish(&this.retry.shared);
+                            }
                             return Poll::Ready(result);
                         }
                     }
@@ -182,7 +200,9 @@ where
                         {
                             Ok(sleep) => this.state.set(State::Sleeping { sleep }),
                             Err(result) => {
-                                this.progress.finish(&this.retry.shared);
+                                if !*this.hand_over {
+                                    this.progress.finish(&this.retry.shared);
+                                }
                                 return Poll::Ready(result);
                             }
                         }
@@ -193,6 +213,15 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(feature = "http")]
+impl<S: Service<Req>, Req, P> RetryResponse<S, Req, P> {
+    /// What the finished call holds of its budget, taken over.
+    pub(crate) fn take_hold(self: Pin<&mut Self>) -> Option<super::budget::BudgetHold> {
+        let this = self.project();
+        this.progress.take_hold(&this.retry.shared)
     }
 }
 

@@ -52,7 +52,7 @@
 //! ```
 
 mod backoff;
-mod budget;
+pub(crate) mod budget;
 pub(crate) mod future;
 pub mod hint;
 #[cfg(feature = "tower")]
