@@ -83,7 +83,10 @@ every_class_a_failure!(
 ///
 /// A retry made because of a response waits for its `Retry-After` (or
 /// `grpc-retry-pushback-ms`) when it has one, within the retry's
-/// `max_hint`.
+/// `max_hint`. As a retry policy it reads errors through
+/// [`Rejectable`] (parapet's `Error`, `BoxError`): a raw client error
+/// (hyper-util's, tonic's) goes through `.map_err(parapet::Error::Operation)`
+/// first.
 ///
 /// # Examples
 ///

@@ -69,10 +69,14 @@
 //!
 //! # Peers
 //!
-//! `tower-resilience`, `failsafe`, `recloser` and `seatbelt` record when
-//! the response future completes (the head); tower's own `ConcurrencyLimit`
-//! frees its permit then too. linkerd2-proxy and grpc-rust's `tonic-xds`
-//! hold their permits in the body, as this module does.
+//! `tower-resilience`, `failsafe`, `recloser` and `seatbelt` judge a call
+//! when its future or response future completes, at the response head;
+//! tower's own `ConcurrencyLimit` frees its permit then too, and `tower`'s
+//! retry budget has no notion of calls in flight. `tower-http` reads
+//! trailers with these classifiers, but only to log and count
+//! (`TraceLayer`). gRPC's own xDS circuit breaking (gRFC A32) counts a
+//! request in flight until the RPC ends, stream included: what this module
+//! does for any client.
 
 mod body;
 mod classify;
