@@ -48,6 +48,11 @@ pin_project! {
     ///
     /// It forwards every frame untouched, and `size_hint` and
     /// `is_end_stream`; it allocates nothing.
+    ///
+    /// The call lasts until its body ends, for the slow-call clock too: a
+    /// long-lived stream (a server-streaming RPC, server-sent events) is
+    /// slow by that measure, so leave slow-call detection off for a breaker
+    /// guarding such calls, or give them a breaker of their own.
     pub struct ResponseBody<B, G> {
         #[pin]
         inner: B,
