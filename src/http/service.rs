@@ -296,39 +296,41 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, A: Arm> {
         #[pin]
-        fut: Option<F>,
-        arm: Option<A>,
-        rejection: Option<A::Rejection>,
+        kind: Kind<F, A, A::Rejection>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[project_replace = KindTaken]
+    enum Kind<F, A, R> {
+        Running { #[pin] fut: F, arm: A },
+        Rejected { rejection: R },
+        Done,
     }
 }
 
 impl<F, A: Arm> ResponseFuture<F, A> {
     fn running(fut: F, arm: A) -> Self {
         Self {
-            fut: Some(fut),
-            arm: Some(arm),
-            rejection: None,
+            kind: Kind::Running { fut, arm },
         }
     }
 
     fn rejected(rejection: A::Rejection) -> Self {
         Self {
-            fut: None,
-            arm: None,
-            rejection: Some(rejection),
+            kind: Kind::Rejected { rejection },
         }
     }
 }
 
 /// Tells the arm its call panicked if the poll unwinds; forgotten on the
 /// normal path.
-struct PanicGuard<'a, A: Arm>(&'a mut Option<A>);
+struct PanicGuard<'a, A: Arm>(&'a mut A);
 
 impl<A: Arm> Drop for PanicGuard<'_, A> {
     fn drop(&mut self) {
-        if let Some(arm) = self.0 {
-            arm.panicked();
-        }
+        self.0.panicked();
     }
 }
 
@@ -344,19 +346,24 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
-            let rejection = this.rejection.take();
-            return Poll::Ready(Err(rejection
-                .expect("`ResponseFuture` polled after completion")
-                .into()));
+        let mut kind = self.project().kind;
+        let result = match kind.as_mut().project() {
+            KindProj::Running { fut, arm } => {
+                let guard = PanicGuard(arm);
+                let poll = fut.poll(cx);
+                std::mem::forget(guard);
+                std::task::ready!(poll)
+            }
+            KindProj::Rejected { rejection } => {
+                let rejection = *rejection;
+                kind.set(Kind::Done);
+                return Poll::Ready(Err(rejection.into()));
+            }
+            KindProj::Done => panic!("`ResponseFuture` polled after completion"),
         };
-        let guard = PanicGuard(&mut *this.arm);
-        let poll = fut.poll(cx);
-        std::mem::forget(guard);
-        let result = std::task::ready!(poll);
-        this.fut.set(None);
-        let arm = this.arm.take().expect("armed while running");
+        let KindTaken::Running { arm, .. } = kind.project_replace(Kind::Done) else {
+            unreachable!("running above")
+        };
         Poll::Ready(match result {
             Ok(response) => {
                 let guard = arm.arrived(&response);
@@ -372,8 +379,6 @@ where
 
 impl<F, A: Arm> fmt::Debug for ResponseFuture<F, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("rejected", &self.rejection.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
