@@ -192,13 +192,22 @@ impl<E> BreakerGuard<E> {
         headers: &HeaderMap,
         max_hint: Option<Duration>,
     ) -> Self {
-        let hint = max_hint.and_then(|_| hint::from_headers(headers, SystemTime::now()));
+        let verdict = match head {
+            Ok(class) => Verdict::Known(class),
+            Err(eos) => Verdict::AtEnd(eos),
+        };
+        // Read only when asked for, and only when the call may fail.
+        let may_fail = !matches!(
+            verdict,
+            Verdict::Known(Classification::Success | Classification::Ignored)
+        );
+        let hint = match max_hint {
+            Some(_) if may_fail => hint::from_headers(headers, SystemTime::now()),
+            _ => None,
+        };
         Self {
             ticket,
-            verdict: match head {
-                Ok(class) => Verdict::Known(class),
-                Err(eos) => Verdict::AtEnd(eos),
-            },
+            verdict,
             max_hint,
             hint,
         }
