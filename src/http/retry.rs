@@ -50,13 +50,16 @@ use crate::retry::{Retry, RetryPolicy};
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryLayer<P> {
-    retry: Retry<P>,
+    /// The plain layer: the retries are its; only the end differs.
+    inner: crate::retry::RetryLayer<P>,
 }
 
 impl<P> RetryLayer<P> {
     /// A layer retrying with `retry`.
     pub fn new(retry: Retry<P>) -> Self {
-        Self { retry }
+        Self {
+            inner: crate::retry::RetryLayer::new(retry),
+        }
     }
 }
 
@@ -65,7 +68,7 @@ impl<S, P: Clone> Layer<S> for RetryLayer<P> {
 
     fn layer(&self, inner: S) -> Self::Service {
         RetryService {
-            inner: crate::retry::RetryLayer::new(self.retry.clone()).layer(inner),
+            inner: self.inner.layer(inner),
         }
     }
 }
