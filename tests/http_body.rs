@@ -38,6 +38,10 @@ fn body_for(path: &str, cut: Arc<Notify>) -> ServerBody {
     if let Some(code) = path.strip_prefix("/trailers/") {
         let mut trailers = HeaderMap::new();
         trailers.insert("grpc-status", code.parse().unwrap());
+        if code == "14" {
+            // gRFC A6: the server asks clients to stay away 20 s.
+            trailers.insert("grpc-retry-pushback-ms", "20000".parse().unwrap());
+        }
         let end = futures::stream::iter([Ok(Frame::trailers(trailers))]);
         return BodyExt::boxed(StreamBody::new(data.chain(end)));
     }
@@ -58,7 +62,8 @@ fn body_for(path: &str, cut: Arc<Notify>) -> ServerBody {
 
 /// A hyper server on 127.0.0.1 (HTTP/1.1 and HTTP/2, cleartext) answering
 /// by path: `/status/N` (status N, with `retry-after: 30` on a 503),
-/// `/trailers/N` (200, then `grpc-status: N` in trailers), `/cut`,
+/// `/trailers/N` (200, then `grpc-status: N` in trailers, with
+/// `grpc-retry-pushback-ms: 20000` when N is 14), `/cut`,
 /// `/hang`, anything else 200. Counts the requests it served.
 async fn server() -> (SocketAddr, Arc<AtomicU32>) {
     let (addr, served, _) = server_with_cut().await;
@@ -576,4 +581,42 @@ async fn a_streaming_body_counts_in_flight_for_the_retry_budget() {
     let body = send(&head_retry, addr, "/hang").await.into_body();
     assert_eq!(budget.available(), 0);
     drop(body);
+}
+
+#[tokio::test]
+async fn a_pushback_in_trailers_keeps_the_breaker_open_when_asked() {
+    let (addr, _) = server().await;
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::grpc(b.clone())
+        .hold_open_on_hint(60 * SEC)
+        .layer(h2_client());
+    let res = send(&client, addr, "/trailers/14").await;
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(b.state(), State::Open);
+    // Configured 5 s; the trailers asked for 20.
+    clock.advance(19 * SEC);
+    assert_eq!(b.state(), State::Open);
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::HalfOpen);
+}
+
+#[tokio::test]
+async fn tower_http_server_errors_classifier_needs_no_glue() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock);
+    let client = CircuitBreakerLayer::new(
+        b.clone(),
+        tower_http::classify::ServerErrorsAsFailures::new(),
+    )
+    .layer(tower::service_fn(|status: u16| async move {
+        Ok::<_, std::io::Error>(reply(status, "body"))
+    }));
+    let res = client.clone().oneshot(404).await.unwrap();
+    drop(res);
+    assert_eq!((b.snapshot().calls(), b.snapshot().failures()), (1, 0));
+    let res = client.oneshot(500).await.unwrap();
+    assert_eq!(b.state(), State::Closed, "recorded when the body ends");
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(b.state(), State::Open);
 }
