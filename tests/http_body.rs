@@ -325,6 +325,8 @@ async fn a_retry_after_keeps_the_breaker_open_when_asked() {
     assert_eq!(b.state(), State::HalfOpen);
 }
 
+/// Retries wait on the `tokio` feature's timer.
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn the_http_preset_retries_gateway_errors_with_the_servers_hint() {
     let (addr, served) = server().await;
@@ -557,6 +559,8 @@ async fn an_open_http_breaker_keeps_the_tower_contract_under_buffer() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+/// Retries wait on the `tokio` feature's timer.
+#[cfg(feature = "tokio")]
 #[tokio::test]
 async fn a_streaming_body_counts_in_flight_for_the_retry_budget() {
     let (addr, _) = server().await;

@@ -32,11 +32,16 @@ use crate::retry::{Retry, RetryPolicy};
 /// ```
 /// use parapet::http::{HttpFailures, RetryLayer};
 /// use parapet::retry::{Retry, RetryBudget};
+/// use parapet::timer::ManualTimer;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # futures::executor::block_on(async {
 /// let budget = RetryBudget::in_flight(1.0, 0)?;
-/// let retry = Retry::builder().policy(HttpFailures::new()).budget(budget.clone()).build()?;
+/// let retry = Retry::builder()
+///     .policy(HttpFailures::new())
+///     .budget(budget.clone())
+///     .timer(ManualTimer::new()) // any runtime's timer; tokio's by default
+///     .build()?;
 /// let client = RetryLayer::new(retry).layer(service_fn(|_req: http::Request<()>| async {
 ///     let body = http_body_util::Full::new(bytes::Bytes::from("streaming..."));
 ///     Ok::<_, parapet::Error<std::io::Error>>(http::Response::new(body))
