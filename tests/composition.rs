@@ -324,7 +324,8 @@ fn a_panicking_attempt_is_a_breaker_failure_and_frees_its_place() {
     assert_eq!(bulkhead.metrics().in_flight, 0);
 }
 
-#[cfg(feature = "tower")]
+// The axum test runs its pipeline on tokio's timer.
+#[cfg(all(feature = "tower", feature = "tokio"))]
 mod tower_stack {
     use super::*;
     use axum::error_handling::HandleErrorLayer;
