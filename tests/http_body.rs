@@ -300,22 +300,39 @@ async fn the_bulkhead_place_is_held_until_the_body_ends() {
     assert_eq!(served.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
-async fn a_retry_after_keeps_the_breaker_open_when_asked() {
+/// Calls `path` once through `guard(breaker)` with hints honoured (up to
+/// 60 s), reads the body to its end, and checks that the failure keeps the
+/// breaker open exactly `secs` seconds (the breaker's own open duration is
+/// 5 s). Returns the server and the clock for more calls.
+async fn held_open_by_hint<C>(
+    guard: fn(CircuitBreaker) -> CircuitBreakerLayer<C>,
+    path: &str,
+    secs: u32,
+) -> (SocketAddr, ManualClock)
+where
+    C: Clone + tower_http::classify::ClassifyResponse,
+    C::FailureClass: parapet::http::BreakerVerdict,
+{
     let (addr, _) = server().await;
     let clock = ManualClock::new();
     let b = breaker(&clock);
-    let client = CircuitBreakerLayer::http(b.clone())
+    let client = guard(b.clone())
         .hold_open_on_hint(60 * SEC)
         .layer(h2_client());
-    let res = client.oneshot(get(addr, "/status/503")).await.unwrap();
-    drop(res);
+    let res = send(&client, addr, path).await;
+    let _ = res.into_body().collect().await;
     assert_eq!(b.state(), State::Open);
-    // Configured 5 s; the server asked for 30.
-    clock.advance(29 * SEC);
+    clock.advance((secs - 1) * SEC);
     assert_eq!(b.state(), State::Open);
     clock.advance(SEC);
     assert_eq!(b.state(), State::HalfOpen);
+    (addr, clock)
+}
+
+#[tokio::test]
+async fn a_retry_after_keeps_the_breaker_open_when_asked() {
+    // Configured 5 s; the server asked for 30 in `retry-after`.
+    let (addr, clock) = held_open_by_hint(CircuitBreakerLayer::http, "/status/503", 30).await;
 
     // Without the opt-in, the open duration is the configured one.
     let b = breaker(&clock);
@@ -589,20 +606,8 @@ async fn a_streaming_body_counts_in_flight_for_the_retry_budget() {
 
 #[tokio::test]
 async fn a_pushback_in_trailers_keeps_the_breaker_open_when_asked() {
-    let (addr, _) = server().await;
-    let clock = ManualClock::new();
-    let b = breaker(&clock);
-    let client = CircuitBreakerLayer::grpc(b.clone())
-        .hold_open_on_hint(60 * SEC)
-        .layer(h2_client());
-    let res = send(&client, addr, "/trailers/14").await;
-    let _ = res.into_body().collect().await.unwrap();
-    assert_eq!(b.state(), State::Open);
     // Configured 5 s; the trailers asked for 20.
-    clock.advance(19 * SEC);
-    assert_eq!(b.state(), State::Open);
-    clock.advance(SEC);
-    assert_eq!(b.state(), State::HalfOpen);
+    held_open_by_hint(CircuitBreakerLayer::grpc, "/trailers/14", 20).await;
 }
 
 #[tokio::test]
