@@ -1,16 +1,16 @@
-//! Closed-breaker overhead over a trivial operation: bare, parapet (with and
+//! Closed-breaker overhead over a trivial operation: bare, palisade (with and
 //! without slow-call timing), and the peer crates, side by side in one run.
 //!
-//! Run: `cargo bench --bench breaker`
+//! Run: `cargo bench -p palisade-benches --bench breaker`
 //!
 //! Every breaker is configured comparably: trip at 50 % failures over the
 //! last 100 calls (failsafe has no count window: 50 % success rate over a
 //! 10 s window, at least 100 calls). With 10 % failures every breaker stays
 //! closed. Async rows poll a ready future once, with no runtime. seatbelt
 //! has no count window: 50 % failures over at least 100 calls in a 10 s
-//! sampling window. Rows `parapet_listener` (one no-op listener) and
-//! `parapet_metrics` (handles from a real recorder; needs
-//! `--features metrics`) show what observability adds.
+//! sampling window. Rows `palisade_listener` (one no-op listener) and
+//! `palisade_metrics` (handles from a real recorder; needs
+//! `--features metrics`, on this package) show what observability adds.
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::future::{ready, Ready};
@@ -20,7 +20,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::futures::CircuitBreaker as FailsafeAsync;
 use failsafe::CircuitBreaker as FailsafeSync;
-use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 use tower::{service_fn, Layer, Service};
 
 mod support;
@@ -36,7 +36,7 @@ fn op(i: u64, failures: bool) -> Result<u64, u64> {
     }
 }
 
-fn parapet(slow_timing: bool) -> CircuitBreaker {
+fn palisade(slow_timing: bool) -> CircuitBreaker {
     let b = CircuitBreaker::builder()
         .count_window(100)
         .minimum_calls(100)
@@ -54,14 +54,14 @@ fn parapet(slow_timing: bool) -> CircuitBreaker {
 /// Prometheus exporter), bound at build time without installing it
 /// globally.
 #[cfg(feature = "metrics")]
-fn parapet_with_metrics() -> CircuitBreaker {
+fn palisade_with_metrics() -> CircuitBreaker {
     let recorder = Box::leak(Box::new(metrics_util::debugging::DebuggingRecorder::new()));
-    metrics::with_local_recorder(recorder, || parapet(false))
+    metrics::with_local_recorder(recorder, || palisade(false))
 }
 
 /// A breaker with one listener that does nothing.
-fn parapet_with_listener() -> CircuitBreaker {
-    let b = parapet(false);
+fn palisade_with_listener() -> CircuitBreaker {
+    let b = palisade(false);
     b.on_event(|_| {});
     b
 }
@@ -137,10 +137,10 @@ fn sync_overhead(c: &mut Criterion) {
     for failures in [false, true] {
         let mix = if failures { "10pct_fail" } else { "all_ok" };
         let mut g = c.benchmark_group(format!("breaker_sync_{mix}"));
-        let (plain, timed) = (parapet(false), parapet(true));
-        let listened = parapet_with_listener();
+        let (plain, timed) = (palisade(false), palisade(true));
+        let listened = palisade_with_listener();
         #[cfg(feature = "metrics")]
-        let measured = parapet_with_metrics();
+        let measured = palisade_with_metrics();
         let (rc, fs) = (recloser(), failsafe());
         for threads in [1, 2] {
             run(&mut g, "bare", threads, &|| {
@@ -148,26 +148,26 @@ fn sync_overhead(c: &mut Criterion) {
                     let _ = black_box(op(black_box(i), failures));
                 })
             });
-            run(&mut g, "parapet", threads, &|| {
+            run(&mut g, "palisade", threads, &|| {
                 let b = &plain;
                 Box::new(move |i| {
                     let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
                 })
             });
-            run(&mut g, "parapet_slow_timing", threads, &|| {
+            run(&mut g, "palisade_slow_timing", threads, &|| {
                 let b = &timed;
                 Box::new(move |i| {
                     let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
                 })
             });
-            run(&mut g, "parapet_listener", threads, &|| {
+            run(&mut g, "palisade_listener", threads, &|| {
                 let b = &listened;
                 Box::new(move |i| {
                     let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
                 })
             });
             #[cfg(feature = "metrics")]
-            run(&mut g, "parapet_metrics", threads, &|| {
+            run(&mut g, "palisade_metrics", threads, &|| {
                 let b = &measured;
                 Box::new(move |i| {
                     let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
@@ -194,7 +194,7 @@ fn async_overhead(c: &mut Criterion) {
     for failures in [false, true] {
         let mix = if failures { "10pct_fail" } else { "all_ok" };
         let mut g = c.benchmark_group(format!("breaker_async_{mix}"));
-        let (plain, timed) = (parapet(false), parapet(true));
+        let (plain, timed) = (palisade(false), palisade(true));
         let rc = recloser::AsyncRecloser::from(recloser());
         let fs = failsafe();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -202,7 +202,7 @@ fn async_overhead(c: &mut Criterion) {
             .build()
             .unwrap();
         let sb = seatbelt(&rt, failures);
-        let parapet_svc = CircuitBreakerLayer::new(parapet(false)).layer(inner(failures));
+        let palisade_svc = CircuitBreakerLayer::new(palisade(false)).layer(inner(failures));
         let peer_svc = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
             .failure_rate_threshold(0.5)
             .sliding_window_size(100)
@@ -216,13 +216,13 @@ fn async_overhead(c: &mut Criterion) {
                     let _ = black_box(poll_ready(ready(op(black_box(i), failures))));
                 })
             });
-            run(&mut g, "parapet", threads, &|| {
+            run(&mut g, "palisade", threads, &|| {
                 let b = &plain;
                 Box::new(move |i| {
                     let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
                 })
             });
-            run(&mut g, "parapet_slow_timing", threads, &|| {
+            run(&mut g, "palisade_slow_timing", threads, &|| {
                 let b = &timed;
                 Box::new(move |i| {
                     let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
@@ -255,8 +255,8 @@ fn async_overhead(c: &mut Criterion) {
                     let _ = black_box(tower_call(&mut svc, black_box(i)));
                 })
             });
-            run(&mut g, "tower_parapet", threads, &|| {
-                let mut svc = parapet_svc.clone();
+            run(&mut g, "tower_palisade", threads, &|| {
+                let mut svc = palisade_svc.clone();
                 Box::new(move |i| {
                     let _ = black_box(tower_call(&mut svc, black_box(i)));
                 })
@@ -282,8 +282,8 @@ fn async_overhead(c: &mut Criterion) {
 /// an hour) and rejects each call without running it.
 fn rejection(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker_open_reject");
-    let plain = parapet(false);
-    plain.transition_to(parapet::circuit_breaker::State::Open);
+    let plain = palisade(false);
+    plain.transition_to(palisade::circuit_breaker::State::Open);
     let rc = recloser::Recloser::custom()
         .error_rate(0.5)
         .closed_len(100)
@@ -302,7 +302,7 @@ fn rejection(c: &mut Criterion) {
     assert!(plain.call_sync(|| op(0, false)).is_err());
     assert!(rc.call(|| op(0, false)).is_err());
     assert!(FailsafeSync::call(&fs, || op(0, false)).is_err());
-    run(&mut g, "parapet", 1, &|| {
+    run(&mut g, "palisade", 1, &|| {
         let b = &plain;
         Box::new(move |i| {
             let _ = black_box(b.call_sync(|| op(black_box(i), false)));

@@ -5,7 +5,7 @@
 //!
 //! Also the thread-pool round trip against tokio's `spawn_blocking`.
 //!
-//! Run: `cargo bench --bench bulkhead`
+//! Run: `cargo bench -p palisade-benches --bench bulkhead`
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::future::{ready, Ready};
@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use parapet::bulkhead::{Bulkhead, BulkheadLayer};
+use palisade::bulkhead::{Bulkhead, BulkheadLayer};
 use tower::{service_fn, Layer};
 
 mod support;
@@ -45,13 +45,13 @@ fn semaphore(c: &mut Criterion) {
                 drop(black_box(s.try_acquire()));
             })
         });
-        run(&mut g, "parapet_try_acquire", threads, &|| {
+        run(&mut g, "palisade_try_acquire", threads, &|| {
             let b = &ours;
             Box::new(move |_| {
                 drop(black_box(b.try_acquire()));
             })
         });
-        run(&mut g, "parapet_call", threads, &|| {
+        run(&mut g, "palisade_call", threads, &|| {
             let b = &ours;
             Box::new(move |i| {
                 let _ = black_box(poll_ready(b.call(|| ready(Ok::<_, u64>(black_box(i))))));
@@ -63,7 +63,7 @@ fn semaphore(c: &mut Criterion) {
                 let _ = black_box(tower_call(&mut svc, black_box(i)));
             })
         });
-        run(&mut g, "tower_parapet", threads, &|| {
+        run(&mut g, "tower_palisade", threads, &|| {
             let mut svc = ours_svc.clone();
             Box::new(move |i| {
                 let _ = black_box(tower_call(&mut svc, black_box(i)));
@@ -95,7 +95,7 @@ fn thread_pool(c: &mut Criterion) {
         .max_blocking_threads(2)
         .build()
         .unwrap();
-    let pool = parapet::bulkhead::ThreadPool::builder()
+    let pool = palisade::bulkhead::ThreadPool::builder()
         .threads(2)
         .queue(64)
         .build()
@@ -107,7 +107,7 @@ fn thread_pool(c: &mut Criterion) {
                 let _ = black_box(handle.block_on(handle.spawn_blocking(move || black_box(i))));
             })
         });
-        run(&mut g, "parapet_thread_pool", threads, &|| {
+        run(&mut g, "palisade_thread_pool", threads, &|| {
             let (handle, pool) = (rt.handle().clone(), &pool);
             Box::new(move |i| {
                 let _ = black_box(handle.block_on(pool.spawn_blocking(move || black_box(i))));

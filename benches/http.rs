@@ -1,8 +1,8 @@
 //! What holding the permission until the end of the response body costs:
 //! an HTTP response (`Full` body, 10 % answered 503) through tower, the
-//! body read to its end, bare; with parapet's breaker recording at the
+//! body read to its end, bare; with palisade's breaker recording at the
 //! response head (`CircuitBreakerLayer`, default classifier); with
-//! `parapet::http`'s breaker recording at the end of the body (HTTP
+//! `palisade::http`'s breaker recording at the end of the body (HTTP
 //! preset); with its breaker and bulkhead; and with tower-resilience's
 //! breaker (head).
 //!
@@ -20,8 +20,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http_body::Body;
 use http_body_util::Full;
-use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
-use parapet::Bulkhead;
+use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+use palisade::Bulkhead;
 use support::{run, tower_call};
 use tower::Layer;
 
@@ -70,18 +70,18 @@ fn http_body(c: &mut Criterion) {
         .failure_rate_threshold(0.5)
         .classifier(|r: &Result<Res, std::io::Error>| match r {
             Ok(res) if res.status().is_server_error() => {
-                parapet::circuit_breaker::Classification::Failure
+                palisade::circuit_breaker::Classification::Failure
             }
-            Ok(_) => parapet::circuit_breaker::Classification::Success,
-            Err(_) => parapet::circuit_breaker::Classification::Failure,
+            Ok(_) => palisade::circuit_breaker::Classification::Success,
+            Err(_) => palisade::circuit_breaker::Classification::Failure,
         })
         .build()
         .unwrap();
     let at_head = CircuitBreakerLayer::new(head).layer(inner());
-    let at_end = parapet::http::CircuitBreakerLayer::http(breaker()).layer(inner());
+    let at_end = palisade::http::CircuitBreakerLayer::http(breaker()).layer(inner());
     let bulkhead = Bulkhead::builder().max_concurrent(100).build().unwrap();
-    let both = parapet::http::BulkheadLayer::new(bulkhead)
-        .layer(parapet::http::CircuitBreakerLayer::http(breaker()).layer(inner()));
+    let both = palisade::http::BulkheadLayer::new(bulkhead)
+        .layer(palisade::http::CircuitBreakerLayer::http(breaker()).layer(inner()));
     let peer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
         .sliding_window_size(100)
@@ -93,15 +93,15 @@ fn http_body(c: &mut Criterion) {
         let mut svc = inner();
         Box::new(move |i| drain(tower_call(&mut svc, black_box(i)).unwrap().into_body()))
     });
-    run(&mut g, "parapet_at_head", 1, &|| {
+    run(&mut g, "palisade_at_head", 1, &|| {
         let mut svc = at_head.clone();
         Box::new(move |i| drain(tower_call(&mut svc, black_box(i)).unwrap().into_body()))
     });
-    run(&mut g, "parapet_http_at_end", 1, &|| {
+    run(&mut g, "palisade_http_at_end", 1, &|| {
         let mut svc = at_end.clone();
         Box::new(move |i| drain(tower_call(&mut svc, black_box(i)).unwrap().into_body()))
     });
-    run(&mut g, "parapet_http_breaker_bulkhead", 1, &|| {
+    run(&mut g, "palisade_http_breaker_bulkhead", 1, &|| {
         let mut svc = both.clone();
         Box::new(move |i| drain(tower_call(&mut svc, black_box(i)).unwrap().into_body()))
     });

@@ -2,10 +2,10 @@
 //! bulkhead, attempt timeout; nothing fails) against the sum of its parts
 //! measured alone, seatbelt's pipeline (timeout, retry, breaker) and a
 //! tower-resilience stack (breaker, bulkhead), in one run, at 1 and 2
-//! threads sharing the instances. parapet's timeouts use a timer that never
+//! threads sharing the instances. palisade's timeouts use a timer that never
 //! fires; seatbelt's clock is tokio's.
 //!
-//! Run: `cargo bench --bench pipeline`
+//! Run: `cargo bench -p palisade-benches --bench pipeline`
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::future::{ready, Ready};
@@ -13,11 +13,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use parapet::bulkhead::Bulkhead;
-use parapet::circuit_breaker::CircuitBreaker;
-use parapet::pipeline::Pipeline;
-use parapet::retry::Retry;
-use parapet::timeout::Timeout;
+use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::CircuitBreaker;
+use palisade::pipeline::Pipeline;
+use palisade::retry::Retry;
+use palisade::timeout::Timeout;
 use tower::service_fn;
 
 mod support;
@@ -113,7 +113,7 @@ fn pipeline(c: &mut Criterion) {
                 let _ = black_box(poll_ready(op(black_box(i))));
             })
         });
-        run(&mut g, "parapet_pipeline", threads, &|| {
+        run(&mut g, "palisade_pipeline", threads, &|| {
             let p = &full;
             Box::new(move |i| {
                 let _ = black_box(poll_ready(p.call(|| op(black_box(i)))));

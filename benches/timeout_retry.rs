@@ -3,10 +3,10 @@
 //! a ready future that succeeds (nothing times out, nothing is retried).
 //!
 //! The timeout rows use a timer that never fires where the crate lets us
-//! choose one (parapet), and tokio's where it does not (tower; seatbelt's
-//! tokio clock); `parapet_timeout_tokio` shows parapet on tokio's timer.
+//! choose one (palisade), and tokio's where it does not (tower; seatbelt's
+//! tokio clock); `palisade_timeout_tokio` shows palisade on tokio's timer.
 //!
-//! Run: `cargo bench --bench timeout_retry`
+//! Run: `cargo bench -p palisade-benches --bench timeout_retry`
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::future::{ready, Ready};
@@ -14,10 +14,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use parapet::fallback::Fallback;
-use parapet::retry::{Retry, RetryBudget};
-use parapet::timeout::Timeout;
-use parapet::timer::TokioTimer;
+use palisade::fallback::Fallback;
+use palisade::retry::{Retry, RetryBudget};
+use palisade::timeout::Timeout;
+use palisade::timer::TokioTimer;
 use tower::{service_fn, Layer};
 
 mod support;
@@ -67,13 +67,13 @@ fn timeout(c: &mut Criterion) {
                 let _ = black_box(poll_ready(op(black_box(i))));
             })
         });
-        run(&mut g, "parapet", threads, &|| {
+        run(&mut g, "palisade", threads, &|| {
             let t = &never;
             Box::new(move |i| {
                 let _ = black_box(poll_ready(t.call(|| op(black_box(i)))));
             })
         });
-        run(&mut g, "parapet_timeout_tokio", threads, &|| {
+        run(&mut g, "palisade_timeout_tokio", threads, &|| {
             let (t, entered) = (&on_tokio, rt.enter());
             Box::new(move |i| {
                 let _ = &entered;
@@ -130,7 +130,7 @@ fn retry_and_fallback(c: &mut Criterion) {
         .unwrap();
     let retry = Retry::builder().timer(Never).build().unwrap();
     let tower_retry = tower::retry::RetryLayer::new(Attempts(2)).layer(inner());
-    let parapet_tower = parapet::retry::RetryLayer::new(retry.clone()).layer(inner());
+    let palisade_tower = palisade::retry::RetryLayer::new(retry.clone()).layer(inner());
     let seatbelt_svc = (
         seatbelt::retry::Retry::layer("bench", &seatbelt_context(&rt))
             .clone_input()
@@ -148,13 +148,13 @@ fn retry_and_fallback(c: &mut Criterion) {
                 let _ = black_box(poll_ready(op(black_box(i))));
             })
         });
-        run(&mut g, "parapet_retry", threads, &|| {
+        run(&mut g, "palisade_retry", threads, &|| {
             let r = &retry;
             Box::new(move |i| {
                 let _ = black_box(poll_ready(r.call(|| op(black_box(i)))));
             })
         });
-        run(&mut g, "parapet_fallback", threads, &|| {
+        run(&mut g, "palisade_fallback", threads, &|| {
             let f = &fallback;
             Box::new(move |i| {
                 let _ = black_box(poll_ready(f.call(|| op(black_box(i)))));
@@ -172,8 +172,8 @@ fn retry_and_fallback(c: &mut Criterion) {
                 let _ = black_box(tower_call(&mut svc, black_box(i)));
             })
         });
-        run(&mut g, "tower_parapet_retry", threads, &|| {
-            let mut svc = parapet_tower.clone();
+        run(&mut g, "tower_palisade_retry", threads, &|| {
+            let mut svc = palisade_tower.clone();
             Box::new(move |i| {
                 let _ = black_box(tower_call(&mut svc, black_box(i)));
             })

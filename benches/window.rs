@@ -1,14 +1,14 @@
 //! The health window's cost against one `AtomicU64::fetch_add`, side by side.
 //!
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
-//! Run: `cargo bench --bench window`
+//! Run: `cargo bench -p palisade-benches --bench window`
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use parapet::clock::{Clock, MonotonicClock};
-use parapet::window::{CountWindow, Outcome, TimeWindow};
+use palisade::clock::{Clock, MonotonicClock};
+use palisade::window::{CountWindow, Outcome, TimeWindow};
 
 mod support;
 use support::threaded;
@@ -84,13 +84,13 @@ fn clocks(c: &mut Criterion) {
     let quanta = MonotonicClock::new();
     let mut g = c.benchmark_group("clock");
     g.bench_function("std_instant_now", |b| b.iter(Instant::now));
-    g.bench_function("parapet_monotonic_clock", |b| {
+    g.bench_function("palisade_monotonic_clock", |b| {
         b.iter(|| black_box(&quanta).now_nanos())
     });
     #[cfg(target_os = "linux")]
     {
-        let coarse = parapet::clock::CoarseClock::new();
-        g.bench_function("parapet_coarse_clock", |b| {
+        let coarse = palisade::clock::CoarseClock::new();
+        g.bench_function("palisade_coarse_clock", |b| {
             b.iter(|| black_box(&coarse).now_nanos())
         });
     }

@@ -1,21 +1,21 @@
-//! An axum server whose outbound calls go through parapet tower layers,
+//! An axum server whose outbound calls go through palisade tower layers,
 //! with errors mapped to responses by `HandleErrorLayer`.
 //!
 //! Run: `cargo run --example axum_outbound`
 //!
 //! The route `/stock` calls a dependency through a `PipelineLayer` (breaker
-//! and attempt timeout) under a `Buffer`; the handler turns parapet's flat
-//! errors into status codes with `parapet::error::kind_of`. The example
+//! and attempt timeout) under a `Buffer`; the handler turns palisade's flat
+//! errors into status codes with `palisade::error::kind_of`. The example
 //! forces the breaker open halfway to show the 503, then exits.
 
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::http::StatusCode;
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::error::{kind_of, ErrorKind};
-use parapet::pipeline::{Pipeline, PipelineLayer};
-use parapet::timer::TokioTimer;
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::error::{kind_of, ErrorKind};
+use palisade::pipeline::{Pipeline, PipelineLayer};
+use palisade::timer::TokioTimer;
 use tower::{BoxError, ServiceBuilder};
 
 #[tokio::main]

@@ -1,4 +1,4 @@
-//! The cascade, for real, and parapet stopping it.
+//! The cascade, for real, and palisade stopping it.
 //!
 //! Run: `cargo run --release --example cascade` (about a minute;
 //! `--help` for the flags).
@@ -15,13 +15,13 @@
 //! all end up waiting on B, and `/local`, which never touches B, stops
 //! answering too: the cascade.
 //!
-//! Phase 2, protected: A calls B through a parapet pipeline (total timeout,
+//! Phase 2, protected: A calls B through a palisade pipeline (total timeout,
 //! retry with a budget, circuit breaker, bulkhead, attempt timeout) with a
 //! fallback. Calls to B hold at most a few workers for a bounded time, the
 //! breaker opens and answers from the fallback without waiting, probes B,
 //! and closes once B recovers; `/local` keeps answering throughout.
 //!
-//! With `--features metrics`, A serves its Prometheus metrics at
+//! With `-p palisade-examples --features metrics`, A serves its Prometheus metrics at
 //! `/metrics` while it runs (the address is printed).
 #![allow(missing_docs)]
 
@@ -34,11 +34,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use parapet::bulkhead::Bulkhead;
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::pipeline::Pipeline;
-use parapet::retry::{Backoff, Retry, RetryBudget};
-use parapet::timer::TokioTimer;
+use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::pipeline::Pipeline;
+use palisade::retry::{Backoff, Retry, RetryBudget};
+use palisade::timer::TokioTimer;
 
 /// The demo's knobs.
 #[derive(Clone, Debug)]
@@ -568,7 +568,7 @@ pub fn print_summary(unprotected: &PhaseReport, protected: &PhaseReport) {
 }
 
 const HELP: &str = "\
-cascade: a slow dependency takes down its caller, then parapet prevents it.
+cascade: a slow dependency takes down its caller, then palisade prevents it.
 
 Usage: cargo run --release --example cascade -- [FLAGS]
 
@@ -641,7 +641,7 @@ async fn main() {
     );
     println!("Phase 1: A calls B unprotected.");
     let unprotected = phase(&opts, false).await;
-    println!("\nPhase 2: A calls B through a parapet pipeline (timeout, retry with budget, breaker, bulkhead) and a fallback.");
+    println!("\nPhase 2: A calls B through a palisade pipeline (timeout, retry with budget, breaker, bulkhead) and a fallback.");
     let protected = phase(&opts, true).await;
     print_summary(&unprotected, &protected);
     if let Some(file) = &opts.plot {

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff};
-use parapet::clock::ManualClock;
+use palisade::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff};
+use palisade::clock::ManualClock;
 
 /// The dependency: down between 2 s and 6 s of simulated time.
 async fn dependency(now: Duration) -> Result<&'static str, &'static str> {
@@ -23,7 +23,7 @@ async fn dependency(now: Duration) -> Result<&'static str, &'static str> {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), parapet::ConfigError> {
+async fn main() -> Result<(), palisade::ConfigError> {
     let clock = ManualClock::new();
     let breaker = CircuitBreaker::builder()
         .name("inventory")
@@ -38,14 +38,14 @@ async fn main() -> Result<(), parapet::ConfigError> {
     let start = clock.clone();
     breaker.on_event(move |event| {
         if let EventKind::StateTransition { from, to } = event.kind {
-            let t = Duration::from_nanos(parapet::clock::Clock::now_nanos(&start));
+            let t = Duration::from_nanos(palisade::clock::Clock::now_nanos(&start));
             println!("{t:>6.1?}  {}: {from:?} -> {to:?}", event.name);
         }
     });
 
     let (mut served, mut failed, mut rejected) = (0, 0, 0);
     for _ in 0..100 {
-        let now = Duration::from_nanos(parapet::clock::Clock::now_nanos(&clock));
+        let now = Duration::from_nanos(palisade::clock::Clock::now_nanos(&clock));
         match breaker.call(|| dependency(now)).await {
             Ok(_) => served += 1,
             Err(e) if e.is_circuit_open() => rejected += 1, // fallback: cached answer

@@ -1,7 +1,7 @@
-//! A tonic client whose channel is guarded by parapet, against a tonic
+//! A tonic client whose channel is guarded by palisade, against a tonic
 //! server on 127.0.0.1 that fails on demand with a status in its trailers.
 //!
-//! Run: `cargo run --example grpc --features grpc-example`
+//! Run: `cargo run -p palisade-examples --example grpc --features grpc`
 //!
 //! (The feature compiles `examples/proto/echo.proto` at build time with
 //! `tonic-prost-build` and the `protoc` binary of `protoc-bin-vendored`:
@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::http::{BulkheadLayer, CircuitBreakerLayer};
-use parapet::Bulkhead;
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::http::{BulkheadLayer, CircuitBreakerLayer};
+use palisade::Bulkhead;
 use tonic::{Request, Response, Status};
 use tower::ServiceBuilder;
 
@@ -84,8 +84,8 @@ fn describe(result: &Result<u32, Status>) -> String {
     match result {
         Ok(ticks) => format!("OK after {ticks} ticks"),
         // tonic keeps the service's error as the status's source.
-        Err(status) if parapet::CircuitOpen::find_in(status).is_some() => {
-            let open = parapet::CircuitOpen::find_in(status).unwrap();
+        Err(status) if palisade::CircuitOpen::find_in(status).is_some() => {
+            let open = palisade::CircuitOpen::find_in(status).unwrap();
             format!("not sent: {open}")
         }
         Err(status) => format!("{:?}: {}", status.code(), status.message()),
@@ -120,10 +120,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .connect()
         .await?;
     // The generated client takes any tower service of HTTP requests: the
-    // channel inside parapet's HTTP layers. The bulkhead goes outside the
-    // breaker (see `parapet::http`), and errors stay one flat type.
+    // channel inside palisade's HTTP layers. The bulkhead goes outside the
+    // breaker (see `palisade::http`), and errors stay one flat type.
     let guarded = ServiceBuilder::new()
-        .map_err(parapet::Error::flatten)
+        .map_err(palisade::Error::flatten)
         .layer(BulkheadLayer::new(bulkhead.clone()))
         .layer(CircuitBreakerLayer::grpc(breaker.clone()))
         .service(channel);
@@ -151,7 +151,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  call: {}", describe(&result));
         let status = result.unwrap_err();
         assert!(
-            parapet::CircuitOpen::find_in(&status).is_some(),
+            palisade::CircuitOpen::find_in(&status).is_some(),
             "{status:?}"
         );
     }

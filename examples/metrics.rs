@@ -1,18 +1,18 @@
 //! Metrics exported with `metrics-exporter-prometheus`, served over HTTP
 //! and scraped by a real request.
 //!
-//! Run: `cargo run --example metrics --features metrics`
+//! Run: `cargo run -p palisade-examples --example metrics --features metrics`
 //!
 //! Installs the Prometheus recorder first (instances register their
 //! metrics when built), runs a few calls through a breaker and a bulkhead,
-//! serves `/metrics` on 127.0.0.1, scrapes it once and prints parapet's
+//! serves `/metrics` on 127.0.0.1, scrapes it once and prints palisade's
 //! lines. Point a real Prometheus at such an endpoint in your service.
 
 #[cfg(feature = "metrics")]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    use parapet::bulkhead::Bulkhead;
-    use parapet::circuit_breaker::CircuitBreaker;
+    use palisade::bulkhead::Bulkhead;
+    use palisade::circuit_breaker::CircuitBreaker;
 
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let breaker = CircuitBreaker::builder().name("inventory").build()?;
@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = reqwest::get(&url).await?.text().await?;
     for line in text
         .lines()
-        .filter(|l| l.starts_with("parapet_") && !l.contains("quantile"))
+        .filter(|l| l.starts_with("palisade_") && !l.contains("quantile"))
     {
         println!("{line}");
     }
@@ -48,5 +48,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 #[cfg(not(feature = "metrics"))]
 fn main() {
-    println!("run with --features metrics");
+    println!("run with: cargo run -p palisade-examples --example metrics --features metrics");
 }

@@ -1,11 +1,11 @@
-//! A reqwest call wrapped in a parapet pipeline (the future wrapper).
+//! A reqwest call wrapped in a palisade pipeline (the future wrapper).
 //!
 //! Run: `cargo run --example reqwest_pipeline`
 //!
 //! Starts a small HTTP server on 127.0.0.1 that fails its first two
 //! requests, then calls it through total timeout → retry → circuit breaker
 //! → bulkhead → attempt timeout: the retry absorbs the two failures, and
-//! the caller gets the body, or one flat `parapet::Error`.
+//! the caller gets the body, or one flat `palisade::Error`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
-use parapet::bulkhead::Bulkhead;
-use parapet::circuit_breaker::CircuitBreaker;
-use parapet::pipeline::Pipeline;
-use parapet::retry::{Backoff, Retry};
-use parapet::timer::TokioTimer;
+use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::CircuitBreaker;
+use palisade::pipeline::Pipeline;
+use palisade::retry::{Backoff, Retry};
+use palisade::timer::TokioTimer;
 
 #[derive(Debug)]
 enum Upstream {

@@ -4,7 +4,7 @@
 //!
 //! A blocking HTTP client (plain `std::net::TcpStream`) would stall an
 //! async runtime's thread for as long as the dependency takes. Run on a
-//! parapet `ThreadPool`, it blocks the pool's own threads instead: the
+//! palisade `ThreadPool`, it blocks the pool's own threads instead: the
 //! caller's current-thread runtime keeps serving other work (here, a
 //! ticker) while the slow calls run, and a full pool rejects at once
 //! instead of queueing without bound.
@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use parapet::bulkhead::{PoolError, ThreadPool};
+use palisade::bulkhead::{PoolError, ThreadPool};
 
 /// A blocking HTTP GET, as an old client library would do it.
 fn blocking_get(addr: std::net::SocketAddr) -> std::io::Result<String> {

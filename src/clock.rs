@@ -1,6 +1,6 @@
 //! Time as `u64` nanoseconds from a [`Clock`].
 //!
-//! Everything in parapet that needs the time takes it from a `Clock`, as a
+//! Everything in palisade that needs the time takes it from a `Clock`, as a
 //! `u64` count of nanoseconds from an arbitrary origin, so it fits in an
 //! atomic and tests can drive it by hand with [`ManualClock`].
 //!
@@ -13,7 +13,7 @@
 //! | [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`, Linux) | ~3 ns | the kernel tick, 4 ms here |
 //!
 //! [`DefaultClock`] is `CoarseClock` where it exists (Linux, Android) and
-//! `MonotonicClock` elsewhere: parapet reads the clock at most twice per
+//! `MonotonicClock` elsewhere: palisade reads the clock at most twice per
 //! call, and only for slow-call timing and time-based windows, where a
 //! few milliseconds of resolution are fine for durations measured in tens
 //! or hundreds of milliseconds. Choose `MonotonicClock` for slow-call
@@ -32,7 +32,7 @@ use std::time::Duration;
 /// # Examples
 ///
 /// ```
-/// use parapet::clock::{Clock, ManualClock};
+/// use palisade::clock::{Clock, ManualClock};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
@@ -66,7 +66,7 @@ impl<C: Clock + ?Sized> Clock for Box<C> {
 /// # Examples
 ///
 /// ```
-/// use parapet::clock::{Clock, MonotonicClock};
+/// use palisade::clock::{Clock, MonotonicClock};
 ///
 /// let clock = MonotonicClock::new();
 /// let a = clock.now_nanos();
@@ -111,12 +111,12 @@ impl Clock for MonotonicClock {
 
 /// A clock that only moves when told to; clones share the same time.
 ///
-/// For tests: no test in parapet sleeps to let time pass.
+/// For tests: no test in palisade sleeps to let time pass.
 ///
 /// # Examples
 ///
 /// ```
-/// use parapet::clock::{Clock, ManualClock};
+/// use palisade::clock::{Clock, ManualClock};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();
@@ -179,7 +179,7 @@ impl Clock for ManualClock {
 /// # Examples
 ///
 /// ```
-/// use parapet::clock::{Clock, CoarseClock};
+/// use palisade::clock::{Clock, CoarseClock};
 ///
 /// let clock = CoarseClock::new();
 /// assert!(clock.resolution() <= std::time::Duration::from_millis(10));

@@ -9,7 +9,7 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::config::Config;
+//! use palisade::config::Config;
 //!
 //! let config: Config = serde_json::from_str(r#"{
 //!     "circuit_breakers": {
@@ -20,9 +20,9 @@
 //! }"#).unwrap();
 //! let breaker = config.circuit_breakers["payments"].builder("payments").build()?;
 //! assert_eq!(breaker.settings().failure_rate_threshold, 0.2);
-//! let retry = config.retries["payments"].builder("payments").timer(parapet::timer::ManualTimer::new()).build()?;
+//! let retry = config.retries["payments"].builder("payments").timer(palisade::timer::ManualTimer::new()).build()?;
 //! # let _ = retry;
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ use crate::retry::{Backoff, Jitter, Retry, RetryBuilder};
 /// # Examples
 ///
 /// ```
-/// use parapet::config::parse_duration;
+/// use palisade::config::parse_duration;
 /// use std::time::Duration;
 ///
 /// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));

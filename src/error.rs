@@ -1,4 +1,4 @@
-//! The errors parapet returns: [`ConfigError`] from builders, and the one
+//! The errors palisade returns: [`ConfigError`] from builders, and the one
 //! flat [`Error`] a guarded call returns, composed of each primitive's own
 //! rejection type ([`CircuitOpen`], [`BulkheadFull`], ...).
 
@@ -15,7 +15,7 @@ pub use crate::timeout::TimedOut;
 /// # Examples
 ///
 /// ```
-/// use parapet::window::CountWindow;
+/// use palisade::window::CountWindow;
 ///
 /// let err = CountWindow::new(0).unwrap_err();
 /// assert_eq!(err.field(), "window_size");
@@ -59,7 +59,8 @@ impl ConfigError {
 /// or the operation itself failed.
 ///
 /// It stays flat however many guards are stacked, and is
-/// `#[non_exhaustive]`: more guards (timeout, retry) add variants.
+/// `#[non_exhaustive]`: guards still to come (adaptive limit, rate
+/// limit) add variants.
 ///
 /// As an [`std::error::Error`] it follows the std convention of showing each
 /// line of a chain once: `Operation` is transparent (it displays the
@@ -71,7 +72,7 @@ impl ConfigError {
 /// # Examples
 ///
 /// ```
-/// use parapet::Error;
+/// use palisade::Error;
 ///
 /// fn describe(err: &Error<std::io::Error>) -> String {
 ///     match err {
@@ -151,7 +152,7 @@ impl<E> Error<Error<E>> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::Error;
+    /// use palisade::Error;
     ///
     /// let nested: Error<Error<std::io::Error>> =
     ///     Error::Operation(Error::Operation(std::io::Error::other("boom")));
@@ -199,14 +200,14 @@ impl<E> Error<E> {
 }
 
 /// Classifies any error, erased or not, into the flat kinds: the first
-/// parapet rejection, timeout or panic found in it or its chain of sources,
+/// palisade rejection, timeout or panic found in it or its chain of sources,
 /// else [`ErrorKind::Operation`].
 ///
 /// # Examples
 ///
 /// ```
-/// use parapet::error::{kind_of, ErrorKind};
-/// use parapet::circuit_breaker::{CircuitBreaker, State};
+/// use palisade::error::{kind_of, ErrorKind};
+/// use palisade::circuit_breaker::{CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::builder().build()?;
 /// breaker.transition_to(State::ForcedOpen);
@@ -216,7 +217,7 @@ impl<E> Error<E> {
 ///
 /// let other: Box<dyn std::error::Error + Send + Sync> = "connection refused".into();
 /// assert_eq!(kind_of(other.as_ref()), ErrorKind::Operation);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 pub fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
     std::iter::successors(Some(error), |e| e.source())

@@ -1,4 +1,4 @@
-//! Flattening stacked parapet tower layers: [`FlattenLayer`].
+//! Flattening stacked palisade tower layers: [`FlattenLayer`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,23 +13,23 @@ use crate::error::Error;
 /// A tower [`Layer`] that turns a stack's `Error<Error<E>>` into the flat
 /// `Error<E>`.
 ///
-/// Each parapet layer wraps its inner service's error once
-/// (`Error<S::Error>`), so two parapet layers stacked with
+/// Each palisade layer wraps its inner service's error once
+/// (`Error<S::Error>`), so two palisade layers stacked with
 /// `ServiceBuilder` give `Error<Error<E>>`. Rust cannot tell, in a generic
-/// impl, an inner error that is already parapet's from one that is not, so
+/// impl, an inner error that is already palisade's from one that is not, so
 /// the flattening is a layer you place, not a guess:
 ///
 /// - all guards in one layer: [`PipelineLayer`](crate::pipeline::PipelineLayer)
 ///   (one flat error by construction, and the documented order);
-/// - guards as separate layers: put a `FlattenLayer` above each parapet
-///   layer that has another parapet layer below it.
+/// - guards as separate layers: put a `FlattenLayer` above each palisade
+///   layer that has another palisade layer below it.
 ///
 /// # Examples
 ///
 /// ```
-/// use parapet::bulkhead::{Bulkhead, BulkheadLayer};
-/// use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
-/// use parapet::FlattenLayer;
+/// use palisade::bulkhead::{Bulkhead, BulkheadLayer};
+/// use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+/// use palisade::FlattenLayer;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// let svc = ServiceBuilder::new()
@@ -38,9 +38,9 @@ use crate::error::Error;
 ///     .layer(BulkheadLayer::new(Bulkhead::builder().build()?))
 ///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
 /// // One flat error, not Error<Error<io::Error>>.
-/// let out: Result<u32, parapet::Error<std::io::Error>> = futures::executor::block_on(svc.oneshot(1));
+/// let out: Result<u32, palisade::Error<std::io::Error>> = futures::executor::block_on(svc.oneshot(1));
 /// assert_eq!(out.unwrap(), 1);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlattenLayer;

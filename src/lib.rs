@@ -1,4 +1,4 @@
-//! # parapet
+//! # palisade
 //!
 //! Embeddable resilience for Rust services: circuit breaker, bulkheads,
 //! timeout, retry and fallback, each usable as a plain future wrapper and as
@@ -6,71 +6,100 @@
 //!
 //! When one dependency slows down, callers pile up waiting on it and run out
 //! of workers, connections and memory; the failure spreads up the chain.
-//! parapet stops that inside the process: `cargo run --release --example
-//! cascade` shows the cascade over real HTTP, then parapet preventing it.
+//! palisade stops that inside the process: `cargo run --release --example
+//! cascade` shows the cascade over real HTTP, then palisade preventing it.
 //!
 //! The pieces: [`circuit_breaker`], [`bulkhead`] (semaphore and
 //! [`ThreadPool`](bulkhead::ThreadPool)), [`timeout`], [`retry`] (backoff,
 //! budgets, hints), [`fallback`], composed in one documented order by
 //! [`pipeline`] with one flat [`Error`]; [`registry`] for named, bounded
 //! instances; every timer through [`timer::Timer`], so any runtime works.
-//! For HTTP and gRPC clients, `parapet::http` (feature `http`) holds the
+//! For HTTP and gRPC clients, `palisade::http` (feature `http`) holds the
 //! breaker's admission and the bulkhead's place in the response body and
 //! records the call when the body ends (gRPC status in trailers, streams
 //! cut mid-body).
 //!
 //! ## Quick start
 //!
+//! One pipeline per dependency, built once and shared by every call to it,
+//! around an outbound HTTP call (here reqwest; a hyper or tonic call, a
+//! query, any future returning a `Result` works the same way):
+//!
 //! ```
-//! use parapet::circuit_breaker::CircuitBreaker;
+//! use palisade::pipeline::Pipeline;
+//! use palisade::retry::{Backoff, Retry};
+//! use palisade::timer::TokioTimer;
+//! use palisade::{Bulkhead, CircuitBreaker};
 //! use std::time::Duration;
 //!
-//! let breaker = CircuitBreaker::builder()
-//!     .name("inventory")
-//!     .failure_rate_threshold(0.5) // trip at 50 % failures...
-//!     .count_window(100) // ...of the last 100 calls...
-//!     .minimum_calls(20) // ...once there are 20
-//!     .open_duration(Duration::from_secs(5))
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), palisade::ConfigError> {
+//! // total timeout → retry → circuit breaker → bulkhead → attempt timeout
+//! let inventory = Pipeline::builder(TokioTimer)
+//!     .timeout(Duration::from_secs(2))
+//!     .retry(
+//!         Retry::builder()
+//!             .max_attempts(3)
+//!             .backoff(Backoff::constant(Duration::from_millis(10)))
+//!             .timer(TokioTimer)
+//!             .build()?,
+//!     )
+//!     .circuit_breaker(CircuitBreaker::builder().name("inventory").build()?)
+//!     .bulkhead(Bulkhead::builder().name("inventory").max_concurrent(20).build()?)
+//!     .attempt_timeout(Duration::from_millis(300))
 //!     .build()?;
 //!
-//! // Any future returning a Result: an HTTP or gRPC call, a query.
-//! let reply = futures::executor::block_on(
-//!     breaker.call(|| async { Ok::<_, std::io::Error>("in stock") }),
-//! );
+//! let client = reqwest::Client::new();
+//! // Nothing listens on this port: the dependency is down.
+//! let url = "http://127.0.0.1:9/stock/42";
+//! let reply = inventory
+//!     .call(|| async {
+//!         // A 5xx is a failure too.
+//!         client.get(url).send().await?.error_for_status()?.text().await
+//!     })
+//!     .await;
 //! match reply {
-//!     Ok(body) => assert_eq!(body, "in stock"),
-//!     Err(e) if e.is_circuit_open() => println!("skipped: {e}"),
-//!     Err(e) => println!("failed: {e}"),
+//!     Ok(body) => println!("in stock: {body}"),
+//!     Err(e) if e.is_rejection() => println!("not sent: {e}"),
+//!     // The dependency's own error, after three attempts.
+//!     Err(e) => assert!(e.operation().is_some_and(|e| e.is_connect())),
 //! }
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok(())
+//! # }
 //! ```
 //!
-//! The same breaker goes into a tower or axum stack as
-//! [`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer) (see the
-//! [`circuit_breaker`] module docs for an axum example), and
+//! Each guard also stands alone as a future wrapper
+//! ([`CircuitBreaker::call`], [`Bulkhead::call`], ...) and as a tower
+//! layer ([`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer),
+//! [`PipelineLayer`](pipeline::PipelineLayer); see the [`circuit_breaker`]
+//! module docs for an axum example), and
 //! [`try_acquire`](CircuitBreaker::try_acquire) gives a permit for code that
-//! is not a future.
+//! is not a future. For HTTP responses whose outcome is known only at the
+//! end of the body (gRPC status in trailers), use the layers of
+//! `palisade::http`.
 //!
 //! ## Features
 //!
-//! - `tokio` (default): [`timer::TokioTimer`], the timer for a bulkhead's
-//!   maximum wait (and the coming timeouts and retry delays) on tokio, and a
+//! - `tokio` (default): [`timer::TokioTimer`], the timer for timeouts,
+//!   retry delays and a bulkhead's maximum wait on tokio, and a
 //!   current-thread tokio runtime on each thread-pool worker.
 //! - `tower` (default): the `Layer` / `Service` adapters
-//!   ([`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer)).
-//! - `metrics`: counters, gauges and a histogram through the `metrics`
-//!   crate; see "Metrics" in the [`circuit_breaker`] and [`bulkhead`] docs.
-//!   Install the recorder *before* building breakers and bulkheads: each
-//!   registers its metric handles when it is built, and one built earlier
-//!   exports nothing.
-//! - `tracing`: the caller's `tracing` span is entered around jobs on a
-//!   [`ThreadPool`](bulkhead::ThreadPool).
+//!   ([`CircuitBreakerLayer`](circuit_breaker::CircuitBreakerLayer),
+//!   [`PipelineLayer`](pipeline::PipelineLayer), [`FlattenLayer`]).
+//! - `metrics`: counters, gauges and histograms through the `metrics`
+//!   crate; see [Metrics](#metrics) below. Install the recorder *before*
+//!   building breakers and bulkheads: each registers its metric handles
+//!   when it is built, and one built earlier exports nothing.
+//! - `tracing`: the caller's span entered around thread-pool jobs; events
+//!   for transitions, rejections and retries.
 //! - `http`: the `http` module (layers that record at the end of the
 //!   response body, `tower-http` classifiers, HTTP and gRPC presets);
 //!   [`retry::hint::from_headers`] reads retry hints from an
 //!   `http::HeaderMap`. Enables `tower`.
-//! - `grpc-example`: only builds `examples/grpc.rs` (its build script
-//!   compiles the example's proto with a vendored `protoc`).
+//! - `serde`: the `config` module: every primitive's settings from
+//!   configuration files (TOML, JSON, YAML...), durations as text.
+//!
+//! On docs.rs every item says which feature it needs.
 //!
 //! ## Metrics
 //!
@@ -85,21 +114,21 @@
 //!
 //! | name | kind | labels |
 //! |---|---|---|
-//! | `parapet_circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `slow_success`, `slow_failure` |
-//! | `parapet_circuit_breaker_not_recorded_total` | counter | `breaker` |
-//! | `parapet_circuit_breaker_rejected_total` | counter | `breaker` |
-//! | `parapet_circuit_breaker_transitions_total` | counter | `breaker`, `from`, `to` |
-//! | `parapet_circuit_breaker_state` | gauge (1 for the current state) | `breaker`, `state` |
-//! | `parapet_circuit_breaker_call_duration_seconds` | histogram | `breaker` |
-//! | `parapet_bulkhead_admitted_total` | counter | `bulkhead` |
-//! | `parapet_bulkhead_rejected_total` | counter | `bulkhead`, `reason` = `full`, `wait_timed_out` |
-//! | `parapet_bulkhead_in_flight`, `_waiting`, `_limit` | gauge | `bulkhead` |
-//! | `parapet_bulkhead_wait_seconds` | histogram | `bulkhead` |
-//! | `parapet_thread_pool_completed_total` | counter | `pool` |
-//! | `parapet_thread_pool_rejected_total` | counter | `pool`, `reason` = `full`, `shut_down` |
-//! | `parapet_thread_pool_queued`, `_active` | gauge | `pool` |
-//! | `parapet_retry_retries_total` | counter | `retry` |
-//! | `parapet_retry_gave_up_total` | counter | `retry`, `reason` = `attempts`, `elapsed`, `budget` |
+//! | `palisade_circuit_breaker_calls_total` | counter | `breaker`, `outcome` = `success`, `failure`, `slow_success`, `slow_failure` |
+//! | `palisade_circuit_breaker_not_recorded_total` | counter | `breaker` |
+//! | `palisade_circuit_breaker_rejected_total` | counter | `breaker` |
+//! | `palisade_circuit_breaker_transitions_total` | counter | `breaker`, `from`, `to` |
+//! | `palisade_circuit_breaker_state` | gauge (1 for the current state) | `breaker`, `state` |
+//! | `palisade_circuit_breaker_call_duration_seconds` | histogram | `breaker` |
+//! | `palisade_bulkhead_admitted_total` | counter | `bulkhead` |
+//! | `palisade_bulkhead_rejected_total` | counter | `bulkhead`, `reason` = `full`, `wait_timed_out` |
+//! | `palisade_bulkhead_in_flight`, `_waiting`, `_limit` | gauge | `bulkhead` |
+//! | `palisade_bulkhead_wait_seconds` | histogram | `bulkhead` |
+//! | `palisade_thread_pool_completed_total` | counter | `pool` |
+//! | `palisade_thread_pool_rejected_total` | counter | `pool`, `reason` = `full`, `shut_down` |
+//! | `palisade_thread_pool_queued`, `_active` | gauge | `pool` |
+//! | `palisade_retry_retries_total` | counter | `retry` |
+//! | `palisade_retry_gave_up_total` | counter | `retry`, `reason` = `attempts`, `elapsed`, `budget` |
 //!
 //! `tests/metrics.rs` scrapes all of them from a real Prometheus exporter.
 //!

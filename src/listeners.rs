@@ -82,7 +82,7 @@ impl<E> std::fmt::Debug for Listeners<E> {
     }
 }
 
-#[cfg(all(test, not(parapet_loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::Listeners;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -16,8 +16,8 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::circuit_breaker::{CircuitBreaker, Settings};
-//! use parapet::registry::Registry;
+//! use palisade::circuit_breaker::{CircuitBreaker, Settings};
+//! use palisade::registry::Registry;
 //!
 //! let mut defaults = Settings::default();
 //! defaults.failure_rate_threshold = 0.5;
@@ -36,7 +36,7 @@
 //! assert_eq!(a.settings().failure_rate_threshold, 0.2);
 //! assert_eq!(breakers.len(), 1);
 //! # let _ = b;
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
 use std::collections::HashMap;

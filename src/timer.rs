@@ -1,9 +1,9 @@
-//! The one place parapet waits for time to pass: a small [`Timer`] trait,
+//! The one place palisade waits for time to pass: a small [`Timer`] trait,
 //! in the spirit of `hyper::rt::Timer`, so that what needs a timer
 //! (timeouts, retry delays) is not tied to one runtime.
 //!
 //! [`TokioTimer`] implements it on tokio (feature `tokio`, on by default).
-//! Everything else in parapet (the windows, the circuit breaker) needs no
+//! Everything else in palisade (the windows, the circuit breaker) needs no
 //! timer and no runtime at all.
 
 use std::future::Future;
@@ -17,7 +17,7 @@ use std::time::Duration;
 /// runtime's own timer in production):
 ///
 /// ```
-/// use parapet::timer::Timer;
+/// use palisade::timer::Timer;
 /// use std::time::Duration;
 ///
 /// #[derive(Debug)]
@@ -52,7 +52,7 @@ pub trait Timer: Send + Sync + 'static {
 /// # Examples
 ///
 /// ```
-/// use parapet::timer::{Timer, TokioTimer};
+/// use palisade::timer::{Timer, TokioTimer};
 /// use std::time::Duration;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -85,7 +85,7 @@ impl Timer for TokioTimer {
 /// # Examples
 ///
 /// ```
-/// use parapet::timer::{ManualTimer, Timer};
+/// use palisade::timer::{ManualTimer, Timer};
 /// use std::future::Future;
 /// use std::pin::pin;
 /// use std::task::{Context, Poll, Waker};

@@ -9,7 +9,7 @@ use std::future::{ready, Future};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use parapet::circuit_breaker::{CircuitBreaker, State};
+use palisade::circuit_breaker::{CircuitBreaker, State};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -76,10 +76,10 @@ fn no_allocation_per_call_on_any_path() {
 /// Retry, timeout and fallback when the first attempt succeeds: no
 /// allocation (a retry sleeps, and allocates its sleep, only to retry).
 fn retry_timeout_fallback() {
-    use parapet::fallback::Fallback;
-    use parapet::retry::Retry;
-    use parapet::timeout::Timeout;
-    use parapet::timer::ManualTimer;
+    use palisade::fallback::Fallback;
+    use palisade::retry::Retry;
+    use palisade::timeout::Timeout;
+    use palisade::timer::ManualTimer;
 
     let timer = ManualTimer::new();
     let retry = Retry::builder().timer(timer.clone()).build().unwrap();
@@ -107,7 +107,7 @@ fn retry_timeout_fallback() {
 
 /// The bulkhead's happy path: a free place, no lock, no allocation.
 fn bulkhead() {
-    let b = parapet::Bulkhead::builder()
+    let b = palisade::Bulkhead::builder()
         .max_concurrent(8)
         .build()
         .unwrap();
@@ -121,7 +121,7 @@ fn bulkhead() {
     );
     #[cfg(feature = "tower")]
     {
-        use parapet::bulkhead::BulkheadLayer;
+        use palisade::bulkhead::BulkheadLayer;
         use tower::{Layer, Service};
 
         let mut svc = BulkheadLayer::new(b.clone()).layer(tower::service_fn(|i: u32| ready(op(i))));
@@ -182,7 +182,7 @@ fn rejection() {
 
 #[cfg(feature = "tower")]
 fn tower_path() {
-    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use palisade::circuit_breaker::CircuitBreakerLayer;
     use tower::{Layer, Service};
 
     let b = breaker();
@@ -204,11 +204,11 @@ fn tower_path() {
 #[cfg(feature = "http")]
 fn http_body_path() {
     use http_body::Body;
-    use parapet::http::{BulkheadLayer, CircuitBreakerLayer};
+    use palisade::http::{BulkheadLayer, CircuitBreakerLayer};
     use tower::{Layer, Service};
 
     let b = breaker();
-    let bulkhead = parapet::Bulkhead::builder()
+    let bulkhead = palisade::Bulkhead::builder()
         .max_concurrent(1)
         .build()
         .unwrap();
@@ -241,7 +241,7 @@ fn http_body_path() {
 /// Without slow-call timing: with it, each call also goes to the duration
 /// histogram, and the recorder's own histogram storage (`metrics-util`'s
 /// `AtomicBucket`, as in the Prometheus exporter) allocates a block every
-/// so many samples. That is the recorder's memory, not parapet's.
+/// so many samples. That is the recorder's memory, not palisade's.
 #[cfg(feature = "metrics")]
 fn with_metrics() {
     let recorder = metrics_util::debugging::DebuggingRecorder::new();

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use parapet::bulkhead::{Bulkhead, BulkheadEventKind, Rejection};
-use parapet::Error;
+use palisade::bulkhead::{Bulkhead, BulkheadEventKind, Rejection};
+use palisade::Error;
 
 fn fail_fast(limit: u32) -> Bulkhead {
     Bulkhead::builder()
@@ -25,7 +25,7 @@ fn fail_fast(limit: u32) -> Bulkhead {
 #[derive(Debug)]
 struct PausedTimer;
 
-impl parapet::timer::Timer for PausedTimer {
+impl palisade::timer::Timer for PausedTimer {
     type Sleep = tokio::time::Sleep;
 
     fn sleep(&self, duration: Duration) -> Self::Sleep {
@@ -395,14 +395,14 @@ fn the_rejection_is_findable_in_a_boxed_error_chain() {
     assert!(err.is_bulkhead_full() && err.is_rejection());
     assert_eq!(err.to_string(), "call rejected without running");
     let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
-    let full = parapet::BulkheadFull::find_in(boxed.as_ref()).unwrap();
+    let full = palisade::BulkheadFull::find_in(boxed.as_ref()).unwrap();
     assert_eq!(full.reason(), Rejection::Full);
 }
 
 #[cfg(feature = "tower")]
 mod tower_service {
     use super::*;
-    use parapet::bulkhead::BulkheadLayer;
+    use palisade::bulkhead::BulkheadLayer;
     use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
     #[test]
@@ -462,7 +462,7 @@ mod tower_service {
         let held = b.try_acquire().unwrap();
         let err = svc.clone().oneshot(1).await.unwrap_err();
         assert!(
-            parapet::BulkheadFull::find_in(err.as_ref()).is_some(),
+            palisade::BulkheadFull::find_in(err.as_ref()).is_some(),
             "{err}"
         );
         drop(held);
@@ -505,19 +505,19 @@ fn metrics_export_counts_and_gauges() {
     };
     let get = |name: &str, label: Option<&str>| format!("{:?}", get(name, label));
     assert_eq!(
-        get("parapet_bulkhead_admitted_total", None),
+        get("palisade_bulkhead_admitted_total", None),
         format!("{:?}", DebugValue::Counter(2))
     );
     assert_eq!(
-        get("parapet_bulkhead_rejected_total", Some("full")),
+        get("palisade_bulkhead_rejected_total", Some("full")),
         format!("{:?}", DebugValue::Counter(1))
     );
     assert_eq!(
-        get("parapet_bulkhead_in_flight", None),
+        get("palisade_bulkhead_in_flight", None),
         format!("{:?}", DebugValue::Gauge(1.0.into()))
     );
     assert_eq!(
-        get("parapet_bulkhead_limit", None),
+        get("palisade_bulkhead_limit", None),
         format!("{:?}", DebugValue::Gauge(2.0.into()))
     );
 }

@@ -1,15 +1,15 @@
 //! Behaviour tests for the circuit breaker: one test per rule, on a manual
 //! clock; nothing sleeps.
-#![cfg(not(parapet_loom))]
+#![cfg(not(palisade_loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, Classification, EventKind, OpenBackoff, State};
-use parapet::clock::ManualClock;
-use parapet::window::Snapshot;
-use parapet::Error;
+use palisade::circuit_breaker::{CircuitBreaker, Classification, EventKind, OpenBackoff, State};
+use palisade::clock::ManualClock;
+use palisade::window::Snapshot;
+use palisade::Error;
 
 mod support;
 use support::{builder, fail, ok, trip, SEC};
@@ -679,7 +679,7 @@ fn works_with_no_runtime_under_block_on() {
 #[cfg(feature = "tower")]
 mod tower_service {
     use super::*;
-    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use palisade::circuit_breaker::CircuitBreakerLayer;
     use std::task::{Context, Poll};
     use tower::{Layer, Service, ServiceExt};
 
@@ -833,27 +833,27 @@ fn metrics_count_outcomes_rejections_and_state() {
     // 3 successes, then 10 failures of which the breaker tripped on the 7th
     // (7 failures in the last 10 calls >= 50 %); 3 more were rejected.
     assert_eq!(
-        get("c:parapet_circuit_breaker_calls_total{breaker=payments,outcome=success}"),
+        get("c:palisade_circuit_breaker_calls_total{breaker=payments,outcome=success}"),
         &DebugValue::Counter(3)
     );
     assert_eq!(
-        get("c:parapet_circuit_breaker_calls_total{breaker=payments,outcome=failure}"),
+        get("c:palisade_circuit_breaker_calls_total{breaker=payments,outcome=failure}"),
         &DebugValue::Counter(7)
     );
     assert_eq!(
-        get("c:parapet_circuit_breaker_rejected_total{breaker=payments}"),
+        get("c:palisade_circuit_breaker_rejected_total{breaker=payments}"),
         &DebugValue::Counter(4)
     );
     assert_eq!(
-        get("c:parapet_circuit_breaker_transitions_total{breaker=payments,from=closed,to=open}"),
+        get("c:palisade_circuit_breaker_transitions_total{breaker=payments,from=closed,to=open}"),
         &DebugValue::Counter(1)
     );
     assert_eq!(
-        get("g:parapet_circuit_breaker_state{breaker=payments,state=open}"),
+        get("g:palisade_circuit_breaker_state{breaker=payments,state=open}"),
         &DebugValue::Gauge(1.0.into())
     );
     assert_eq!(
-        get("g:parapet_circuit_breaker_state{breaker=payments,state=closed}"),
+        get("g:palisade_circuit_breaker_state{breaker=payments,state=closed}"),
         &DebugValue::Gauge(0.0.into())
     );
 }
@@ -879,7 +879,7 @@ fn metrics_per_call_counters_are_published_in_batches() {
             .into_iter()
             .find(|(key, ..)| {
                 let key = key.key();
-                key.name() == "parapet_circuit_breaker_calls_total"
+                key.name() == "palisade_circuit_breaker_calls_total"
                     && key.labels().any(|l| l.value() == "batched")
                     && key.labels().any(|l| l.value() == "success")
             })

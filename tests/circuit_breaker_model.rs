@@ -2,13 +2,13 @@
 //! sequences of calls, held probes, cancellations and clock moves on one
 //! thread; after every step the state, the window and every admission
 //! decision must match the model exactly.
-#![cfg(not(parapet_loom))]
+#![cfg(not(palisade_loom))]
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, Classification, OpenBackoff, Permit, State};
-use parapet::clock::ManualClock;
+use palisade::circuit_breaker::{CircuitBreaker, Classification, OpenBackoff, Permit, State};
+use palisade::clock::ManualClock;
 use proptest::prelude::*;
 
 const MS: u64 = 1_000_000;
@@ -250,7 +250,7 @@ proptest! {
             .unwrap();
         let mut model = Model::new();
         let mut held: Vec<(Permit<'_>, RefPermit)> = Vec::new();
-        let now = |c: &ManualClock| parapet::clock::Clock::now_nanos(c);
+        let now = |c: &ManualClock| palisade::clock::Clock::now_nanos(c);
 
         for step in steps {
             match step {

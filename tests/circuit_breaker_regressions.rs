@@ -1,14 +1,14 @@
 //! Regression tests for the defects found in review of the circuit breaker
 //! (races, time edges, the tower contract). Each test names the item it
 //! guards; every one failed on the code before its fix.
-#![cfg(not(parapet_loom))]
+#![cfg(not(palisade_loom))]
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff, State};
-use parapet::clock::ManualClock;
+use palisade::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff, State};
+use palisade::clock::ManualClock;
 
 mod support;
 use support::{builder, chain, fail, ok, trip, SEC};
@@ -376,7 +376,7 @@ fn item12_rates_read_none_below_the_minimum() {
 #[cfg(feature = "tower")]
 mod tower_contract {
     use super::*;
-    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use palisade::circuit_breaker::CircuitBreakerLayer;
     use std::task::{Context, Poll};
     use tower::{Layer, Service, ServiceExt};
 
@@ -397,7 +397,7 @@ mod tower_contract {
         assert_eq!(b.state(), State::Open);
         let err = svc.clone().oneshot(2).await.unwrap_err();
         assert!(
-            parapet::CircuitOpen::find_in(err.as_ref()).is_some(),
+            palisade::CircuitOpen::find_in(err.as_ref()).is_some(),
             "{err}"
         );
         clock.advance(Duration::from_secs(5));

@@ -4,13 +4,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use parapet::bulkhead::Bulkhead;
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::fallback::Fallback;
-use parapet::pipeline::Pipeline;
-use parapet::retry::{Backoff, Retry};
-use parapet::timer::ManualTimer;
-use parapet::Error;
+use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::fallback::Fallback;
+use palisade::pipeline::Pipeline;
+use palisade::retry::{Backoff, Retry};
+use palisade::timer::ManualTimer;
+use palisade::Error;
 
 mod support;
 use support::drive;
@@ -330,8 +330,8 @@ mod tower_stack {
     use super::*;
     use axum::error_handling::HandleErrorLayer;
     use axum::http::StatusCode;
-    use parapet::error::{kind_of, ErrorKind};
-    use parapet::pipeline::PipelineLayer;
+    use palisade::error::{kind_of, ErrorKind};
+    use palisade::pipeline::PipelineLayer;
     use tower::{BoxError, Layer, ServiceBuilder, ServiceExt};
 
     /// The pipeline as one layer: the stack's error is the flat `Error`,
@@ -376,7 +376,7 @@ mod tower_stack {
     async fn in_an_axum_router_behind_handle_error_and_buffer() {
         // Judged from 3 calls: one success and two failures trip it.
         let b = breaker(3);
-        let pipeline = Pipeline::builder(parapet::timer::TokioTimer)
+        let pipeline = Pipeline::builder(palisade::timer::TokioTimer)
             .timeout(Duration::from_secs(5))
             .circuit_breaker(b.clone())
             .build()

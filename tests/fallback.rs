@@ -2,9 +2,9 @@
 //! for every error or the errors a predicate picks, and the tower form.
 
 use futures::executor::block_on;
-use parapet::bulkhead::Bulkhead;
-use parapet::fallback::Fallback;
-use parapet::Error;
+use palisade::bulkhead::Bulkhead;
+use palisade::fallback::Fallback;
+use palisade::Error;
 
 #[test]
 fn a_value_for_every_error() {
@@ -56,7 +56,7 @@ fn by_predicate() {
 #[cfg(feature = "tower")]
 #[test]
 fn as_a_tower_layer() {
-    use parapet::fallback::FallbackLayer;
+    use palisade::fallback::FallbackLayer;
     use tower::{Layer, ServiceExt};
 
     let svc = FallbackLayer::new(

@@ -1,7 +1,7 @@
 //! End to end over real HTTP: an axum server on 127.0.0.1 and a reqwest
 //! client, guarded by a circuit breaker (as a future wrapper and as a tower
 //! layer). Time for the breaker comes from a manual clock; nothing sleeps.
-#![cfg(not(parapet_loom))]
+#![cfg(not(palisade_loom))]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::clock::ManualClock;
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::clock::ManualClock;
 
 /// A dependency whose health the test switches; it counts the requests
 /// that actually reach it.
@@ -59,7 +59,7 @@ async fn fetch(
     breaker: &CircuitBreaker,
     client: &reqwest::Client,
     url: &str,
-) -> Result<String, parapet::Error<reqwest::Error>> {
+) -> Result<String, palisade::Error<reqwest::Error>> {
     breaker
         .call(|| async {
             let response = client.get(url).send().await?.error_for_status()?;
@@ -110,7 +110,7 @@ async fn breaker_stops_calling_a_failing_server_and_recovers() {
 #[cfg(feature = "tower")]
 #[tokio::test]
 async fn tower_layer_guards_an_http_client_service() {
-    use parapet::circuit_breaker::CircuitBreakerLayer;
+    use palisade::circuit_breaker::CircuitBreakerLayer;
     use tower::{service_fn, ServiceBuilder, ServiceExt};
 
     let dep = Arc::new(Dependency::default());
@@ -132,9 +132,10 @@ async fn tower_layer_guards_an_http_client_service() {
     }
     let hits = dep.hits.load(Ordering::SeqCst);
     assert_eq!(hits, 5);
-    // Open: `poll_ready` rejects, the client is never invoked.
+    // Open: the response future rejects (`poll_ready` stays ready), the
+    // client is never invoked.
     let err = svc.clone().oneshot(url.clone()).await.unwrap_err();
-    let parapet::Error::CircuitOpen(open) = err else {
+    let palisade::Error::CircuitOpen(open) = err else {
         panic!("expected a rejection")
     };
     assert_eq!(open.retry_after(), Some(Duration::from_secs(30)));
@@ -148,8 +149,8 @@ async fn tower_layer_guards_an_http_client_service() {
 #[tokio::test]
 async fn breaker_in_an_axum_stack_with_handle_error_layer() {
     use axum::error_handling::HandleErrorLayer;
-    use parapet::circuit_breaker::CircuitBreakerLayer;
-    use parapet::CircuitOpen;
+    use palisade::circuit_breaker::CircuitBreakerLayer;
+    use palisade::CircuitOpen;
     use tower::{service_fn, BoxError, ServiceBuilder};
 
     let dep = Arc::new(Dependency::default());

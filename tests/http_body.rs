@@ -20,11 +20,11 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::clock::ManualClock;
-use parapet::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService, HttpFailures};
-use parapet::retry::Retry;
-use parapet::Bulkhead;
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::clock::ManualClock;
+use palisade::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService, HttpFailures};
+use palisade::retry::Retry;
+use palisade::Bulkhead;
 use support::SEC;
 use tokio::sync::Notify;
 use tower::{Layer, ServiceBuilder, ServiceExt};
@@ -311,7 +311,7 @@ async fn held_open_by_hint<C>(
 ) -> (SocketAddr, ManualClock)
 where
     C: Clone + tower_http::classify::ClassifyResponse,
-    C::FailureClass: parapet::http::BreakerVerdict,
+    C::FailureClass: palisade::http::BreakerVerdict,
 {
     let (addr, _) = server().await;
     let clock = ManualClock::new();
@@ -354,8 +354,8 @@ async fn the_http_preset_retries_gateway_errors_with_the_servers_hint() {
         .build()
         .unwrap();
     let client = ServiceBuilder::new()
-        .layer(parapet::retry::RetryLayer::new(retry))
-        .service(h2_client().map_err(parapet::Error::<_>::Operation));
+        .layer(palisade::retry::RetryLayer::new(retry))
+        .service(h2_client().map_err(palisade::Error::<_>::Operation));
     let res = client.oneshot(get(addr, "/status/503")).await.unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(served.load(Ordering::SeqCst), 3);
@@ -367,8 +367,8 @@ async fn the_http_preset_retries_gateway_errors_with_the_servers_hint() {
         .build()
         .unwrap();
     let client = ServiceBuilder::new()
-        .layer(parapet::retry::RetryLayer::new(retry))
-        .service(h2_client().map_err(parapet::Error::<_>::Operation));
+        .layer(palisade::retry::RetryLayer::new(retry))
+        .service(h2_client().map_err(palisade::Error::<_>::Operation));
     let res = client.oneshot(get(addr, "/status/500")).await.unwrap();
     assert_eq!(res.status(), 500);
     assert_eq!(served.load(Ordering::SeqCst), 1);
@@ -561,7 +561,7 @@ async fn an_open_http_breaker_keeps_the_tower_contract_under_buffer() {
     assert_eq!(b.state(), State::Open);
     for _ in 0..3 {
         let err = client.clone().oneshot(200).await.unwrap_err();
-        let open = parapet::CircuitOpen::find_in(err.as_ref()).expect("a rejection");
+        let open = palisade::CircuitOpen::find_in(err.as_ref()).expect("a rejection");
         assert_eq!(open.state(), State::Open);
     }
     assert_eq!(
@@ -581,14 +581,14 @@ async fn an_open_http_breaker_keeps_the_tower_contract_under_buffer() {
 #[tokio::test]
 async fn a_streaming_body_counts_in_flight_for_the_retry_budget() {
     let (addr, _) = server().await;
-    let budget = parapet::retry::RetryBudget::in_flight(1.0, 0).unwrap();
+    let budget = palisade::retry::RetryBudget::in_flight(1.0, 0).unwrap();
     let retry = Retry::builder()
         .policy(HttpFailures::new())
         .budget(budget.clone())
         .build()
         .unwrap();
-    let http_retry = parapet::http::RetryLayer::new(retry.clone())
-        .layer(h2_client().map_err(parapet::Error::<_>::Operation));
+    let http_retry = palisade::http::RetryLayer::new(retry.clone())
+        .layer(h2_client().map_err(palisade::Error::<_>::Operation));
     let mut body = send(&http_retry, addr, "/hang").await.into_body();
     body.frame().await.unwrap().unwrap();
     // The call is over at its head, but its body still streams: it counts.
@@ -597,8 +597,8 @@ async fn a_streaming_body_counts_in_flight_for_the_retry_budget() {
     assert_eq!(budget.available(), 0);
 
     // The plain retry layer gives its share back at the head.
-    let head_retry = parapet::retry::RetryLayer::new(retry)
-        .layer(h2_client().map_err(parapet::Error::<_>::Operation));
+    let head_retry = palisade::retry::RetryLayer::new(retry)
+        .layer(h2_client().map_err(palisade::Error::<_>::Operation));
     let body = send(&head_retry, addr, "/hang").await.into_body();
     assert_eq!(budget.available(), 0);
     drop(body);

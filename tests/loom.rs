@@ -1,14 +1,14 @@
 //! loom models of the windows' concurrent paths.
 //!
-//! Run with: `RUSTFLAGS="--cfg parapet_loom" cargo test --release --test loom`
+//! Run with: `RUSTFLAGS="--cfg palisade_loom" cargo test --release --test loom`
 //! (CI runs them exhaustively, with a time cap).
-#![cfg(parapet_loom)]
+#![cfg(palisade_loom)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use loom::thread;
-use parapet::window::{CountWindow, Outcome, Snapshot, TimeWindow};
+use palisade::window::{CountWindow, Outcome, Snapshot, TimeWindow};
 
 /// Two recorders overwrite the same slot of a one-call ring while a reader
 /// takes a snapshot; after join the packed counts equal a recount of the
@@ -65,8 +65,8 @@ fn count_record_racing_a_reset() {
 /// the new window holds that success alone, whatever the interleaving.
 #[test]
 fn breaker_completion_racing_a_transition() {
-    use parapet::circuit_breaker::{CircuitBreaker, State};
-    use parapet::clock::ManualClock;
+    use palisade::circuit_breaker::{CircuitBreaker, State};
+    use palisade::clock::ManualClock;
 
     for state in [State::MetricsOnly, State::Closed] {
         loom::model(move || {
@@ -148,8 +148,8 @@ fn time_record_and_reset() {
 #[test]
 fn breaker_never_exceeds_the_probe_cap() {
     use loom::sync::atomic::{AtomicUsize, Ordering};
-    use parapet::circuit_breaker::{CircuitBreaker, State};
-    use parapet::clock::ManualClock;
+    use palisade::circuit_breaker::{CircuitBreaker, State};
+    use palisade::clock::ManualClock;
 
     loom::model(|| {
         let clock = ManualClock::new();
@@ -194,8 +194,8 @@ fn breaker_never_exceeds_the_probe_cap() {
 /// exactly one of them moves the breaker to open.
 #[test]
 fn concurrent_trips_transition_once() {
-    use parapet::circuit_breaker::{CircuitBreaker, EventKind, State};
-    use parapet::clock::ManualClock;
+    use palisade::circuit_breaker::{CircuitBreaker, EventKind, State};
+    use palisade::clock::ManualClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     loom::model(|| {
@@ -238,13 +238,13 @@ fn concurrent_trips_transition_once() {
 mod bulkhead {
     use super::*;
     use loom::sync::atomic::{AtomicUsize, Ordering};
-    use parapet::bulkhead::Bulkhead;
+    use palisade::bulkhead::Bulkhead;
 
     /// A timer whose sleeps never end: waits are bounded by hand-over only.
     #[derive(Debug)]
     struct Never;
 
-    impl parapet::timer::Timer for Never {
+    impl palisade::timer::Timer for Never {
         type Sleep = std::future::Pending<()>;
 
         fn sleep(&self, _: Duration) -> Self::Sleep {

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use parapet::bulkhead::{Bulkhead, ThreadPool};
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::retry::{Backoff, Retry};
-use parapet::timer::ManualTimer;
+use palisade::bulkhead::{Bulkhead, ThreadPool};
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::retry::{Backoff, Retry};
+use palisade::timer::ManualTimer;
 
 /// The value of the sample `name{labels...}` in Prometheus text.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -99,17 +99,17 @@ async fn every_primitive_reports_through_a_real_exporter() {
         .unwrap();
 
     let b = [("breaker", "payments")];
-    let calls = "parapet_circuit_breaker_calls_total";
+    let calls = "palisade_circuit_breaker_calls_total";
     assert_eq!(sample(&text, calls, &[b[0], ("outcome", "success")]), 2.0);
     assert_eq!(sample(&text, calls, &[b[0], ("outcome", "failure")]), 2.0);
     assert_eq!(
-        sample(&text, "parapet_circuit_breaker_rejected_total", &b),
+        sample(&text, "palisade_circuit_breaker_rejected_total", &b),
         1.0
     );
     assert_eq!(
         sample(
             &text,
-            "parapet_circuit_breaker_transitions_total",
+            "palisade_circuit_breaker_transitions_total",
             &[b[0], ("from", "closed"), ("to", "open")]
         ),
         1.0
@@ -117,7 +117,7 @@ async fn every_primitive_reports_through_a_real_exporter() {
     assert_eq!(
         sample(
             &text,
-            "parapet_circuit_breaker_state",
+            "palisade_circuit_breaker_state",
             &[b[0], ("state", "open")]
         ),
         1.0
@@ -125,31 +125,31 @@ async fn every_primitive_reports_through_a_real_exporter() {
     assert_eq!(
         sample(
             &text,
-            "parapet_circuit_breaker_state",
+            "palisade_circuit_breaker_state",
             &[b[0], ("state", "closed")]
         ),
         0.0
     );
 
     let p = ("bulkhead", "pool");
-    assert_eq!(sample(&text, "parapet_bulkhead_admitted_total", &[p]), 1.0);
+    assert_eq!(sample(&text, "palisade_bulkhead_admitted_total", &[p]), 1.0);
     assert_eq!(
         sample(
             &text,
-            "parapet_bulkhead_rejected_total",
+            "palisade_bulkhead_rejected_total",
             &[p, ("reason", "full")]
         ),
         1.0
     );
-    assert_eq!(sample(&text, "parapet_bulkhead_in_flight", &[p]), 0.0);
-    assert_eq!(sample(&text, "parapet_bulkhead_limit", &[p]), 1.0);
+    assert_eq!(sample(&text, "palisade_bulkhead_in_flight", &[p]), 0.0);
+    assert_eq!(sample(&text, "palisade_bulkhead_limit", &[p]), 1.0);
 
     let r = ("retry", "payments-retry");
-    assert_eq!(sample(&text, "parapet_retry_retries_total", &[r]), 1.0);
+    assert_eq!(sample(&text, "palisade_retry_retries_total", &[r]), 1.0);
     assert_eq!(
         sample(
             &text,
-            "parapet_retry_gave_up_total",
+            "palisade_retry_gave_up_total",
             &[r, ("reason", "attempts")]
         ),
         1.0
@@ -157,17 +157,17 @@ async fn every_primitive_reports_through_a_real_exporter() {
 
     let t = ("pool", "legacy");
     assert_eq!(
-        sample(&text, "parapet_thread_pool_completed_total", &[t]),
+        sample(&text, "palisade_thread_pool_completed_total", &[t]),
         1.0
     );
-    assert_eq!(sample(&text, "parapet_thread_pool_active", &[t]), 0.0);
+    assert_eq!(sample(&text, "palisade_thread_pool_active", &[t]), 0.0);
 
     // Descriptions become `# HELP` lines.
     for name in [
-        "parapet_circuit_breaker_calls_total",
-        "parapet_bulkhead_admitted_total",
-        "parapet_retry_retries_total",
-        "parapet_thread_pool_completed_total",
+        "palisade_circuit_breaker_calls_total",
+        "palisade_bulkhead_admitted_total",
+        "palisade_retry_retries_total",
+        "palisade_thread_pool_completed_total",
     ] {
         assert!(
             text.contains(&format!("# HELP {name} ")),

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parapet::bulkhead::Bulkhead;
-use parapet::circuit_breaker::CircuitBreaker;
-use parapet::clock::ManualClock;
-use parapet::registry::Registry;
+use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::CircuitBreaker;
+use palisade::clock::ManualClock;
+use palisade::registry::Registry;
 
 #[test]
 fn many_keys_never_exceed_the_bound() {
@@ -125,7 +125,7 @@ fn a_failing_make_stores_nothing_and_settings_errors_are_named() {
 #[cfg(feature = "serde")]
 #[test]
 fn a_registry_configured_from_a_config_file() {
-    use parapet::config::{check, Config};
+    use palisade::config::{check, Config};
 
     let text = r#"{
         "circuit_breakers": {

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use parapet::retry::{
+use palisade::retry::{
     Backoff, Decision, GaveUp, Jitter, Retry, RetryBudget, RetryBuilder, RetryEventKind,
 };
-use parapet::timer::ManualTimer;
+use palisade::timer::ManualTimer;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -227,7 +227,7 @@ fn predicates_over_values_and_hints_capped() {
 
 #[test]
 fn retry_after_in_both_forms_drives_the_delay() {
-    use parapet::retry::hint::retry_after;
+    use palisade::retry::hint::retry_after;
     use std::time::UNIX_EPOCH;
 
     let now = UNIX_EPOCH + Duration::from_secs(1_445_412_400);
@@ -266,7 +266,7 @@ fn retry_after_in_both_forms_drives_the_delay() {
 #[cfg(feature = "http")]
 #[test]
 fn hints_from_http_headers() {
-    use parapet::retry::hint::from_headers;
+    use palisade::retry::hint::from_headers;
     let mut headers = http::HeaderMap::new();
     headers.insert("grpc-retry-pushback-ms", "250".parse().unwrap());
     assert_eq!(
@@ -283,8 +283,8 @@ fn hints_from_http_headers() {
 
 #[test]
 fn an_open_breaker_rejection_is_not_retried_unless_asked() {
-    use parapet::circuit_breaker::{CircuitBreaker, State};
-    use parapet::retry::RetryErrors;
+    use palisade::circuit_breaker::{CircuitBreaker, State};
+    use palisade::retry::RetryErrors;
 
     let timer = ManualTimer::new();
     let breaker = CircuitBreaker::builder().build().unwrap();
@@ -440,7 +440,7 @@ fn bad_settings_are_named() {
 /// one deadline for every attempt and the waits between them.
 #[test]
 fn timeout_inside_and_outside_the_retry() {
-    use parapet::timeout::Timeout;
+    use palisade::timeout::Timeout;
 
     let timer = ManualTimer::new();
     let timeout = Timeout::builder()
@@ -506,7 +506,7 @@ async fn on_tokio_time() {
 #[cfg(feature = "tower")]
 mod tower_service {
     use super::*;
-    use parapet::retry::RetryLayer;
+    use palisade::retry::RetryLayer;
     use tower::{Layer, ServiceExt};
 
     /// Every attempt goes through a service readied with `poll_ready`:

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::executor::block_on;
-use parapet::bulkhead::{PoolError, Rejection, ThreadPool};
+use palisade::bulkhead::{PoolError, Rejection, ThreadPool};
 
 fn pool(threads: usize, queue: usize) -> ThreadPool {
     ThreadPool::builder()
@@ -24,7 +24,7 @@ fn pool(threads: usize, queue: usize) -> ThreadPool {
 }
 
 /// A job that blocks its worker until `release` is sent to.
-fn blocker(pool: &ThreadPool) -> (parapet::bulkhead::PoolJob<()>, mpsc::Sender<()>) {
+fn blocker(pool: &ThreadPool) -> (palisade::bulkhead::PoolJob<()>, mpsc::Sender<()>) {
     let (release, wait) = mpsc::channel::<()>();
     let (started_tx, started) = mpsc::channel::<()>();
     let job = pool.spawn_blocking(move || {
@@ -178,8 +178,8 @@ fn a_panicking_job_is_an_error_and_the_worker_survives() {
         "still here"
     );
     assert_eq!(pool.metrics().threads, 1);
-    let flat: parapet::Error<std::io::Error> = err.into();
-    assert!(matches!(flat, parapet::Error::Panicked(_)));
+    let flat: palisade::Error<std::io::Error> = err.into();
+    assert!(matches!(flat, palisade::Error::Panicked(_)));
 }
 
 #[test]
@@ -282,7 +282,7 @@ fn bad_settings_are_named() {
 #[cfg(feature = "tower")]
 mod tower_service {
     use super::*;
-    use parapet::bulkhead::ThreadPoolLayer;
+    use palisade::bulkhead::ThreadPoolLayer;
     use tower::{ServiceBuilder, ServiceExt};
 
     fn on_worker(
@@ -290,8 +290,8 @@ mod tower_service {
     ) -> impl tower::Service<
         u32,
         Response = String,
-        Error = parapet::Error<std::io::Error>,
-        Future = impl std::future::Future<Output = Result<String, parapet::Error<std::io::Error>>>
+        Error = palisade::Error<std::io::Error>,
+        Future = impl std::future::Future<Output = Result<String, palisade::Error<std::io::Error>>>
                      + Send,
     > + Clone
            + Send {
@@ -316,7 +316,7 @@ mod tower_service {
         let err = block_on(svc.clone().oneshot(0)).unwrap_err();
         assert_eq!(err.operation().unwrap().to_string(), "zero");
         let err = block_on(svc.clone().oneshot(13)).unwrap_err();
-        assert!(matches!(err, parapet::Error::Panicked(_)), "{err:?}");
+        assert!(matches!(err, palisade::Error::Panicked(_)), "{err:?}");
         assert_eq!(block_on(svc.oneshot(2)).unwrap(), "pool-0");
     }
 
@@ -342,7 +342,7 @@ mod tower_service {
         let (running, release) = blocker(&pool);
         let err = svc.clone().oneshot(1).await.unwrap_err();
         assert!(
-            parapet::BulkheadFull::find_in(err.as_ref()).is_some(),
+            palisade::BulkheadFull::find_in(err.as_ref()).is_some(),
             "{err}"
         );
         release.send(()).unwrap();
@@ -391,22 +391,22 @@ fn metrics_export_jobs_and_queue() {
         format!("{value:?}")
     };
     assert_eq!(
-        get("parapet_thread_pool_completed_total", None),
+        get("palisade_thread_pool_completed_total", None),
         format!("{:?}", DebugValue::Counter(2))
     );
     assert_eq!(
-        get("parapet_thread_pool_rejected_total", Some("full")),
+        get("palisade_thread_pool_rejected_total", Some("full")),
         format!("{:?}", DebugValue::Counter(1))
     );
     assert_eq!(
-        get("parapet_thread_pool_active", None),
+        get("palisade_thread_pool_active", None),
         format!("{:?}", DebugValue::Gauge(0.0.into()))
     );
 }
 
 #[test]
 fn events_report_accepted_finished_and_rejected_jobs() {
-    use parapet::bulkhead::PoolEventKind;
+    use palisade::bulkhead::PoolEventKind;
     let pool = pool(1, 0);
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use parapet::timeout::Timeout;
-use parapet::timer::{ManualTimer, Timer};
-use parapet::Error;
+use palisade::timeout::Timeout;
+use palisade::timer::{ManualTimer, Timer};
+use palisade::Error;
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -152,8 +152,8 @@ fn bad_durations_are_named() {
 /// are released, and the breaker counts the timeout as a failure.
 #[test]
 fn expiry_releases_a_bulkhead_place_and_a_breaker_probe() {
-    use parapet::bulkhead::Bulkhead;
-    use parapet::circuit_breaker::{CircuitBreaker, State};
+    use palisade::bulkhead::Bulkhead;
+    use palisade::circuit_breaker::{CircuitBreaker, State};
 
     let timer = ManualTimer::new();
     let t = timeout(&timer, SEC);
@@ -207,7 +207,7 @@ async fn on_tokio_time() {
 #[cfg(feature = "tower")]
 mod tower_service {
     use super::*;
-    use parapet::timeout::TimeoutLayer;
+    use palisade::timeout::TimeoutLayer;
     use tower::{Layer, Service, ServiceExt};
 
     #[test]

@@ -1,15 +1,15 @@
 //! With the `tracing` feature, transitions, rejections and retries are
-//! `tracing` events (target `parapet`).
+//! `tracing` events (target `palisade`).
 #![cfg(feature = "tracing")]
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parapet::bulkhead::Bulkhead;
-use parapet::circuit_breaker::{CircuitBreaker, State};
-use parapet::retry::{Backoff, Retry};
-use parapet::timer::ManualTimer;
+use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::{CircuitBreaker, State};
+use palisade::retry::{Backoff, Retry};
+use palisade::timer::ManualTimer;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -26,7 +26,7 @@ impl Visit for Fields {
 
 impl<S: tracing::Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "parapet" {
+        if event.metadata().target() == "palisade" {
             let mut fields = Fields(String::new());
             event.record(&mut fields);
             self.0.lock().unwrap().push(fields.0);

@@ -1,13 +1,13 @@
 //! Behaviour tests for the health windows: a model-based comparison with a
 //! naive reference, and multi-threaded totals.
-#![cfg(not(parapet_loom))]
+#![cfg(not(palisade_loom))]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use parapet::window::{CountWindow, HybridWindow, Outcome, Snapshot, TimeWindow};
+use palisade::window::{CountWindow, HybridWindow, Outcome, Snapshot, TimeWindow};
 use proptest::prelude::*;
 
 /// The naive reference: every call with its time, kept forever.

@@ -90,7 +90,7 @@ pub(crate) fn run<'a, M>(
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Never;
 
-impl parapet::timer::Timer for Never {
+impl palisade::timer::Timer for Never {
     type Sleep = std::future::Pending<()>;
 
     fn sleep(&self, _: Duration) -> std::future::Pending<()> {

@@ -19,7 +19,7 @@ use crate::timer::{default_timer, DynTimer, Timer};
 /// # Examples
 ///
 /// ```
-/// use parapet::bulkhead::Bulkhead;
+/// use palisade::bulkhead::Bulkhead;
 ///
 /// let err = Bulkhead::builder().max_concurrent(0).build().unwrap_err();
 /// assert_eq!(err.field(), "max_concurrent");

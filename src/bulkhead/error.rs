@@ -24,7 +24,7 @@ pub enum Rejection {
 /// # Examples
 ///
 /// ```
-/// use parapet::bulkhead::{Bulkhead, Rejection};
+/// use palisade::bulkhead::{Bulkhead, Rejection};
 ///
 /// let bulkhead = Bulkhead::builder().name("search").max_concurrent(1).build()?;
 /// let _held = bulkhead.try_acquire().unwrap();
@@ -33,7 +33,7 @@ pub enum Rejection {
 /// assert_eq!(full.limit(), 1);
 /// assert_eq!(full.reason(), Rejection::Full);
 /// assert_eq!(full.to_string(), "bulkhead `search` is full (1 concurrent calls)");
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct BulkheadFull {

@@ -11,7 +11,7 @@ use crate::lease::Leases;
 /// # Examples
 ///
 /// ```
-/// use parapet::bulkhead::{Bulkhead, BulkheadLayer};
+/// use palisade::bulkhead::{Bulkhead, BulkheadLayer};
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// let bulkhead = Bulkhead::builder().name("echo").max_concurrent(8).build()?;
@@ -21,7 +21,7 @@ use crate::lease::Leases;
 /// let out = futures::executor::block_on(svc.oneshot(21)).unwrap();
 /// assert_eq!(out, 42);
 /// assert_eq!(bulkhead.metrics().admitted, 1);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct BulkheadLayer {
@@ -53,7 +53,7 @@ impl<S> Layer<S> for BulkheadLayer {
 /// # Examples
 ///
 /// ```
-/// use parapet::bulkhead::{ThreadPool, ThreadPoolLayer};
+/// use palisade::bulkhead::{ThreadPool, ThreadPoolLayer};
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// let pool = ThreadPool::builder().name("blocking-client").threads(2).queue(4).build()?;
@@ -65,7 +65,7 @@ impl<S> Layer<S> for BulkheadLayer {
 ///     }));
 /// let on = futures::executor::block_on(svc.oneshot(1)).unwrap();
 /// assert!(on.unwrap().starts_with("blocking-client-"));
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct ThreadPoolLayer {

@@ -24,26 +24,26 @@ pub(crate) struct BulkheadMetrics {
 
 fn describe() {
     describe_counter!(
-        "parapet_bulkhead_admitted_total",
+        "palisade_bulkhead_admitted_total",
         Unit::Count,
         "Calls a bulkhead gave a place."
     );
     describe_counter!(
-        "parapet_bulkhead_rejected_total",
+        "palisade_bulkhead_rejected_total",
         Unit::Count,
         "Calls a bulkhead turned away, by reason."
     );
     describe_gauge!(
-        "parapet_bulkhead_in_flight",
+        "palisade_bulkhead_in_flight",
         "Calls holding a place in a bulkhead."
     );
-    describe_gauge!("parapet_bulkhead_waiting", "Callers queued for a place.");
+    describe_gauge!("palisade_bulkhead_waiting", "Callers queued for a place.");
     describe_gauge!(
-        "parapet_bulkhead_limit",
+        "palisade_bulkhead_limit",
         "A bulkhead's limit of concurrent calls."
     );
     describe_histogram!(
-        "parapet_bulkhead_wait_seconds",
+        "palisade_bulkhead_wait_seconds",
         Unit::Seconds,
         "Time queued callers waited for a place."
     );
@@ -55,14 +55,14 @@ impl BulkheadMetrics {
         let b = name.to_string();
         let metrics = Self {
             counters: [
-                counter!("parapet_bulkhead_admitted_total", "bulkhead" => b.clone()),
-                counter!("parapet_bulkhead_rejected_total", "bulkhead" => b.clone(), "reason" => "full"),
-                counter!("parapet_bulkhead_rejected_total", "bulkhead" => b.clone(), "reason" => "wait_timed_out"),
+                counter!("palisade_bulkhead_admitted_total", "bulkhead" => b.clone()),
+                counter!("palisade_bulkhead_rejected_total", "bulkhead" => b.clone(), "reason" => "full"),
+                counter!("palisade_bulkhead_rejected_total", "bulkhead" => b.clone(), "reason" => "wait_timed_out"),
             ],
-            in_flight: gauge!("parapet_bulkhead_in_flight", "bulkhead" => b.clone()),
-            waiting: gauge!("parapet_bulkhead_waiting", "bulkhead" => b.clone()),
-            limit: gauge!("parapet_bulkhead_limit", "bulkhead" => b.clone()),
-            wait: histogram!("parapet_bulkhead_wait_seconds", "bulkhead" => b),
+            in_flight: gauge!("palisade_bulkhead_in_flight", "bulkhead" => b.clone()),
+            waiting: gauge!("palisade_bulkhead_waiting", "bulkhead" => b.clone()),
+            limit: gauge!("palisade_bulkhead_limit", "bulkhead" => b.clone()),
+            wait: histogram!("palisade_bulkhead_wait_seconds", "bulkhead" => b),
         };
         metrics.gauges(sem);
         metrics
@@ -108,24 +108,24 @@ pub(crate) struct PoolMetrics {
 impl PoolMetrics {
     pub(crate) fn new(name: &str) -> Self {
         describe_counter!(
-            "parapet_thread_pool_completed_total",
+            "palisade_thread_pool_completed_total",
             Unit::Count,
             "Jobs a thread pool ran to the end (panicked ones included)."
         );
         describe_counter!(
-            "parapet_thread_pool_rejected_total",
+            "palisade_thread_pool_rejected_total",
             Unit::Count,
             "Jobs a thread pool turned away, by reason."
         );
-        describe_gauge!("parapet_thread_pool_queued", "Jobs waiting for a worker.");
-        describe_gauge!("parapet_thread_pool_active", "Workers running a job.");
+        describe_gauge!("palisade_thread_pool_queued", "Jobs waiting for a worker.");
+        describe_gauge!("palisade_thread_pool_active", "Workers running a job.");
         let p = name.to_string();
         Self {
-            completed: counter!("parapet_thread_pool_completed_total", "pool" => p.clone()),
-            rejected_full: counter!("parapet_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "full"),
-            rejected_shut_down: counter!("parapet_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "shut_down"),
-            queued: gauge!("parapet_thread_pool_queued", "pool" => p.clone()),
-            active: gauge!("parapet_thread_pool_active", "pool" => p),
+            completed: counter!("palisade_thread_pool_completed_total", "pool" => p.clone()),
+            rejected_full: counter!("palisade_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "full"),
+            rejected_shut_down: counter!("palisade_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "shut_down"),
+            queued: gauge!("palisade_thread_pool_queued", "pool" => p.clone()),
+            active: gauge!("palisade_thread_pool_active", "pool" => p),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Bulkheads: keep one dependency from taking all of a service's capacity.
 //!
-//! In the failure parapet exists to stop, service A dies because every one
+//! In the failure palisade exists to stop, service A dies because every one
 //! of its workers waits on slow service B. A bulkhead bounds how many calls
 //! to B run at once, so the rest of A keeps working.
 //!
@@ -24,7 +24,7 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::bulkhead::Bulkhead;
+//! use palisade::bulkhead::Bulkhead;
 //!
 //! let bulkhead = Bulkhead::builder().name("inventory").max_concurrent(2).build()?;
 //! let reply = futures::executor::block_on(
@@ -37,18 +37,18 @@
 //! assert!(bulkhead.try_acquire().is_err(), "full: fails fast");
 //! drop(first);
 //! assert!(bulkhead.try_acquire().is_ok());
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 //!
 //! Waiting, on tokio (the default timer with the `tokio` feature):
 //!
 //! ```
-//! use parapet::bulkhead::{Bulkhead, Rejection};
+//! use palisade::bulkhead::{Bulkhead, Rejection};
 //! use std::time::Duration;
 //!
 //! # #[cfg(feature = "tokio")]
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> Result<(), parapet::ConfigError> {
+//! # async fn main() -> Result<(), palisade::ConfigError> {
 //! let bulkhead = Bulkhead::builder()
 //!     .max_concurrent(1)
 //!     .queue(10, Duration::from_millis(100))
@@ -69,17 +69,17 @@
 //!
 //! | name | kind | more labels |
 //! |---|---|---|
-//! | `parapet_bulkhead_admitted_total` | counter | |
-//! | `parapet_bulkhead_rejected_total` | counter | `reason` = `full`, `wait_timed_out` |
-//! | `parapet_bulkhead_in_flight` | gauge | |
-//! | `parapet_bulkhead_waiting` | gauge | |
-//! | `parapet_bulkhead_limit` | gauge | |
-//! | `parapet_bulkhead_wait_seconds` | histogram | (calls that queued) |
+//! | `palisade_bulkhead_admitted_total` | counter | |
+//! | `palisade_bulkhead_rejected_total` | counter | `reason` = `full`, `wait_timed_out` |
+//! | `palisade_bulkhead_in_flight` | gauge | |
+//! | `palisade_bulkhead_waiting` | gauge | |
+//! | `palisade_bulkhead_limit` | gauge | |
+//! | `palisade_bulkhead_wait_seconds` | histogram | (calls that queued) |
 //!
-//! A [`ThreadPool`] exports `parapet_thread_pool_completed_total`,
-//! `parapet_thread_pool_rejected_total` (`reason` = `full`, `shut_down`),
-//! and the gauges `parapet_thread_pool_queued` and
-//! `parapet_thread_pool_active`, labelled `pool`; a job costs a thread
+//! A [`ThreadPool`] exports `palisade_thread_pool_completed_total`,
+//! `palisade_thread_pool_rejected_total` (`reason` = `full`, `shut_down`),
+//! and the gauges `palisade_thread_pool_queued` and
+//! `palisade_thread_pool_active`, labelled `pool`; a job costs a thread
 //! hand-off (microseconds), so these are updated as things happen.
 //!
 //! The semaphore bulkhead's counters are counted per thread and published in
@@ -241,7 +241,7 @@ impl Inner {
             self.publish();
         }
         #[cfg(feature = "tracing")]
-        tracing::debug!(target: "parapet", bulkhead = self.name.as_str(), ?reason, "bulkhead rejected a call");
+        tracing::debug!(target: "palisade", bulkhead = self.name.as_str(), ?reason, "bulkhead rejected a call");
         self.listeners.emit(|| BulkheadEvent {
             name: self.name.as_str(),
             kind: BulkheadEventKind::Rejected(reason),

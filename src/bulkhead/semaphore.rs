@@ -273,7 +273,7 @@ fn wake_all(wakers: Vec<Waker>) {
     }
 }
 
-#[cfg(all(test, not(parapet_loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::*;
 

@@ -408,12 +408,12 @@ impl Drop for Handle {
 /// # Examples
 ///
 /// ```
-/// use parapet::bulkhead::ThreadPool;
+/// use palisade::bulkhead::ThreadPool;
 ///
 /// let pool = ThreadPool::builder().name("legacy-db").threads(2).queue(8).build()?;
 /// let sum = futures::executor::block_on(pool.spawn_blocking(|| (1..=10).sum::<u32>()));
 /// assert_eq!(sum.unwrap(), 55);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct ThreadPool {

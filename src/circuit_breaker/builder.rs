@@ -17,7 +17,7 @@ use crate::name::Name;
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::CircuitBreaker;
+/// use palisade::circuit_breaker::CircuitBreaker;
 /// use std::time::Duration;
 ///
 /// let breaker = CircuitBreaker::builder()
@@ -31,7 +31,7 @@ use crate::name::Name;
 ///
 /// let err = CircuitBreaker::builder().failure_rate_threshold(1.5).build().unwrap_err();
 /// assert_eq!(err.field(), "failure_rate_threshold");
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[must_use]
 pub struct CircuitBreakerBuilder<C = DefaultClassifier> {

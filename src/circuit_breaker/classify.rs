@@ -25,7 +25,7 @@ pub enum Classification {
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::{CircuitBreaker, Classification};
+/// use palisade::circuit_breaker::{CircuitBreaker, Classification};
 ///
 /// // A 404 is the caller's problem, not the dependency's: ignore it.
 /// let breaker = CircuitBreaker::builder()
@@ -51,7 +51,7 @@ pub enum Classification {
 ///     breaker: CircuitBreaker::builder().classifier(classify as Classifier).build()?,
 /// };
 /// assert!(state.breaker.call_sync(|| Err::<u16, u16>(503)).is_err());
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 pub trait Classify<T, E> {
     /// The classification of `result`.

@@ -1,5 +1,5 @@
-//! Circuit breaker configuration: the builder, the runtime-tunable
-//! [`Settings`], and their validation.
+//! Circuit breaker configuration: the runtime-tunable [`Settings`] and
+//! their validation (the builder is in `builder.rs`).
 
 use std::time::Duration;
 
@@ -67,7 +67,7 @@ impl WindowKind {
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::{CircuitBreaker, OpenBackoff};
+/// use palisade::circuit_breaker::{CircuitBreaker, OpenBackoff};
 /// use std::time::Duration;
 ///
 /// let breaker = CircuitBreaker::builder()
@@ -78,7 +78,7 @@ impl WindowKind {
 ///             .jitter(0.2),
 ///     )
 ///     .build()?;
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]

@@ -12,7 +12,7 @@ use crate::name::Name;
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::{CircuitBreaker, State};
+/// use palisade::circuit_breaker::{CircuitBreaker, State};
 ///
 /// let breaker = CircuitBreaker::builder().name("users").build().unwrap();
 /// breaker.transition_to(State::ForcedOpen);
@@ -69,8 +69,8 @@ impl CircuitOpen {
     /// # Examples
     ///
     /// ```
-    /// use parapet::circuit_breaker::{CircuitBreaker, State};
-    /// use parapet::CircuitOpen;
+    /// use palisade::circuit_breaker::{CircuitBreaker, State};
+    /// use palisade::CircuitOpen;
     ///
     /// let breaker = CircuitBreaker::builder().build()?;
     /// breaker.transition_to(State::ForcedOpen);
@@ -80,7 +80,7 @@ impl CircuitOpen {
     ///
     /// let other: Box<dyn std::error::Error + Send + Sync> = "timeout".into();
     /// assert!(CircuitOpen::find_in(other.as_ref()).is_none());
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a CircuitOpen> {
         crate::error::find_in(error)

@@ -93,7 +93,7 @@ impl Events {
         self.metrics.observe(kind);
         #[cfg(feature = "tracing")]
         if let EventKind::Rejected { state, retry_after } = kind {
-            tracing::debug!(target: "parapet", breaker = name, ?state, ?retry_after, "circuit breaker rejected a call");
+            tracing::debug!(target: "palisade", breaker = name, ?state, ?retry_after, "circuit breaker rejected a call");
         }
         self.listeners.emit(|| Event { name, kind });
     }
@@ -131,7 +131,7 @@ impl Events {
                 #[cfg(feature = "metrics")]
                 self.metrics.transition(from, to);
                 #[cfg(feature = "tracing")]
-                tracing::info!(target: "parapet", breaker = name, ?from, ?to, "circuit breaker transition");
+                tracing::info!(target: "palisade", breaker = name, ?from, ?to, "circuit breaker transition");
                 self.listeners.emit(|| Event { name, kind });
             }
             drop(serial);

@@ -12,7 +12,7 @@ use crate::lease::Leases;
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+/// use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// let breaker = CircuitBreaker::builder().name("echo").build()?;
@@ -22,7 +22,7 @@ use crate::lease::Leases;
 /// let out = futures::executor::block_on(svc.oneshot(21)).unwrap();
 /// assert_eq!(out, 42);
 /// assert_eq!(breaker.snapshot().calls(), 1);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerLayer<C = DefaultClassifier> {

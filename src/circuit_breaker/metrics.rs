@@ -53,31 +53,31 @@ pub(crate) struct BreakerMetrics {
 
 fn describe() {
     describe_counter!(
-        "parapet_circuit_breaker_calls_total",
+        "palisade_circuit_breaker_calls_total",
         Unit::Count,
         "Calls recorded by a circuit breaker, by outcome."
     );
     describe_counter!(
-        "parapet_circuit_breaker_not_recorded_total",
+        "palisade_circuit_breaker_not_recorded_total",
         Unit::Count,
         "Admitted calls not recorded: ignored, cancelled, or from an earlier state."
     );
     describe_counter!(
-        "parapet_circuit_breaker_rejected_total",
+        "palisade_circuit_breaker_rejected_total",
         Unit::Count,
         "Calls a circuit breaker rejected without running them."
     );
     describe_counter!(
-        "parapet_circuit_breaker_transitions_total",
+        "palisade_circuit_breaker_transitions_total",
         Unit::Count,
         "State transitions of a circuit breaker, by state left and entered."
     );
     describe_gauge!(
-        "parapet_circuit_breaker_state",
+        "palisade_circuit_breaker_state",
         "1 for a circuit breaker's current state, 0 for the others."
     );
     describe_histogram!(
-        "parapet_circuit_breaker_call_duration_seconds",
+        "palisade_circuit_breaker_call_duration_seconds",
         Unit::Seconds,
         "Duration of recorded calls (only while slow calls are timed)."
     );
@@ -89,16 +89,16 @@ impl BreakerMetrics {
         let breaker = name.to_string();
         let [success, failure, slow_success, slow_failure] =
             ["success", "failure", "slow_success", "slow_failure"].map(|outcome| {
-                counter!("parapet_circuit_breaker_calls_total", "breaker" => breaker.clone(), "outcome" => outcome)
+                counter!("palisade_circuit_breaker_calls_total", "breaker" => breaker.clone(), "outcome" => outcome)
             });
         let state = STATES.map(|state| {
-            gauge!("parapet_circuit_breaker_state", "breaker" => breaker.clone(), "state" => state)
+            gauge!("palisade_circuit_breaker_state", "breaker" => breaker.clone(), "state" => state)
         });
         state[State::Closed as usize].set(1.0);
         let transitions = STATES.map(|from| {
             STATES.map(|to| {
                 counter!(
-                    "parapet_circuit_breaker_transitions_total",
+                    "palisade_circuit_breaker_transitions_total",
                     "breaker" => breaker.clone(),
                     "from" => from,
                     "to" => to
@@ -113,10 +113,10 @@ impl BreakerMetrics {
                 failure,
                 slow_success,
                 slow_failure,
-                counter!("parapet_circuit_breaker_not_recorded_total", "breaker" => breaker.clone()),
-                counter!("parapet_circuit_breaker_rejected_total", "breaker" => breaker.clone()),
+                counter!("palisade_circuit_breaker_not_recorded_total", "breaker" => breaker.clone()),
+                counter!("palisade_circuit_breaker_rejected_total", "breaker" => breaker.clone()),
             ],
-            duration: histogram!("parapet_circuit_breaker_call_duration_seconds", "breaker" => breaker),
+            duration: histogram!("palisade_circuit_breaker_call_duration_seconds", "breaker" => breaker),
             state,
         }
     }

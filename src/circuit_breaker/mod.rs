@@ -49,8 +49,8 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::circuit_breaker::{CircuitBreaker, State};
-//! use parapet::clock::ManualClock;
+//! use palisade::circuit_breaker::{CircuitBreaker, State};
+//! use palisade::clock::ManualClock;
 //! use std::time::Duration;
 //!
 //! let clock = ManualClock::new();
@@ -70,7 +70,7 @@
 //!
 //! clock.advance(Duration::from_secs(5));
 //! assert_eq!(breaker.state(), State::HalfOpen);
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 //!
 //! # In an axum stack
@@ -81,10 +81,10 @@
 //!
 //! ```
 //! # #[cfg(feature = "tower")]
-//! # fn main() -> Result<(), parapet::ConfigError> {
+//! # fn main() -> Result<(), palisade::ConfigError> {
 //! use axum::{error_handling::HandleErrorLayer, http::StatusCode, Router};
-//! use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, State};
-//! use parapet::CircuitOpen;
+//! use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, State};
+//! use palisade::CircuitOpen;
 //! use tower::{service_fn, BoxError, ServiceBuilder, ServiceExt};
 //!
 //! let breaker = CircuitBreaker::builder().name("inventory").build()?;
@@ -122,12 +122,12 @@
 //!
 //! | name | kind | more labels |
 //! |---|---|---|
-//! | `parapet_circuit_breaker_calls_total` | counter | `outcome` = `success`, `failure`, `slow_success`, `slow_failure` |
-//! | `parapet_circuit_breaker_not_recorded_total` | counter | (ignored, cancelled, or from an earlier state) |
-//! | `parapet_circuit_breaker_rejected_total` | counter | |
-//! | `parapet_circuit_breaker_transitions_total` | counter | `from`, `to` = `closed`, `open`, `half_open`, `disabled`, `forced_open`, `metrics_only` |
-//! | `parapet_circuit_breaker_state` | gauge | `state`: 1 for the current state, 0 for the others |
-//! | `parapet_circuit_breaker_call_duration_seconds` | histogram | (recorded calls, while slow calls are timed) |
+//! | `palisade_circuit_breaker_calls_total` | counter | `outcome` = `success`, `failure`, `slow_success`, `slow_failure` |
+//! | `palisade_circuit_breaker_not_recorded_total` | counter | (ignored, cancelled, or from an earlier state) |
+//! | `palisade_circuit_breaker_rejected_total` | counter | |
+//! | `palisade_circuit_breaker_transitions_total` | counter | `from`, `to` = `closed`, `open`, `half_open`, `disabled`, `forced_open`, `metrics_only` |
+//! | `palisade_circuit_breaker_state` | gauge | `state`: 1 for the current state, 0 for the others |
+//! | `palisade_circuit_breaker_call_duration_seconds` | histogram | (recorded calls, while slow calls are timed) |
 //!
 //! **Install the recorder before building breakers.** A breaker registers
 //! its handles once, when it is built, so that the call path only adds to
@@ -321,14 +321,14 @@ impl<C> CircuitBreaker<C> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::circuit_breaker::CircuitBreaker;
+    /// use palisade::circuit_breaker::CircuitBreaker;
     ///
     /// let breaker = CircuitBreaker::builder().build()?;
     /// let answer = futures::executor::block_on(
     ///     breaker.call(|| async { Ok::<_, std::io::Error>(42) }),
     /// );
     /// assert_eq!(answer.unwrap(), 42);
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
     pub fn call<F, Fut, T, E>(&self, make: F) -> Call<'_, F, Fut, C>
@@ -388,8 +388,8 @@ impl<C> CircuitBreaker<C> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::circuit_breaker::{CircuitBreaker, State};
-    /// use parapet::clock::ManualClock;
+    /// use palisade::circuit_breaker::{CircuitBreaker, State};
+    /// use palisade::clock::ManualClock;
     /// use std::time::Duration;
     ///
     /// let clock = ManualClock::new();
@@ -405,7 +405,7 @@ impl<C> CircuitBreaker<C> {
     /// assert_eq!(breaker.state(), State::Open);
     /// clock.advance(Duration::from_secs(1));
     /// assert_eq!(breaker.state(), State::HalfOpen);
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn hold_open(&self, at_least: Duration) -> bool {
         self.inner.hold_open(at_least)
@@ -424,9 +424,11 @@ impl<C> CircuitBreaker<C> {
     /// Changes thresholds and durations while running, keeping the window
     /// and the state, then judges the state again under the new settings:
     /// a half-open period whose recorded trials now hold a verdict (say, the
-    /// trial count was lowered below them) ends at once, and a closed window
-    /// that now reaches a threshold trips. Calls racing the change may see
-    /// old or new values.
+    /// trial count was lowered below them) ends at once. A closed window is
+    /// not judged by the change itself: as always, the next recorded failure
+    /// or slow call judges it under the new thresholds (a success never
+    /// does, semantics 3). Calls racing the change may see old or new
+    /// values.
     ///
     /// # Errors
     ///
@@ -435,14 +437,14 @@ impl<C> CircuitBreaker<C> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::circuit_breaker::CircuitBreaker;
+    /// use palisade::circuit_breaker::CircuitBreaker;
     ///
     /// let breaker = CircuitBreaker::builder().build()?;
     /// let mut settings = breaker.settings();
     /// settings.failure_rate_threshold = 0.2;
     /// breaker.reconfigure(settings)?;
     /// assert_eq!(breaker.settings().failure_rate_threshold, 0.2);
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
         self.inner.reconfigure(settings)
@@ -458,7 +460,7 @@ impl<C> CircuitBreaker<C> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::circuit_breaker::{CircuitBreaker, EventKind, State};
+    /// use palisade::circuit_breaker::{CircuitBreaker, EventKind, State};
     /// use std::sync::{Arc, Mutex};
     ///
     /// let breaker = CircuitBreaker::builder().build()?;
@@ -471,7 +473,7 @@ impl<C> CircuitBreaker<C> {
     /// });
     /// breaker.transition_to(State::ForcedOpen);
     /// assert_eq!(*seen.lock().unwrap(), vec![State::ForcedOpen]);
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
         self.inner.events.add(Box::new(listener));
@@ -483,7 +485,7 @@ impl<C> CircuitBreaker<C> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::circuit_breaker::{CircuitBreaker, State};
+    /// use palisade::circuit_breaker::{CircuitBreaker, State};
     /// use std::sync::{Arc, Mutex};
     ///
     /// let breaker = CircuitBreaker::builder().build()?;
@@ -492,7 +494,7 @@ impl<C> CircuitBreaker<C> {
     /// breaker.on_state_transition(move |from, to| sink.lock().unwrap().push((from, to)));
     /// breaker.transition_to(State::Open);
     /// assert_eq!(*seen.lock().unwrap(), vec![(State::Closed, State::Open)]);
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn on_state_transition(&self, hook: impl Fn(State, State) + Send + Sync + 'static) {
         self.on_event(move |e| {
@@ -521,13 +523,13 @@ impl<C> CircuitBreaker<C> {
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerExt};
+/// use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerExt};
 ///
 /// let breaker = CircuitBreaker::builder().build()?;
 /// let fut = async { Ok::<_, std::io::Error>("pong") };
 /// let reply = futures::executor::block_on(fut.with_circuit_breaker(&breaker));
 /// assert_eq!(reply.unwrap(), "pong");
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 pub trait CircuitBreakerExt<T, E>: Future<Output = Result<T, E>> + Sized {
     /// See [`CircuitBreaker::guard`].

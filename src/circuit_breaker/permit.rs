@@ -89,14 +89,14 @@ impl<R: Deref<Target = Inner>> Drop for Ticket<R> {
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::CircuitBreaker;
+/// use palisade::circuit_breaker::CircuitBreaker;
 ///
 /// let breaker = CircuitBreaker::builder().build()?;
 /// let permit = breaker.try_acquire().expect("closed");
 /// let ok = std::fs::metadata(".").is_ok();
 /// if ok { permit.success() } else { permit.failure() }
 /// assert_eq!(breaker.snapshot().calls(), 1);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[must_use = "dropping a permit unrecorded counts as a cancelled call"]
 pub struct Permit<'a> {

@@ -348,7 +348,7 @@ impl Inner {
     }
 }
 
-#[cfg(all(test, not(parapet_loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::*;
 

@@ -15,14 +15,14 @@ use crate::window::Snapshot;
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::CircuitBreaker;
+/// use palisade::circuit_breaker::CircuitBreaker;
 ///
 /// let breaker = CircuitBreaker::builder().minimum_calls(10).build()?;
 /// let _ = breaker.call_sync(|| Err::<(), _>("refused"));
 /// let m = breaker.metrics();
 /// assert_eq!(m.window().failure_rate(), Some(1.0)); // raw: one call
 /// assert_eq!(m.failure_rate(), None); // no verdict below 10 calls
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Metrics {

@@ -17,7 +17,7 @@ use super::{Fallback, Handler, Stage, When};
 /// # Examples
 ///
 /// ```
-/// use parapet::fallback::{Fallback, FallbackLayer};
+/// use palisade::fallback::{Fallback, FallbackLayer};
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// let svc = ServiceBuilder::new()

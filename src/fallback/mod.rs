@@ -6,22 +6,22 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::bulkhead::Bulkhead;
-//! use parapet::fallback::Fallback;
+//! use palisade::bulkhead::Bulkhead;
+//! use palisade::fallback::Fallback;
 //! use std::io;
 //!
 //! let bulkhead = Bulkhead::builder().max_concurrent(1).build()?;
 //! // Serve a cached answer when the call was rejected or timed out; pass
 //! // the operation's own errors on.
-//! let fallback = Fallback::with(|_err: parapet::Error<io::Error>| "cached")
-//!     .when(|err: &parapet::Error<io::Error>| err.is_rejection() || err.is_timeout());
+//! let fallback = Fallback::with(|_err: palisade::Error<io::Error>| "cached")
+//!     .when(|err: &palisade::Error<io::Error>| err.is_rejection() || err.is_timeout());
 //!
 //! let _held = bulkhead.try_acquire().unwrap(); // the bulkhead is full
 //! let reply = futures::executor::block_on(
 //!     fallback.call(|| bulkhead.call(|| async { Ok::<_, io::Error>("live") })),
 //! );
 //! assert_eq!(reply.unwrap(), "cached");
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
 #[cfg(feature = "tower")]

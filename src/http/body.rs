@@ -154,7 +154,7 @@ mod sealed {
 
 /// What a [`ResponseBody`] holds until it ends: [`BreakerGuard`] or
 /// [`BulkheadGuard`]. Dropping one before the body ends is the cancel
-/// rule (see [`ResponseBody`]). Sealed: parapet's guards only.
+/// rule (see [`ResponseBody`]). Sealed: palisade's guards only.
 pub trait BodyGuard: sealed::Sealed + Sized {
     /// The body ended with these trailers.
     #[doc(hidden)]

@@ -27,8 +27,8 @@ use crate::retry::{Decision, Rejectable, RetryPolicy};
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::Classification;
-/// use parapet::http::BreakerVerdict;
+/// use palisade::circuit_breaker::Classification;
+/// use palisade::http::BreakerVerdict;
 /// use tower_http::classify::ServerErrorsFailureClass;
 ///
 /// let class = ServerErrorsFailureClass::StatusCode(http::StatusCode::BAD_GATEWAY);
@@ -71,7 +71,7 @@ every_class_a_failure!(
 /// | other 4xx | success: the caller's mistake, not the dependency's health | no |
 /// | 502, 503, 504 | failure ([`HttpFailure::Gateway`]) | yes |
 /// | 500, 501, 505-599 | failure ([`HttpFailure::ServerError`]) | no |
-/// | no response (connect, reset), body broken mid-stream | failure ([`HttpFailure::Error`]) | yes (not a parapet rejection) |
+/// | no response (connect, reset), body broken mid-stream | failure ([`HttpFailure::Error`]) | yes (not a palisade rejection) |
 ///
 /// Sources: RFC 9110 §15.5.9 (a 408 means the server closed an idle
 /// request; the client may repeat it), RFC 6585 §4 (429, with
@@ -84,14 +84,14 @@ every_class_a_failure!(
 /// A retry made because of a response waits for its `Retry-After` (or
 /// `grpc-retry-pushback-ms`) when it has one, within the retry's
 /// `max_hint`. As a retry policy it reads errors through
-/// [`Rejectable`] (parapet's `Error`, `BoxError`): a raw client error
-/// (hyper-util's, tonic's) goes through `.map_err(parapet::Error::Operation)`
+/// [`Rejectable`] (palisade's `Error`, `BoxError`): a raw client error
+/// (hyper-util's, tonic's) goes through `.map_err(palisade::Error::Operation)`
 /// first.
 ///
 /// # Examples
 ///
 /// ```
-/// use parapet::http::{HttpFailure, HttpFailures};
+/// use palisade::http::{HttpFailure, HttpFailures};
 /// use tower_http::classify::{ClassifiedResponse, ClassifyResponse};
 ///
 /// let res = http::Response::builder().status(503).body(()).unwrap();
@@ -198,7 +198,7 @@ impl ClassifyResponse for HttpFailures {
 /// | `UNAVAILABLE` | failure | yes |
 /// | `DEADLINE_EXCEEDED`, `INTERNAL`, `UNKNOWN`, `RESOURCE_EXHAUSTED`, `DATA_LOSS` | failure | no |
 /// | `CANCELLED` and the client's errors (`INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `PERMISSION_DENIED`, `FAILED_PRECONDITION`, `ABORTED`, `OUT_OF_RANGE`, `UNIMPLEMENTED`, `UNAUTHENTICATED`) | ignored (not counted) | no |
-/// | no response (connect, reset), body broken mid-stream | failure ([`GrpcFailure::Error`]) | yes, as `UNAVAILABLE` (not a parapet rejection) |
+/// | no response (connect, reset), body broken mid-stream | failure ([`GrpcFailure::Error`]) | yes, as `UNAVAILABLE` (not a palisade rejection) |
 ///
 /// Sources: the gRPC status code guide (`doc/statuscodes.md`: which codes
 /// the server side generates, and that `UNAVAILABLE` is "most likely a
@@ -218,8 +218,8 @@ impl ClassifyResponse for HttpFailures {
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::Classification;
-/// use parapet::http::{BreakerVerdict, GrpcFailures};
+/// use palisade::circuit_breaker::Classification;
+/// use palisade::http::{BreakerVerdict, GrpcFailures};
 /// use tower_http::classify::{ClassifiedResponse, ClassifyEos, ClassifyResponse};
 ///
 /// // An HTTP 200 whose trailers say UNAVAILABLE (14) is a failure.

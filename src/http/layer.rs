@@ -38,8 +38,8 @@ type BulkheadInner = crate::bulkhead::Inner;
 ///
 /// ```
 /// use http_body_util::{BodyExt, Full, StreamBody};
-/// use parapet::circuit_breaker::CircuitBreaker;
-/// use parapet::http::CircuitBreakerLayer;
+/// use palisade::circuit_breaker::CircuitBreaker;
+/// use palisade::http::CircuitBreakerLayer;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// # futures::executor::block_on(async {
@@ -62,7 +62,7 @@ type BulkheadInner = crate::bulkhead::Inner;
 /// assert_eq!(breaker.snapshot().calls(), 0); // not yet: the body is still open
 /// let _ = response.into_body().collect().await; // read to the end
 /// assert_eq!(breaker.snapshot().failures(), 1);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// # }).unwrap();
 /// ```
 pub struct CircuitBreakerLayer<C> {
@@ -129,8 +129,8 @@ impl<C> CircuitBreakerLayer<C> {
     /// ```no_run
     /// # async fn run(client: reqwest::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use http_body_util::BodyExt;
-    /// use parapet::circuit_breaker::CircuitBreaker;
-    /// use parapet::http::CircuitBreakerLayer;
+    /// use palisade::circuit_breaker::CircuitBreaker;
+    /// use palisade::http::CircuitBreakerLayer;
     ///
     /// let guard = CircuitBreakerLayer::http(CircuitBreaker::builder().name("search").build()?);
     /// let response = guard
@@ -202,8 +202,8 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
 ///
 /// ```
 /// use http_body_util::{BodyExt, Full};
-/// use parapet::http::BulkheadLayer;
-/// use parapet::Bulkhead;
+/// use palisade::http::BulkheadLayer;
+/// use palisade::Bulkhead;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
 /// # futures::executor::block_on(async {
@@ -220,7 +220,7 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
 /// assert!(second.unwrap_err().is_bulkhead_full());
 /// let _ = response.into_body().collect().await;
 /// assert_eq!(bulkhead.metrics().in_flight, 0);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone)]

@@ -42,16 +42,16 @@
 //! outside both; `Error::flatten` keeps the error flat:
 //!
 //! ```
-//! use parapet::circuit_breaker::CircuitBreaker;
-//! use parapet::http::{BulkheadLayer, CircuitBreakerLayer};
-//! use parapet::Bulkhead;
+//! use palisade::circuit_breaker::CircuitBreaker;
+//! use palisade::http::{BulkheadLayer, CircuitBreakerLayer};
+//! use palisade::Bulkhead;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # futures::executor::block_on(async {
 //! let breaker = CircuitBreaker::builder().name("inventory").build()?;
 //! let bulkhead = Bulkhead::builder().name("inventory").max_concurrent(10).build()?;
 //! let client = ServiceBuilder::new()
-//!     .map_err(parapet::Error::flatten)
+//!     .map_err(palisade::Error::flatten)
 //!     .layer(BulkheadLayer::new(bulkhead))
 //!     .layer(CircuitBreakerLayer::http(breaker.clone()))
 //!     .service(service_fn(|_req: http::Request<()>| async {
@@ -63,7 +63,7 @@
 //! assert_eq!(response.status(), 503);
 //! drop(response); // dropped unread: the head's verdict (a failure) stands
 //! assert_eq!(breaker.snapshot().failures(), 1);
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! # }).unwrap();
 //! ```
 //!

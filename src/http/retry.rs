@@ -30,9 +30,9 @@ use crate::retry::{Retry, RetryPolicy};
 /// # Examples
 ///
 /// ```
-/// use parapet::http::{HttpFailures, RetryLayer};
-/// use parapet::retry::{Retry, RetryBudget};
-/// use parapet::timer::ManualTimer;
+/// use palisade::http::{HttpFailures, RetryLayer};
+/// use palisade::retry::{Retry, RetryBudget};
+/// use palisade::timer::ManualTimer;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # futures::executor::block_on(async {
@@ -44,13 +44,13 @@ use crate::retry::{Retry, RetryPolicy};
 ///     .build()?;
 /// let client = RetryLayer::new(retry).layer(service_fn(|_req: http::Request<()>| async {
 ///     let body = http_body_util::Full::new(bytes::Bytes::from("streaming..."));
-///     Ok::<_, parapet::Error<std::io::Error>>(http::Response::new(body))
+///     Ok::<_, palisade::Error<std::io::Error>>(http::Response::new(body))
 /// }));
 /// let response = client.oneshot(http::Request::new(())).await.unwrap();
 /// assert_eq!(budget.available(), 1); // the unread body counts in flight
 /// drop(response);
 /// assert_eq!(budget.available(), 0);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// # }).unwrap();
 /// ```
 #[derive(Clone, Debug)]

@@ -26,9 +26,9 @@ use crate::timer::Timer;
 /// # Examples
 ///
 /// ```
-/// use parapet::circuit_breaker::CircuitBreaker;
-/// use parapet::pipeline::{Pipeline, PipelineLayer};
-/// use parapet::timer::ManualTimer;
+/// use palisade::circuit_breaker::CircuitBreaker;
+/// use palisade::pipeline::{Pipeline, PipelineLayer};
+/// use palisade::timer::ManualTimer;
 /// use std::time::Duration;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
@@ -39,10 +39,10 @@ use crate::timer::Timer;
 /// let svc = ServiceBuilder::new()
 ///     .layer(PipelineLayer::new(pipeline))
 ///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x * 2) }));
-/// let out: Result<u32, parapet::Error<std::io::Error>> =
+/// let out: Result<u32, palisade::Error<std::io::Error>> =
 ///     futures::executor::block_on(svc.oneshot(21));
 /// assert_eq!(out.unwrap(), 42);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 pub struct PipelineLayer<Tm, P> {
     pipeline: Arc<Pipeline<Tm, P>>,

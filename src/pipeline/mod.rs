@@ -35,11 +35,11 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::bulkhead::Bulkhead;
-//! use parapet::circuit_breaker::CircuitBreaker;
-//! use parapet::pipeline::Pipeline;
-//! use parapet::retry::{Backoff, Retry};
-//! use parapet::timer::ManualTimer;
+//! use palisade::bulkhead::Bulkhead;
+//! use palisade::circuit_breaker::CircuitBreaker;
+//! use palisade::pipeline::Pipeline;
+//! use palisade::retry::{Backoff, Retry};
+//! use palisade::timer::ManualTimer;
 //! use std::time::Duration;
 //!
 //! let timer = ManualTimer::new();
@@ -52,7 +52,7 @@
 //!     .build()?;
 //! let reply = futures::executor::block_on(pipeline.call(|| async { Ok::<_, std::io::Error>("in stock") }));
 //! assert_eq!(reply.unwrap(), "in stock");
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
 use std::future::Future;
@@ -240,20 +240,20 @@ impl<Tm: Timer, P> Pipeline<Tm, P> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::circuit_breaker::{CircuitBreaker, State};
-    /// use parapet::fallback::Fallback;
-    /// use parapet::pipeline::Pipeline;
-    /// use parapet::timer::ManualTimer;
+    /// use palisade::circuit_breaker::{CircuitBreaker, State};
+    /// use palisade::fallback::Fallback;
+    /// use palisade::pipeline::Pipeline;
+    /// use palisade::timer::ManualTimer;
     ///
     /// let breaker = CircuitBreaker::builder().build()?;
     /// breaker.transition_to(State::ForcedOpen);
     /// let pipeline = Pipeline::builder(ManualTimer::new())
     ///     .circuit_breaker(breaker)
     ///     .build()?
-    ///     .with_fallback(Fallback::value("cached").when(|e: &parapet::Error<std::io::Error>| e.is_rejection()));
+    ///     .with_fallback(Fallback::value("cached").when(|e: &palisade::Error<std::io::Error>| e.is_rejection()));
     /// let reply = futures::executor::block_on(pipeline.call(|| async { Ok("live") }));
     /// assert_eq!(reply.unwrap(), "cached");
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn with_fallback<H, W>(self, fallback: Fallback<H, W>) -> FallbackPipeline<Tm, P, H, W> {
         FallbackPipeline {

@@ -40,7 +40,7 @@ pub enum Jitter {
 /// # Examples
 ///
 /// ```
-/// use parapet::retry::Backoff;
+/// use palisade::retry::Backoff;
 /// use std::time::Duration;
 ///
 /// let backoff = Backoff::exponential(Duration::from_millis(100), 2.0)

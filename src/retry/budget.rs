@@ -25,13 +25,13 @@ use crate::window::{Outcome, TimeWindow};
 /// # Examples
 ///
 /// ```
-/// use parapet::retry::RetryBudget;
+/// use palisade::retry::RetryBudget;
 /// use std::time::Duration;
 ///
 /// // 20 % extra load, and 3 retries a second whatever the traffic.
 /// let budget = RetryBudget::ratio(0.2, 3, Duration::from_secs(10))?;
 /// # let _ = budget;
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryBudget {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// # Examples
 ///
 /// ```
-/// use parapet::retry::hint::retry_after;
+/// use palisade::retry::hint::retry_after;
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
 /// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_400); // 2015-10-21 07:26:40 UTC
@@ -35,7 +35,7 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// # Examples
 ///
 /// ```
-/// use parapet::retry::hint::grpc_retry_pushback;
+/// use palisade::retry::hint::grpc_retry_pushback;
 /// use std::time::Duration;
 ///
 /// assert_eq!(grpc_retry_pushback("250"), Some(Duration::from_millis(250)));
@@ -105,7 +105,7 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
 /// # Examples
 ///
 /// ```
-/// use parapet::retry::hint::from_headers;
+/// use palisade::retry::hint::from_headers;
 /// use std::time::{Duration, SystemTime};
 ///
 /// let mut headers = http::HeaderMap::new();

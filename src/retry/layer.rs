@@ -21,8 +21,8 @@ use crate::timer::BoxSleep;
 /// # Examples
 ///
 /// ```
-/// use parapet::retry::{Backoff, Retry, RetryLayer};
-/// use parapet::timer::ManualTimer;
+/// use palisade::retry::{Backoff, Retry, RetryLayer};
+/// use palisade::timer::ManualTimer;
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -42,7 +42,7 @@ use crate::timer::BoxSleep;
 /// }));
 /// assert_eq!(futures::executor::block_on(svc.oneshot(7)).unwrap(), 7);
 /// assert_eq!(calls.load(Ordering::Relaxed), 2);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryLayer<P> {

@@ -25,8 +25,8 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::retry::{Backoff, Retry};
-//! use parapet::timer::ManualTimer;
+//! use palisade::retry::{Backoff, Retry};
+//! use palisade::timer::ManualTimer;
 //! use std::sync::atomic::{AtomicU32, Ordering};
 //! use std::time::Duration;
 //!
@@ -48,7 +48,7 @@
 //!         .counted(),
 //! );
 //! assert_eq!((result.unwrap(), attempts), ("third time lucky", 3));
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
 mod backoff;
@@ -152,10 +152,10 @@ impl Shared {
                 delay,
                 hinted,
             } => tracing::debug!(
-                target: "parapet", retry = self.name.as_str(), attempt, ?delay, hinted, "retrying"
+                target: "palisade", retry = self.name.as_str(), attempt, ?delay, hinted, "retrying"
             ),
             RetryEventKind::GaveUp { attempts, reason } => tracing::debug!(
-                target: "parapet", retry = self.name.as_str(), attempts, ?reason, "gave up retrying"
+                target: "palisade", retry = self.name.as_str(), attempts, ?reason, "gave up retrying"
             ),
         }
         self.listeners.emit(|| RetryEvent {
@@ -176,20 +176,20 @@ impl RetryMetrics {
     fn new(name: &str) -> Self {
         use metrics::{counter, describe_counter, Unit};
         describe_counter!(
-            "parapet_retry_retries_total",
+            "palisade_retry_retries_total",
             Unit::Count,
             "Attempts a retry made again."
         );
         describe_counter!(
-            "parapet_retry_gave_up_total",
+            "palisade_retry_gave_up_total",
             Unit::Count,
             "Outcomes returned although the policy wanted them retried, by what ran out."
         );
         let r = name.to_string();
         Self {
-            retries: counter!("parapet_retry_retries_total", "retry" => r.clone()),
+            retries: counter!("palisade_retry_retries_total", "retry" => r.clone()),
             gave_up: ["attempts", "elapsed", "budget"].map(|reason| {
-                counter!("parapet_retry_gave_up_total", "retry" => r.clone(), "reason" => reason)
+                counter!("palisade_retry_gave_up_total", "retry" => r.clone(), "reason" => reason)
             }),
         }
     }
@@ -281,8 +281,8 @@ impl<P> Retry<P> {
     /// # Examples
     ///
     /// ```
-    /// use parapet::retry::{Backoff, Retry};
-    /// use parapet::timer::ManualTimer;
+    /// use palisade::retry::{Backoff, Retry};
+    /// use palisade::timer::ManualTimer;
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
     ///
@@ -296,7 +296,7 @@ impl<P> Retry<P> {
     /// retry.on_retry(move |attempt, _delay| sink.lock().unwrap().push(attempt));
     /// let _ = futures::executor::block_on(retry.call(|| async { Err::<(), _>(std::io::Error::other("x")) }));
     /// assert_eq!(*seen.lock().unwrap(), vec![1]);
-    /// # Ok::<(), parapet::ConfigError>(())
+    /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     pub fn on_retry(&self, hook: impl Fn(u32, Duration) + Send + Sync + 'static) {
         self.on_event(move |e| {

@@ -23,7 +23,7 @@ pub enum Decision {
 /// # Examples
 ///
 /// ```
-/// use parapet::retry::{Decision, Retry};
+/// use palisade::retry::{Decision, Retry};
 ///
 /// // Retry 503s that come back as Ok, and every error.
 /// let retry = Retry::builder()
@@ -31,10 +31,10 @@ pub enum Decision {
 ///         Ok(503) | Err(_) => Decision::Retry,
 ///         Ok(_) => Decision::Accept,
 ///     })
-///     .timer(parapet::timer::ManualTimer::new())
+///     .timer(palisade::timer::ManualTimer::new())
 ///     .build()?;
 /// # let _ = retry;
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 pub trait RetryPolicy<T, E> {
     /// The decision for one attempt's outcome.

@@ -10,8 +10,8 @@ use crate::name::Name;
 /// # Examples
 ///
 /// ```
-/// use parapet::timeout::Timeout;
-/// use parapet::timer::ManualTimer;
+/// use palisade::timeout::Timeout;
+/// use palisade::timer::ManualTimer;
 /// use std::time::Duration;
 ///
 /// let timer = ManualTimer::new();
@@ -21,11 +21,11 @@ use crate::name::Name;
 /// assert!(call.as_mut().poll(&mut cx).is_pending());
 /// timer.advance(Duration::from_millis(300));
 /// let std::task::Poll::Ready(Err(err)) = call.as_mut().poll(&mut cx) else { panic!() };
-/// let parapet::Error::TimedOut(timed_out) = err else { panic!() };
+/// let palisade::Error::TimedOut(timed_out) = err else { panic!() };
 /// assert_eq!(timed_out.after(), Duration::from_millis(300));
 /// assert_eq!(timed_out.to_string(), "`search` timed out after 300ms");
 /// # use std::future::Future;
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut {

@@ -48,8 +48,8 @@ impl<Req, F: Fn(&Req) -> Option<Duration>> PerRequest<Req> for F {
 /// # Examples
 ///
 /// ```
-/// use parapet::timeout::{Timeout, TimeoutLayer};
-/// use parapet::timer::ManualTimer;
+/// use palisade::timeout::{Timeout, TimeoutLayer};
+/// use palisade::timer::ManualTimer;
 /// use std::time::Duration;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
@@ -63,7 +63,7 @@ impl<Req, F: Fn(&Req) -> Option<Duration>> PerRequest<Req> for F {
 /// let timeout = Timeout::builder().timer(ManualTimer::new()).build()?;
 /// let layer = TimeoutLayer::per_request(timeout, |ms: &u64| Some(Duration::from_millis(*ms)));
 /// # let _ = layer;
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct TimeoutLayer<T, D = Fixed> {

@@ -17,8 +17,8 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::timeout::Timeout;
-//! use parapet::timer::ManualTimer;
+//! use palisade::timeout::Timeout;
+//! use palisade::timer::ManualTimer;
 //! use std::time::Duration;
 //!
 //! let timeout = Timeout::builder()
@@ -27,7 +27,7 @@
 //!     .build()?;
 //! let reply = futures::executor::block_on(timeout.call(|| async { Ok::<_, std::io::Error>("fast") }));
 //! assert_eq!(reply.unwrap(), "fast");
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
 mod error;

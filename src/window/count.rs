@@ -29,13 +29,13 @@ use crate::sync::{AtomicU64, Ordering};
 /// # Examples
 ///
 /// ```
-/// use parapet::window::{CountWindow, Outcome};
+/// use palisade::window::{CountWindow, Outcome};
 ///
 /// let window = CountWindow::new(100)?;
 /// window.record(Outcome::Failure);
 /// window.record(Outcome::Success);
 /// assert_eq!(window.snapshot().failure_rate(), Some(0.5));
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct CountWindow {
@@ -194,7 +194,7 @@ impl CountWindow {
     }
 }
 
-#[cfg(all(test, not(parapet_loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::*;
 

@@ -16,7 +16,7 @@ use crate::error::ConfigError;
 /// # Examples
 ///
 /// ```
-/// use parapet::window::{HybridWindow, Outcome};
+/// use palisade::window::{HybridWindow, Outcome};
 /// use std::time::Duration;
 ///
 /// let window = HybridWindow::new(3, Duration::from_secs(10), 10)?;
@@ -26,7 +26,7 @@ use crate::error::ConfigError;
 /// }
 /// assert_eq!(window.snapshot(5 * second).calls(), 3); // capped by N
 /// assert_eq!(window.snapshot(60 * second).calls(), 0); // all older than T
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct HybridWindow {

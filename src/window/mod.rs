@@ -23,7 +23,7 @@
 //! # Examples
 //!
 //! ```
-//! use parapet::window::{CountWindow, Outcome};
+//! use palisade::window::{CountWindow, Outcome};
 //!
 //! let window = CountWindow::new(4)?;
 //! for outcome in [Outcome::Success, Outcome::Failure, Outcome::Failure, Outcome::SlowSuccess] {
@@ -33,7 +33,7 @@
 //! assert_eq!((snap.calls(), snap.failures(), snap.slow_calls()), (4, 2, 1));
 //! window.record(Outcome::Success); // pushes out the oldest (a success)
 //! assert_eq!(window.snapshot().failures(), 2);
-//! # Ok::<(), parapet::ConfigError>(())
+//! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
 mod count;
@@ -81,7 +81,7 @@ impl Outcome {
     /// The outcome of a call that `failed` and was (or was not) `slow`.
     ///
     /// ```
-    /// use parapet::window::Outcome;
+    /// use palisade::window::Outcome;
     /// assert_eq!(Outcome::new(true, false), Outcome::Failure);
     /// assert_eq!(Outcome::new(false, true), Outcome::SlowSuccess);
     /// ```

@@ -50,7 +50,7 @@ impl Reciprocal {
     }
 }
 
-#[cfg(all(test, not(parapet_loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

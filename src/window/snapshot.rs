@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 /// # Examples
 ///
 /// ```
-/// use parapet::window::Snapshot;
+/// use palisade::window::Snapshot;
 ///
 /// let snap = Snapshot::new(10, 5, 1);
 /// assert_eq!(snap.failure_rate(), Some(0.5));
@@ -85,7 +85,7 @@ impl Snapshot {
 /// # Examples
 ///
 /// ```
-/// use parapet::window::Threshold;
+/// use palisade::window::Threshold;
 ///
 /// let half = Threshold::new(0.5)?;
 /// assert!(half.reached(5, 10));
@@ -93,7 +93,7 @@ impl Snapshot {
 /// assert!(Threshold::new(2.0 / 3.0)?.reached(2, 3));
 /// assert!(Threshold::new(0.0).is_err());
 /// assert!(Threshold::new(f64::NAN).is_err());
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Threshold {

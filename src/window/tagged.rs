@@ -101,7 +101,7 @@ impl Tagged {
     }
 }
 
-#[cfg(all(test, not(parapet_loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::*;
 

@@ -95,7 +95,7 @@ const STRIPE_PAD: usize = 128 / std::mem::size_of::<Bucket>();
 /// # Examples
 ///
 /// ```
-/// use parapet::window::{Outcome, TimeWindow};
+/// use palisade::window::{Outcome, TimeWindow};
 /// use std::time::Duration;
 ///
 /// let window = TimeWindow::new(Duration::from_secs(10), 10)?;
@@ -105,7 +105,7 @@ const STRIPE_PAD: usize = 128 / std::mem::size_of::<Bucket>();
 /// assert_eq!(window.snapshot(9 * second).calls(), 2);
 /// // At 10 s the bucket [0 s, 1 s) has slid out.
 /// assert_eq!(window.snapshot(10 * second).failures(), 0);
-/// # Ok::<(), parapet::ConfigError>(())
+/// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct TimeWindow {
@@ -347,7 +347,7 @@ fn stripe_index() -> usize {
     })
 }
 
-#[cfg(all(test, not(parapet_loom)))]
+#[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::*;
 

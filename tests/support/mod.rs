@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use parapet::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, State};
-use parapet::clock::ManualClock;
-use parapet::Error;
+use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, State};
+use palisade::clock::ManualClock;
+use palisade::Error;
 
 pub(crate) const SEC: Duration = Duration::from_secs(1);
 
@@ -93,7 +93,7 @@ mod counting {
 /// Polls `fut` to completion with no runtime, advancing `timer` to each
 /// sleep's deadline whenever it waits.
 pub(crate) fn drive<F: std::future::Future>(
-    timer: &parapet::timer::ManualTimer,
+    timer: &palisade::timer::ManualTimer,
     fut: F,
 ) -> F::Output {
     use std::task::{Context, Poll, Waker};

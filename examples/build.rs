@@ -1,15 +1,15 @@
 //! Compiles the `.proto` of `examples/grpc.rs`, only with the
-//! `grpc-example` feature; otherwise it does nothing.
+//! `grpc` feature; otherwise it does nothing.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    #[cfg(feature = "grpc-example")]
+    #[cfg(feature = "grpc")]
     grpc_example();
 }
 
-#[cfg(feature = "grpc-example")]
+#[cfg(feature = "grpc")]
 fn grpc_example() {
-    println!("cargo:rerun-if-changed=examples/proto/echo.proto");
+    println!("cargo:rerun-if-changed=proto/echo.proto");
     let protoc = protoc_bin_vendored::protoc_bin_path()
         .expect("protoc-bin-vendored has a protoc for this platform");
     let mut config = tonic_prost_build::Config::new();
@@ -17,6 +17,6 @@ fn grpc_example() {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_with_config(config, &["examples/proto/echo.proto"], &["examples/proto"])
-        .expect("examples/proto/echo.proto compiles");
+        .compile_with_config(config, &["proto/echo.proto"], &["proto"])
+        .expect("proto/echo.proto compiles");
 }

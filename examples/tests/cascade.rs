@@ -1,15 +1,14 @@
 //! The cascade demo, shortened (about 15 s of real time: real HTTP servers
 //! and clients on 127.0.0.1), and its claims checked.
-#![cfg(feature = "tokio")]
 
-#[path = "../examples/cascade.rs"]
+#[path = "../cascade.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod cascade;
 
 use std::time::Duration;
 
 use cascade::{phase, Options, DEGRADED_P99, HEALTHY_P99};
-use parapet::circuit_breaker::State;
+use palisade::circuit_breaker::State;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cascade_happens_unprotected_and_is_prevented_protected() {
