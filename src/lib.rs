@@ -25,7 +25,9 @@
 //! around an outbound HTTP call (here reqwest; a hyper or tonic call, a
 //! query, any future returning a `Result` works the same way):
 //!
-//! ```
+// It needs `TokioTimer`: compiled and run where the `tokio` feature is on.
+#![cfg_attr(feature = "tokio", doc = "```")]
+#![cfg_attr(not(feature = "tokio"), doc = "```ignore")]
 //! use palisade::pipeline::Pipeline;
 //! use palisade::retry::{Backoff, Retry};
 //! use palisade::timer::TokioTimer;
@@ -177,7 +179,7 @@ pub(crate) fn random_seed() -> u64 {
     hasher.finish()
 }
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (they run on tokio).
+#[cfg(all(doctest, feature = "tokio"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

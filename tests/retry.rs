@@ -351,6 +351,22 @@ fn a_ratio_budget_holds_retries_at_its_ratio_plus_its_minimum() {
     assert_eq!(budget.available(), 0);
 }
 
+/// A ratio budget is exact, as the breaker's thresholds are: 0.29 of 100
+/// requests is 29 retries (`0.29 * 100.0` is 28.999999999999996, which
+/// allowed 28 before).
+#[test]
+fn a_ratio_budget_allows_exactly_its_ratio_where_float_products_round_down() {
+    let timer = ManualTimer::new();
+    let budget =
+        RetryBudget::ratio_with_clock(0.29, 0, Duration::from_secs(10), timer.clone()).unwrap();
+    let retry = builder(&timer).budget(budget.clone()).build().unwrap();
+    let calls = AtomicU32::new(0);
+    for _ in 0..100 {
+        drive(&timer, retry.call(|| flaky(&calls, 0))).unwrap();
+    }
+    assert_eq!(budget.available(), 29);
+}
+
 #[test]
 fn an_in_flight_budget_holds_concurrent_retries() {
     let timer = ManualTimer::new();

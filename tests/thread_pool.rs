@@ -203,6 +203,32 @@ fn shutdown_rejects_what_is_still_queued_at_the_deadline() {
     block_on(running).unwrap();
 }
 
+/// "Wait as long as it takes" (panicked on `Instant::now() + deadline`).
+#[test]
+fn shutdown_with_duration_max_waits_for_the_running_job_instead_of_panicking() {
+    let pool = pool(1, 1);
+    let (job, release) = blocker(&pool);
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        release.send(()).unwrap();
+    });
+    let report = pool.shutdown(Duration::MAX);
+    assert_eq!((report.finished, report.cancelled), (true, 0));
+    block_on(job).unwrap();
+    releaser.join().unwrap();
+}
+
+/// An unbounded-looking queue (overflowed `idle + queue` before and
+/// rejected work while workers were idle, or panicked in debug builds).
+#[test]
+fn a_queue_of_usize_max_takes_work_while_workers_are_idle() {
+    let pool = pool(2, usize::MAX);
+    let jobs: Vec<_> = (0..8).map(|i| pool.spawn_blocking(move || i)).collect();
+    let results: Vec<_> = jobs.into_iter().map(|j| block_on(j).unwrap()).collect();
+    assert_eq!(results, (0..8).collect::<Vec<_>>());
+    assert!(pool.shutdown(Duration::from_secs(5)).finished);
+}
+
 #[test]
 fn shutdown_of_an_idle_pool_finishes_and_queued_jobs_run_first() {
     let pool = pool(2, 4);

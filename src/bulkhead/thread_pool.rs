@@ -344,7 +344,7 @@ impl Shared {
         }
         // A job is taken if an idle worker can start it now or it fits in
         // the queue.
-        if queue.jobs.len() >= queue.idle + self.queue_capacity {
+        if queue.jobs.len() >= queue.idle.saturating_add(self.queue_capacity) {
             drop(queue);
             return Err((job, self.rejection(Rejection::Full)));
         }
@@ -579,22 +579,30 @@ impl ThreadPool {
     /// rejected with [`Rejection::ShutDown`] and never run; running
     /// blocking jobs cannot be interrupted and finish on their own. Every
     /// handle then sees a closed pool. Blocks the calling thread (from
-    /// async code, call it from a blocking task).
+    /// async code, call it from a blocking task). `Duration::MAX` waits as
+    /// long as it takes.
     pub fn shutdown(&self, deadline: Duration) -> Shutdown {
         let shared = self.shared();
         shared.close();
-        let until = Instant::now() + deadline;
+        // `None`: a deadline too far to represent (`Duration::MAX`), wait
+        // as long as it takes.
+        let until = Instant::now().checked_add(deadline);
         let mut queue = lock(&shared.queue);
         while queue.live > 0 {
-            let now = Instant::now();
-            if now >= until {
-                break;
-            }
-            queue = shared
-                .exited
-                .wait_timeout(queue, until - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            queue = match until {
+                Some(until) => {
+                    let now = Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    shared
+                        .exited
+                        .wait_timeout(queue, until - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => shared.exited.wait(queue).unwrap_or_else(|p| p.into_inner()),
+            };
         }
         let finished = queue.live == 0;
         let left: Vec<Job> = queue.jobs.drain(..).collect();

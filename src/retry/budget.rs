@@ -219,13 +219,32 @@ impl RetryBudget {
     }
 }
 
+/// The largest `k` with `k / n <= ratio` as the user wrote the ratio, the
+/// way the breaker's thresholds are exact: 0.29 of 100 is 29, although
+/// `0.29 * 100.0` is 28.999999999999996 in floating point.
+fn share(ratio: f64, n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let within = |k: u64| k as f64 / n as f64 <= ratio;
+    // A first guess within a step or two of the answer, then exact steps.
+    let mut k = (ratio * n as f64).round().min(u64::MAX as f64) as u64;
+    while k > 0 && !within(k) {
+        k -= 1;
+    }
+    while k < u64::MAX && within(k + 1) {
+        k += 1;
+    }
+    k
+}
+
 impl Ratio {
     /// Retries allowed over the window, and retries made.
     fn allowance(&self) -> (u64, u64) {
         let snap = self.window.snapshot(self.clock.now_nanos());
         let retries = snap.failures();
         let requests = snap.calls() - retries;
-        let allowed = self.reserve + (self.ratio * requests as f64) as u64;
+        let allowed = self.reserve.saturating_add(share(self.ratio, requests));
         (allowed, retries)
     }
 }
@@ -233,7 +252,7 @@ impl Ratio {
 impl InFlight {
     fn allowed(&self) -> u64 {
         let calls = self.calls.load(Ordering::Relaxed);
-        self.min.max((self.ratio * calls as f64) as u64)
+        self.min.max(share(self.ratio, calls))
     }
 }
 
@@ -281,5 +300,27 @@ impl BudgetHold {
 impl Drop for BudgetHold {
     fn drop(&mut self) {
         self.budget.finish(&mut self.call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn a_share_is_exact_where_the_float_product_rounds_down() {
+        assert_eq!(share(0.29, 100), 29); // 0.29 * 100.0 = 28.999999999999996
+        assert_eq!(share(0.2, 10), 2);
+        assert_eq!(share(0.2, 9), 1);
+        assert_eq!(share(1.0 / 3.0, 3), 1);
+        assert_eq!(share(0.0, 1000), 0);
+        assert_eq!(share(1000.0, 3), 3000);
+        assert_eq!(share(0.5, 0), 0);
+        for n in 1..=1000u64 {
+            for k in 0..=n {
+                let ratio = k as f64 / n as f64;
+                assert_eq!(share(ratio, n), k, "{k}/{n}");
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A `Retry-After` value: delay-seconds (`"120"`) or an HTTP date
 /// (`"Wed, 21 Oct 2015 07:28:00 GMT"`, the IMF-fixdate form), relative to
 /// `now`. A date in the past is a zero delay; anything else is `None`.
+/// Values too large to represent saturate (about 584 billion years) and
+/// never overflow: bound them with the retry's `max_hint`.
 ///
 /// # Examples
 ///
@@ -23,10 +25,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().ok().map(Duration::from_secs);
+        return Some(Duration::from_secs(saturating_digits(value)));
     }
-    let at = http_date(value)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    // Seconds since the epoch, saturated: a remote header may name any year.
+    let at = Duration::from_secs(http_date(value)?);
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    Some(at.saturating_sub(now))
+}
+
+/// ASCII digits as a number, saturating at `u64::MAX` instead of failing
+/// (a remote value is bounded later by the caller's `max_hint`).
+fn saturating_digits(digits: &str) -> u64 {
+    digits.bytes().fold(0u64, |n, b| {
+        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    })
 }
 
 /// A `grpc-retry-pushback-ms` value: milliseconds to wait. A negative value
@@ -46,11 +58,12 @@ pub fn grpc_retry_pushback(value: &str) -> Option<Duration> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    value.parse().ok().map(Duration::from_millis)
+    Some(Duration::from_millis(saturating_digits(value)))
 }
 
-/// Parses an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn http_date(value: &str) -> Option<SystemTime> {
+/// Parses an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, into seconds
+/// since the Unix epoch, saturating at `u64::MAX` for far-future years.
+fn http_date(value: &str) -> Option<u64> {
     let mut parts = value.split_ascii_whitespace();
     let _weekday = parts.next()?.strip_suffix(',')?;
     let day: u64 = parts.next()?.parse().ok()?;
@@ -83,20 +96,25 @@ fn http_date(value: &str) -> Option<SystemTime> {
         return None;
     }
     let days = days_from_civil(year, month, day)?;
-    let secs = days * 86_400 + h * 3600 + m * 60 + s;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    Some(
+        days.saturating_mul(86_400)
+            .saturating_add(h * 3600 + m * 60 + s),
+    )
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
+/// algorithm), for `year >= 1970`; saturates at `u64::MAX` for years too
+/// large to count in days.
 fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y / 400;
-    let yoe = y - era * 400;
+    let yoe = y - era * 400; // < 400: the arithmetic below cannot overflow
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).checked_sub(719_468)
+    era.saturating_mul(146_097)
+        .saturating_add(doe)
+        .checked_sub(719_468)
 }
 
 /// The retry hint in response headers: `Retry-After` first, then
@@ -126,7 +144,7 @@ mod tests {
 
     #[test]
     fn http_dates() {
-        let at = |v| http_date(v).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs());
+        let at = http_date;
         assert_eq!(at("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
         assert_eq!(at("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(at("Tue, 29 Feb 2000 12:00:00 GMT"), Some(951_825_600));
