@@ -1,6 +1,6 @@
 //! Regression tests for the defects found in review of the circuit breaker
-//! (races, time edges, the tower contract). Each test names the item it
-//! guards; every one failed on the code before its fix.
+//! (races, time edges, the tower contract). Each test is named by the
+//! behaviour it pins; every one failed on the code before its fix.
 #![cfg(not(palisade_loom))]
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -24,11 +24,11 @@ fn transitions(b: &CircuitBreaker) -> Arc<Mutex<Vec<(State, State)>>> {
     seen
 }
 
-/// Item 1: a fresh generation is fresh. Recorders admitted while failures
+/// A fresh generation is fresh. Recorders admitted while failures
 /// were the rule keep finishing after the restart; none of their failures
 /// may show in the new window, in which every call admitted succeeds.
 #[test]
-fn item01_no_outcome_of_an_earlier_generation_reaches_a_fresh_window() {
+fn no_outcome_of_an_earlier_generation_reaches_a_fresh_window() {
     const FAIL: u8 = 0;
     const SUCCEED: u8 = 1;
     let b = CircuitBreaker::builder()
@@ -78,10 +78,10 @@ fn item01_no_outcome_of_an_earlier_generation_reaches_a_fresh_window() {
     );
 }
 
-/// Item 2: with the clock at the end of time, `state()` makes at most one
+/// With the clock at the end of time, `state()` makes at most one
 /// clock-driven transition per call.
 #[test]
-fn item02_no_livelock_at_the_end_of_time() {
+fn no_livelock_at_the_end_of_time() {
     let clock = ManualClock::new();
     let b = builder(&clock).build().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -101,10 +101,10 @@ fn item02_no_livelock_at_the_end_of_time() {
     assert!(count.load(Ordering::SeqCst) - before <= 5);
 }
 
-/// Item 3: a call admitted while slow-call detection was off is never judged
+/// A call admitted while slow-call detection was off is never judged
 /// slow, even if detection is turned on before it ends.
 #[test]
-fn item03_calls_admitted_without_timing_are_never_slow() {
+fn calls_admitted_without_timing_are_never_slow() {
     let clock = ManualClock::starting_at(10_000_000_000);
     let b = builder(&clock)
         .slow_call_rate_threshold(0.1)
@@ -118,9 +118,9 @@ fn item03_calls_admitted_without_timing_are_never_slow() {
     assert_eq!(b.snapshot().slow_calls(), 0);
 }
 
-/// Item 3: a `call` future is timed from its first poll, not its creation.
+/// A `call` future is timed from its first poll, not its creation.
 #[test]
-fn item03_call_future_is_timed_from_its_first_poll() {
+fn call_future_is_timed_from_its_first_poll() {
     let clock = ManualClock::new();
     let b = builder(&clock).slow_call_duration(SEC).build().unwrap();
     let fut = b.call(|| async { Ok::<_, ()>(()) });
@@ -130,9 +130,9 @@ fn item03_call_future_is_timed_from_its_first_poll() {
     assert_eq!(b.snapshot().slow_calls(), 0);
 }
 
-/// Item 3: a zero slow-call duration is a configuration error.
+/// A zero slow-call duration is a configuration error.
 #[test]
-fn item03_zero_slow_call_duration_is_rejected() {
+fn zero_slow_call_duration_is_rejected() {
     let err = CircuitBreaker::builder()
         .slow_call_duration(Duration::ZERO)
         .build()
@@ -140,10 +140,10 @@ fn item03_zero_slow_call_duration_is_rejected() {
     assert_eq!(err.field(), "slow_call_duration");
 }
 
-/// Item 4: a panic caught by `catch_unwind` around the guarded future is a
+/// A panic caught by `catch_unwind` around the guarded future is a
 /// failure; a healthy call dropped during an unrelated unwind is not.
 #[test]
-fn item04_panics_are_detected_in_the_operations_own_poll() {
+fn panics_are_detected_in_the_operations_own_poll() {
     use futures::FutureExt;
     use std::panic::AssertUnwindSafe;
 
@@ -175,10 +175,10 @@ fn item04_panics_are_detected_in_the_operations_own_poll() {
     );
 }
 
-/// Item 5: lowering the trial count below the trials already recorded
+/// Lowering the trial count below the trials already recorded
 /// decides the half-open period at once.
 #[test]
-fn item05_reconfigure_in_half_open_rejudges() {
+fn reconfigure_in_half_open_rejudges() {
     let clock = ManualClock::new();
     let b = builder(&clock).half_open_trial_calls(4).build().unwrap();
     trip(&b);
@@ -193,10 +193,10 @@ fn item05_reconfigure_in_half_open_rejudges() {
     assert_eq!(b.state(), State::Open, "1 failure of 2 trials reaches 50 %");
 }
 
-/// Item 6: a half-open period that ends by its maximum wait with no trial
+/// A half-open period that ends by its maximum wait with no trial
 /// reopens for the same open duration.
 #[test]
-fn item06_backoff_does_not_grow_without_trials() {
+fn backoff_does_not_grow_without_trials() {
     let clock = ManualClock::new();
     let b = builder(&clock)
         .open_backoff(OpenBackoff::exponential(2.0).max_duration(Duration::from_secs(80)))
@@ -214,10 +214,10 @@ fn item06_backoff_does_not_grow_without_trials() {
     }
 }
 
-/// Item 7: a probe result from a half-open period that has ended is
+/// A probe result from a half-open period that has ended is
 /// reported as not recorded.
 #[test]
-fn item07_late_probe_results_are_not_recorded() {
+fn late_probe_results_are_not_recorded() {
     let clock = ManualClock::new();
     let b = builder(&clock).build().unwrap();
     trip(&b);
@@ -232,9 +232,9 @@ fn item07_late_probe_results_are_not_recorded() {
     assert_eq!(b.snapshot().calls(), 0);
 }
 
-/// Item 8: listeners see transitions in the order they happened.
+/// Listeners see transitions in the order they happened.
 #[test]
-fn item08_transition_events_arrive_in_order() {
+fn transition_events_arrive_in_order() {
     let b = CircuitBreaker::builder().build().unwrap();
     let seen = transitions(&b);
     let threads: Vec<_> = (0..4)
@@ -258,10 +258,10 @@ fn item08_transition_events_arrive_in_order() {
     assert_eq!(seen.last().unwrap().1, b.state());
 }
 
-/// Item 9: thresholds are exact as written: 2 of 3 trips a 2/3 threshold,
+/// Thresholds are exact as written: 2 of 3 trips a 2/3 threshold,
 /// in closed and in half-open.
 #[test]
-fn item09_thresholds_are_exact() {
+fn thresholds_are_exact() {
     for (threshold, failures, calls) in [(2.0 / 3.0, 2, 3), (1.0 / 6.0, 1, 6), (4.0 / 7.0, 4, 7)] {
         let clock = ManualClock::new();
         let b = builder(&clock)
@@ -292,10 +292,10 @@ fn item09_thresholds_are_exact() {
     assert_eq!(b.state(), State::Open);
 }
 
-/// Item 10: after a time window's calls expire, the success that brings it
+/// After a time window's calls expire, the success that brings it
 /// back to the minimum is judged.
 #[test]
-fn item10_back_up_to_the_minimum_after_expiry() {
+fn back_up_to_the_minimum_after_expiry() {
     let clock = ManualClock::new();
     let b = CircuitBreaker::builder()
         .time_window(Duration::from_secs(10), 10)
@@ -318,10 +318,10 @@ fn item10_back_up_to_the_minimum_after_expiry() {
     assert_eq!(b.state(), State::Open, "2 of 4 at the minimum");
 }
 
-/// Item 11: a probe held across thousands of half-open periods is never
+/// A probe held across thousands of half-open periods is never
 /// taken for a trial of the current one.
 #[test]
-fn item11_no_generation_aliasing_in_half_open() {
+fn no_generation_aliasing_in_half_open() {
     let clock = ManualClock::new();
     let b = builder(&clock).half_open_trial_calls(2).build().unwrap();
     b.transition_to(State::HalfOpen);
@@ -342,9 +342,9 @@ fn item11_no_generation_aliasing_in_half_open() {
     assert_eq!(b.state(), State::Closed, "two successes of two trials");
 }
 
-/// Item 12: the breaker's view reads no rate below the minimum.
+/// The breaker's view reads no rate below the minimum.
 #[test]
-fn item12_rates_read_none_below_the_minimum() {
+fn rates_read_none_below_the_minimum() {
     let clock = ManualClock::new();
     let b = builder(&clock).build().unwrap();
     for _ in 0..4 {
@@ -382,10 +382,10 @@ mod tower_contract {
 
     use super::support::Counting;
 
-    /// Item 13: an open breaker under `Buffer` rejects calls, and the stack
+    /// An open breaker under `Buffer` rejects calls, and the stack
     /// works again once the breaker closes.
     #[tokio::test]
-    async fn item13_buffered_stack_survives_open_and_half_open() {
+    async fn buffered_stack_survives_open_and_half_open() {
         let clock = ManualClock::new();
         let b = builder(&clock).half_open_trial_calls(1).build().unwrap();
         let inner = Counting::default();
@@ -414,9 +414,9 @@ mod tower_contract {
         );
     }
 
-    /// Item 13: `poll_ready` stays `Ok` while the breaker rejects.
+    /// `poll_ready` stays `Ok` while the breaker rejects.
     #[test]
-    fn item13_poll_ready_never_rejects() {
+    fn poll_ready_never_rejects() {
         let clock = ManualClock::new();
         let b = builder(&clock).build().unwrap();
         b.transition_to(State::ForcedOpen);
@@ -430,10 +430,10 @@ mod tower_contract {
         assert_eq!(inner.calls.load(Ordering::SeqCst), 0);
     }
 
-    /// Item 14: a permission reserved in `poll_ready` is checked again in
+    /// A permission reserved in `poll_ready` is checked again in
     /// `call`.
     #[test]
-    fn item14_stale_reservations_are_rejected() {
+    fn stale_reservations_are_rejected() {
         let clock = ManualClock::new();
         let b = builder(&clock).build().unwrap();
         let inner = Counting::default();
@@ -472,10 +472,10 @@ mod tower_contract {
         trip(b);
     }
 
-    /// Item 15: a reserved, unused permission records nothing when the
+    /// A reserved, unused permission records nothing when the
     /// service is dropped.
     #[test]
-    fn item15_reserved_unused_permission_records_nothing() {
+    fn reserved_unused_permission_records_nothing() {
         let clock = ManualClock::new();
         let b = builder(&clock).cancelled_as_failure(true).build().unwrap();
         let mut svc = CircuitBreakerLayer::new(b.clone()).layer(Counting::default());
@@ -487,9 +487,9 @@ mod tower_contract {
     }
 }
 
-/// Item 16: an error chain prints each line once.
+/// An error chain prints each line once.
 #[test]
-fn item16_errors_print_once_in_a_chain() {
+fn errors_print_once_in_a_chain() {
     let clock = ManualClock::new();
     let b = builder(&clock).build().unwrap();
     let err = b
@@ -506,9 +506,9 @@ fn item16_errors_print_once_in_a_chain() {
     assert!(lines.iter().any(|l| l.contains("dep")), "{lines:?}");
 }
 
-/// Item 17: by default, breakers jitter independently.
+/// By default, breakers jitter independently.
 #[test]
-fn item17_default_jitter_differs_between_breakers() {
+fn default_jitter_differs_between_breakers() {
     let clock = ManualClock::new();
     let after: Vec<_> = (0..4)
         .map(|_| {
