@@ -7,40 +7,21 @@ use std::process::Command;
 /// The old name, spelled so that this file does not contain it.
 const OLD: &str = concat!("para", "pet");
 
-/// The files git tracks, or (outside a git checkout, as in a packaged
-/// crate) every file under the package root but `target/`.
+/// The files git tracks (the tests run from a git checkout; the packaged
+/// crate ships no tests).
 fn tracked_files(root: &Path) -> Vec<PathBuf> {
-    let git = Command::new("git")
+    let out = Command::new("git")
         .arg("-C")
         .arg(root)
         .args(["ls-files", "-z"])
-        .output();
-    match git {
-        Ok(out) if out.status.success() => out
-            .stdout
-            .split(|b| *b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
-            .collect(),
-        _ => {
-            let mut files = Vec::new();
-            let mut dirs = vec![root.to_path_buf()];
-            while let Some(dir) = dirs.pop() {
-                for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                    let path = entry.path();
-                    let name = entry.file_name();
-                    if path.is_dir() {
-                        if name != "target" && name != ".git" {
-                            dirs.push(path);
-                        }
-                    } else {
-                        files.push(path);
-                    }
-                }
-            }
-            files
-        }
-    }
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git ls-files failed: {out:?}");
+    out.stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+        .collect()
 }
 
 #[test]
