@@ -454,3 +454,169 @@ fn events_report_accepted_finished_and_rejected_jobs() {
     assert_eq!(seen_kinds.len(), 7);
     assert!(seen.lock().unwrap().iter().all(|(name, _)| *name == "pool"));
 }
+
+/// Panics when dropped, unless the thread is already unwinding.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("destructor exploded");
+        }
+    }
+}
+
+/// The job's answer, or `None` if none came within 5 s (a dead worker never
+/// answers; this fails the test instead of hanging it).
+fn answer<T: Send + 'static>(job: palisade::bulkhead::PoolJob<T>) -> Option<Result<T, PoolError>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(block_on(job));
+    });
+    rx.recv_timeout(Duration::from_secs(5)).ok()
+}
+
+/// A one-thread pool still runs the next job and counts one live worker.
+fn assert_worker_survived(pool: &ThreadPool) {
+    let next = answer(pool.spawn_blocking(|| 7)).expect("the next job ran");
+    assert_eq!(next.unwrap(), 7);
+    let metrics = pool.metrics();
+    assert_eq!((metrics.threads, metrics.active, metrics.queued), (1, 0, 0));
+}
+
+#[test]
+fn a_cancelled_async_job_whose_future_panics_on_drop_leaves_the_worker_alive() {
+    let pool = pool(1, 1);
+    let (started_tx, started) = mpsc::channel();
+    let job = pool.spawn(move || async move {
+        let _bomb = PanicsOnDrop;
+        started_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    started.recv_timeout(Duration::from_secs(5)).unwrap();
+    drop(job);
+    assert_worker_survived(&pool);
+}
+
+#[test]
+fn a_future_that_panics_in_poll_then_in_drop_is_one_panicked_answer() {
+    struct PanicsTwice;
+    impl std::future::Future for PanicsTwice {
+        type Output = u32;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<u32> {
+            panic!("poll exploded")
+        }
+    }
+    impl Drop for PanicsTwice {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("destructor exploded");
+            }
+        }
+    }
+    let pool = pool(1, 1);
+    let err = answer(pool.spawn(|| PanicsTwice))
+        .expect("the caller got an answer")
+        .unwrap_err();
+    let PoolError::Panicked(panicked) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(panicked.message(), "poll exploded");
+    assert_worker_survived(&pool);
+}
+
+#[test]
+fn a_future_that_panics_on_drop_after_its_output_is_a_panicked_job() {
+    struct ReadyThenPanics;
+    impl std::future::Future for ReadyThenPanics {
+        type Output = u32;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<u32> {
+            std::task::Poll::Ready(5)
+        }
+    }
+    impl Drop for ReadyThenPanics {
+        fn drop(&mut self) {
+            panic!("destructor exploded");
+        }
+    }
+    let pool = pool(1, 1);
+    let err = answer(pool.spawn(|| ReadyThenPanics))
+        .expect("the caller got an answer")
+        .unwrap_err();
+    let PoolError::Panicked(panicked) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(panicked.message(), "destructor exploded");
+    assert_worker_survived(&pool);
+}
+
+#[test]
+fn a_cancelled_blocking_job_whose_result_panics_on_drop_leaves_the_worker_alive() {
+    let pool = pool(1, 1);
+    let (release, wait) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let job = pool.spawn_blocking(move || {
+        started_tx.send(()).unwrap();
+        let _ = wait.recv();
+        PanicsOnDrop
+    });
+    started.recv_timeout(Duration::from_secs(5)).unwrap();
+    drop(job);
+    release.send(()).unwrap();
+    assert_worker_survived(&pool);
+}
+
+#[test]
+fn a_queued_job_cancelled_with_a_closure_that_panics_on_drop_leaves_the_worker_alive() {
+    let pool = pool(1, 2);
+    let (running, release) = blocker(&pool);
+    let bomb = PanicsOnDrop;
+    let queued = pool.spawn_blocking(move || drop(bomb));
+    drop(queued);
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    assert_worker_survived(&pool);
+}
+
+#[test]
+fn completed_counts_only_jobs_that_ran_and_cancelled_counts_the_others() {
+    let pool = pool(1, 4);
+    let (running, release) = blocker(&pool);
+    drop(pool.spawn_blocking(|| ()));
+    release.send(()).unwrap();
+    block_on(running).unwrap();
+    // The worker has dropped the cancelled job once the next one runs.
+    answer(pool.spawn_blocking(|| ())).unwrap().unwrap();
+    let metrics = pool.metrics();
+    assert_eq!((metrics.completed, metrics.cancelled), (2, 1));
+}
+
+#[test]
+fn a_panicking_event_listener_on_the_worker_is_a_panicked_answer_not_a_dead_worker() {
+    use std::sync::atomic::AtomicBool;
+    let pool = pool(1, 1);
+    let armed = Arc::new(AtomicBool::new(true));
+    let trigger = Arc::clone(&armed);
+    pool.on_event(move |e| {
+        if matches!(e.kind, palisade::bulkhead::PoolEventKind::Finished { .. })
+            && trigger.swap(false, Ordering::SeqCst)
+        {
+            panic!("listener exploded");
+        }
+    });
+    let err = answer(pool.spawn_blocking(|| 1))
+        .expect("the caller got an answer")
+        .unwrap_err();
+    let PoolError::Panicked(panicked) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(panicked.message(), "listener exploded");
+    assert_worker_survived(&pool);
+    assert_eq!(pool.metrics().completed, 2);
+}

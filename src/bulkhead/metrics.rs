@@ -99,6 +99,7 @@ impl BulkheadMetrics {
 /// hand-off), so these are updated as things happen.
 pub(crate) struct PoolMetrics {
     completed: Counter,
+    cancelled: Counter,
     rejected_full: Counter,
     rejected_shut_down: Counter,
     queued: Gauge,
@@ -113,6 +114,11 @@ impl PoolMetrics {
             "Jobs a thread pool ran to the end (panicked ones included)."
         );
         describe_counter!(
+            "palisade_thread_pool_cancelled_total",
+            Unit::Count,
+            "Jobs a thread pool dropped because their caller gave up first."
+        );
+        describe_counter!(
             "palisade_thread_pool_rejected_total",
             Unit::Count,
             "Jobs a thread pool turned away, by reason."
@@ -122,6 +128,7 @@ impl PoolMetrics {
         let p = name.to_string();
         Self {
             completed: counter!("palisade_thread_pool_completed_total", "pool" => p.clone()),
+            cancelled: counter!("palisade_thread_pool_cancelled_total", "pool" => p.clone()),
             rejected_full: counter!("palisade_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "full"),
             rejected_shut_down: counter!("palisade_thread_pool_rejected_total", "pool" => p.clone(), "reason" => "shut_down"),
             queued: gauge!("palisade_thread_pool_queued", "pool" => p.clone()),
@@ -144,8 +151,14 @@ impl PoolMetrics {
         self.active.increment(1.0);
     }
 
-    pub(crate) fn finished(&self) {
+    /// A worker is free again: after a job that `ran` to its end, or one
+    /// cancelled.
+    pub(crate) fn finished(&self, ran: bool) {
         self.active.decrement(1.0);
-        self.completed.increment(1);
+        if ran {
+            self.completed.increment(1);
+        } else {
+            self.cancelled.increment(1);
+        }
     }
 }

@@ -125,6 +125,9 @@ impl<T> Slot<T> {
         let waker = {
             let mut state = lock(&self.state);
             if state.cancelled {
+                drop(state);
+                // Nobody wants it, and its destructor is the job's code.
+                drop_quietly(result);
                 return;
             }
             state.result = Some(result);
@@ -188,6 +191,13 @@ impl<T> fmt::Debug for PoolJob<T> {
     }
 }
 
+/// Drops `value`, catching a panic in its destructor. A worker drops what
+/// jobs leave behind (a cancelled job, a result nobody wants, a future
+/// after its panic): that is user code, and the worker must survive it.
+fn drop_quietly<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
 /// How a worker runs a job: on its context, with a `done` signal.
 type RunJob = Box<dyn FnOnce(&Worker, &dyn Fn(bool)) + Send>;
 
@@ -213,6 +223,7 @@ struct Shared {
     exited: Condvar,
     active: AtomicUsize,
     completed: AtomicU64,
+    cancelled: AtomicU64,
     rejected: AtomicU64,
     listeners: crate::listeners::Listeners<PoolEvent>,
     #[cfg(feature = "metrics")]
@@ -293,24 +304,39 @@ impl Shared {
             self.active.fetch_add(1, Ordering::Relaxed);
             #[cfg(feature = "metrics")]
             self.metrics.started();
-            // `Some(panicked)` from the job, `None` after a cancelled one
-            // (which never reports); counted once either way.
+            // `Some(panicked)` from a job that ran to its end, `None` after
+            // a cancelled one (which never reports); counted once either
+            // way, and the counts before the event (a listener may panic).
             let finished = std::cell::Cell::new(false);
             let done = |ran: Option<bool>| {
                 if finished.replace(true) {
                     return;
                 }
+                self.active.fetch_sub(1, Ordering::Relaxed);
+                let count = match ran {
+                    Some(_) => &self.completed,
+                    None => &self.cancelled,
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                self.metrics.finished(ran.is_some());
+                lock(&self.queue).idle += 1;
                 if let Some(panicked) = ran {
                     self.emit(PoolEventKind::Finished { panicked });
                 }
-                self.active.fetch_sub(1, Ordering::Relaxed);
-                self.completed.fetch_add(1, Ordering::Relaxed);
-                #[cfg(feature = "metrics")]
-                self.metrics.finished();
-                lock(&self.queue).idle += 1;
             };
-            (job.run)(worker, &|panicked| done(Some(panicked)));
+            let Job { run, reject } = job;
+            // The job catches its own panics and its destructors'; this
+            // catches the rest (a panicking listener), so that no panic
+            // ever ends a worker the pool still counts.
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                run(worker, &|panicked| done(Some(panicked)));
+            }));
             done(None);
+            match ran {
+                Ok(()) => drop(reject),
+                Err(panic) => reject(panicked(self.name, panic)),
+            }
             queue = lock(&self.queue);
         }
         queue.idle -= 1;
@@ -393,7 +419,8 @@ impl Drop for Handle {
 ///   it cannot be interrupted and runs to completion** (its result is
 ///   discarded).
 /// - A panicking job becomes [`PoolError::Panicked`] for its caller; the
-///   worker survives.
+///   worker survives. So it does a panic in anything a worker drops (a
+///   cancelled job, a result nobody waits for) or in an event listener.
 /// - With the `tracing` feature, the caller's current span is entered
 ///   around the job on the worker.
 ///
@@ -442,6 +469,10 @@ pub struct ThreadPoolMetrics {
     pub threads: usize,
     /// Jobs run to the end (including panicked ones).
     pub completed: u64,
+    /// Jobs whose caller gave up before they ran to the end: dropped while
+    /// queued, or async jobs dropped while running. (A running blocking
+    /// job cannot be stopped: it runs to the end and counts as completed.)
+    pub cancelled: u64,
     /// Jobs rejected (full or shut down).
     pub rejected: u64,
 }
@@ -537,7 +568,10 @@ impl ThreadPool {
             run: {
                 let slot = Arc::clone(&slot);
                 Box::new(move |worker: &Worker, done: &dyn Fn(bool)| {
-                    if !slot.is_cancelled() {
+                    if slot.is_cancelled() {
+                        // It holds the caller's closure: user code.
+                        drop_quietly(run);
+                    } else {
                         run(&slot, pool, worker, done);
                     }
                 })
@@ -570,6 +604,7 @@ impl ThreadPool {
             active: shared.active.load(Ordering::Relaxed),
             threads: queue.live,
             completed: shared.completed.load(Ordering::Relaxed),
+            cancelled: shared.cancelled.load(Ordering::Relaxed),
             rejected: shared.rejected.load(Ordering::Relaxed),
         }
     }
@@ -610,8 +645,9 @@ impl ThreadPool {
         shared.metrics.queued(0);
         drop(queue);
         let cancelled = left.len();
-        for job in left {
-            (job.reject)(shared.rejection(Rejection::ShutDown));
+        for Job { run, reject } in left {
+            drop_quietly(run);
+            reject(shared.rejection(Rejection::ShutDown));
         }
         Shutdown {
             finished,
@@ -650,6 +686,8 @@ where
         {
             let mut state = lock(&self.slot.state);
             if state.cancelled {
+                drop(state);
+                drop_quietly((self.fut.take(), self.make.take()));
                 return Poll::Ready(None);
             }
             match &mut state.worker {
@@ -659,20 +697,25 @@ where
         }
         let this = &mut *self;
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            let fut = match &mut this.fut {
-                Some(fut) => fut,
-                None => {
-                    let make = this.make.take().expect("made once");
-                    this.fut.insert(Box::pin(make()))
-                }
-            };
-            fut.as_mut().poll(cx)
+            let make = &mut this.make;
+            let fut = this
+                .fut
+                .get_or_insert_with(|| Box::pin(make.take().expect("made once")()));
+            let polled = fut.as_mut().poll(cx);
+            if polled.is_ready() {
+                // Its destructor is the job's code too: a panic there is
+                // the job's panic.
+                this.fut = None;
+            }
+            polled
         }));
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => Poll::Ready(Some(Ok(out))),
             Err(panic) => {
-                this.fut = None;
+                // The first panic is the answer; a second one, from the
+                // destructor of the future that just panicked, is dropped.
+                drop_quietly(this.fut.take());
                 Poll::Ready(Some(Err(panic)))
             }
         }
@@ -750,6 +793,7 @@ impl ThreadPoolBuilder {
             exited: Condvar::new(),
             active: AtomicUsize::new(0),
             completed: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             listeners: crate::listeners::Listeners::new(),
             #[cfg(feature = "metrics")]
