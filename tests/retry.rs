@@ -266,19 +266,44 @@ fn retry_after_in_both_forms_drives_the_delay() {
 #[cfg(feature = "http")]
 #[test]
 fn hints_from_http_headers() {
-    use palisade::retry::hint::from_headers;
+    use palisade::retry::hint::{from_headers, Hint};
     let mut headers = http::HeaderMap::new();
     headers.insert("grpc-retry-pushback-ms", "250".parse().unwrap());
     assert_eq!(
         from_headers(&headers, std::time::SystemTime::now()),
-        Some(250 * MS)
+        Some(Hint::After(250 * MS))
     );
     headers.insert("retry-after", "2".parse().unwrap());
     assert_eq!(
         from_headers(&headers, std::time::SystemTime::now()),
-        Some(Duration::from_secs(2)),
+        Some(Hint::After(Duration::from_secs(2))),
         "Retry-After first"
     );
+}
+
+#[cfg(feature = "http")]
+#[test]
+fn a_negative_grpc_pushback_means_do_not_retry() {
+    use palisade::http::GrpcFailures;
+    use palisade::retry::{Decision, RetryPolicy};
+    let unavailable = |pushback: Option<&str>| {
+        let mut res = http::Response::builder()
+            .status(200)
+            .header("grpc-status", "14");
+        if let Some(ms) = pushback {
+            res = res.header("grpc-retry-pushback-ms", ms);
+        }
+        let outcome: Result<_, palisade::Error<std::io::Error>> = Ok(res.body(()).unwrap());
+        GrpcFailures::new().decide(&outcome)
+    };
+    assert_eq!(unavailable(None), Decision::Retry);
+    assert_eq!(unavailable(Some("20")), Decision::RetryAfter(20 * MS));
+    // gRFC A6: "a negative value [...] means that the client should not
+    // retry".
+    assert_eq!(unavailable(Some("-1")), Decision::Accept);
+    assert_eq!(unavailable(Some("-250")), Decision::Accept);
+    // Malformed is no hint: the backoff decides.
+    assert_eq!(unavailable(Some("soon")), Decision::Retry);
 }
 
 #[test]

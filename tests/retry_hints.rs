@@ -4,7 +4,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use palisade::retry::hint::{grpc_retry_pushback, retry_after};
+use palisade::retry::hint::{grpc_retry_pushback, retry_after, Hint};
 use proptest::prelude::*;
 
 #[test]
@@ -24,7 +24,11 @@ fn retry_after_seconds_too_large_for_u64_saturate() {
     assert_eq!(huge, Duration::from_secs(u64::MAX));
     assert_eq!(
         grpc_retry_pushback("99999999999999999999999"),
-        Some(Duration::from_millis(u64::MAX))
+        Some(Hint::After(Duration::from_millis(u64::MAX)))
+    );
+    assert_eq!(
+        grpc_retry_pushback("-99999999999999999999999"),
+        Some(Hint::DoNotRetry)
     );
 }
 

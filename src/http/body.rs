@@ -16,7 +16,7 @@ use crate::circuit_breaker::permit::Ticket;
 use crate::circuit_breaker::Classification;
 use crate::lease::Lease;
 use crate::retry::budget::BudgetHold;
-use crate::retry::hint;
+use crate::retry::hint::{self, Hint};
 
 type BreakerInner = crate::circuit_breaker::state::Inner;
 type BulkheadInner = crate::bulkhead::Inner;
@@ -202,7 +202,9 @@ impl<E> BreakerGuard<E> {
             Verdict::Known(Classification::Success | Classification::Ignored)
         );
         let hint = match max_hint {
-            Some(_) if may_fail => hint::from_headers(headers, SystemTime::now()),
+            Some(_) if may_fail => {
+                hint::from_headers(headers, SystemTime::now()).and_then(Hint::delay)
+            }
             _ => None,
         };
         Self {
@@ -249,7 +251,7 @@ where
         let hint = match self.max_hint {
             Some(_) => self
                 .hint
-                .or_else(|| hint::from_headers(trailers, SystemTime::now())),
+                .or_else(|| hint::from_headers(trailers, SystemTime::now()).and_then(Hint::delay)),
             None => None,
         };
         self.record(class, hint);

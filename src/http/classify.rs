@@ -11,7 +11,7 @@ use tower_http::classify::{
 };
 
 use crate::circuit_breaker::Classification;
-use crate::retry::hint;
+use crate::retry::hint::{self, Hint};
 use crate::retry::{Decision, Rejectable, RetryPolicy};
 
 /// How a circuit breaker counts a `tower-http` failure class: the bridge
@@ -378,13 +378,15 @@ impl ClassifyEos for GrpcEos {
 }
 
 /// The retry decision for a failure class: retry after the response's
-/// hint, if it has one, else after the backoff.
+/// hint, if it has one, else after the backoff; not at all if the response
+/// says so.
 fn retry_on<B>(retryable: bool, res: &Response<B>) -> Decision {
     if !retryable {
         return Decision::Accept;
     }
     match hint::from_headers(res.headers(), SystemTime::now()) {
-        Some(delay) => Decision::RetryAfter(delay),
+        Some(Hint::After(delay)) => Decision::RetryAfter(delay),
+        Some(Hint::DoNotRetry) => Decision::Accept,
         None => Decision::Retry,
     }
 }

@@ -5,6 +5,35 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// What a response says about trying it again.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::retry::hint::{grpc_retry_pushback, Hint};
+/// use std::time::Duration;
+///
+/// assert_eq!(grpc_retry_pushback("-1"), Some(Hint::DoNotRetry));
+/// assert_eq!(grpc_retry_pushback("250").and_then(Hint::delay), Some(Duration::from_millis(250)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// Wait this long before the next try.
+    After(Duration),
+    /// Do not try again: a negative `grpc-retry-pushback-ms` (gRFC A6).
+    DoNotRetry,
+}
+
+impl Hint {
+    /// The delay, if the hint is one.
+    pub fn delay(self) -> Option<Duration> {
+        match self {
+            Self::After(delay) => Some(delay),
+            Self::DoNotRetry => None,
+        }
+    }
+}
+
 /// A `Retry-After` value: delay-seconds (`"120"`) or an HTTP date
 /// (`"Wed, 21 Oct 2015 07:28:00 GMT"`, the IMF-fixdate form), relative to
 /// `now`. A date in the past is a zero delay; anything else is `None`.
@@ -41,24 +70,33 @@ fn saturating_digits(digits: &str) -> u64 {
     })
 }
 
-/// A `grpc-retry-pushback-ms` value: milliseconds to wait. A negative value
-/// means "do not retry" and is `None`, as anything malformed.
+/// A `grpc-retry-pushback-ms` value: milliseconds to wait, or, negative,
+/// "do not retry" (gRFC A6); `None` when malformed. Large values saturate.
 ///
 /// # Examples
 ///
 /// ```
-/// use palisade::retry::hint::grpc_retry_pushback;
+/// use palisade::retry::hint::{grpc_retry_pushback, Hint};
 /// use std::time::Duration;
 ///
-/// assert_eq!(grpc_retry_pushback("250"), Some(Duration::from_millis(250)));
-/// assert_eq!(grpc_retry_pushback("-1"), None);
+/// assert_eq!(grpc_retry_pushback("250"), Some(Hint::After(Duration::from_millis(250))));
+/// assert_eq!(grpc_retry_pushback("-1"), Some(Hint::DoNotRetry));
+/// assert_eq!(grpc_retry_pushback("soon"), None);
 /// ```
-pub fn grpc_retry_pushback(value: &str) -> Option<Duration> {
+pub fn grpc_retry_pushback(value: &str) -> Option<Hint> {
     let value = value.trim();
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, value),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(Duration::from_millis(saturating_digits(value)))
+    Some(if negative {
+        Hint::DoNotRetry
+    } else {
+        Hint::After(Duration::from_millis(saturating_digits(digits)))
+    })
 }
 
 /// Parses an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`, into seconds
@@ -123,18 +161,19 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
 /// # Examples
 ///
 /// ```
-/// use palisade::retry::hint::from_headers;
+/// use palisade::retry::hint::{from_headers, Hint};
 /// use std::time::{Duration, SystemTime};
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("retry-after", "3".parse().unwrap());
-/// assert_eq!(from_headers(&headers, SystemTime::now()), Some(Duration::from_secs(3)));
+/// assert_eq!(from_headers(&headers, SystemTime::now()), Some(Hint::After(Duration::from_secs(3))));
 /// ```
 #[cfg(feature = "http")]
-pub fn from_headers(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
+pub fn from_headers(headers: &http::HeaderMap, now: SystemTime) -> Option<Hint> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     text("retry-after")
         .and_then(|v| retry_after(v, now))
+        .map(Hint::After)
         .or_else(|| text("grpc-retry-pushback-ms").and_then(grpc_retry_pushback))
 }
 
