@@ -422,6 +422,27 @@ mod tower_service {
         assert_eq!(b.metrics().in_flight, 0);
     }
 
+    /// A service kept ready (as `ReadyCache` and `balance` keep theirs)
+    /// asks the bulkhead again on each `poll_ready`: a rejection reserved
+    /// while it was full is not kept once places free.
+    #[test]
+    fn poll_ready_after_places_free_drops_a_stale_rejection() {
+        let b = fail_fast(1);
+        let mut svc = BulkheadLayer::new(b.clone())
+            .layer(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }));
+        let held = b.try_acquire().unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        drop(held);
+        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        assert_eq!(
+            b.metrics().in_flight,
+            1,
+            "the second poll_ready took the place"
+        );
+        assert_eq!(futures::executor::block_on(svc.call(2)).unwrap(), 2);
+    }
+
     #[test]
     fn a_service_dropped_holding_a_place_gives_it_back() {
         let b = fail_fast(1);

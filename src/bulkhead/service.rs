@@ -24,7 +24,8 @@ use crate::lease::{Lease, Leases};
 /// [`Error::BulkheadFull`]; full and queueing, `poll_ready` returns
 /// `Pending` while it waits (that is the configured behaviour), then
 /// either holds a place or, when the wait times out, lets the call be
-/// rejected. A service dropped holding a place gives it back. Errors from
+/// rejected. A rejection is not kept: a later `poll_ready` asks the
+/// bulkhead again. A service dropped holding a place gives it back. Errors from
 /// the inner service's own `poll_ready` pass through as
 /// [`Error::Operation`].
 pub struct BulkheadService<S> {
@@ -86,6 +87,12 @@ impl Gate {
         cx: &mut Context<'_>,
         poll_inner: impl FnOnce(&mut Context<'_>) -> Poll<Result<(), E>>,
     ) -> Poll<Result<(), E>> {
+        // A rejection from an earlier `poll_ready` is stale: places may
+        // have freed since (a service kept ready by `ReadyCache` polls
+        // again before each call). Ask again.
+        if let Reserved::Rejected(_) = self.reserved {
+            self.reserved = Reserved::Nothing;
+        }
         loop {
             match &mut self.reserved {
                 Reserved::Nothing => {
