@@ -298,6 +298,47 @@ fn a_queued_attempt_waits_without_its_deadline_running() {
     assert_eq!(out.unwrap(), "served");
 }
 
+/// DESIGN semantics 20: the slow-call clock starts when the operation
+/// starts. Time queued for a bulkhead place is the caller's congestion,
+/// not the dependency's slowness.
+#[test]
+fn time_queued_for_a_bulkhead_place_is_not_slow_call_time() {
+    let timer = ManualTimer::new();
+    let b = CircuitBreaker::builder()
+        .name("dep")
+        .count_window(1)
+        .minimum_calls(1)
+        .slow_call_duration(5 * MS)
+        .slow_call_rate_threshold(1.0)
+        .clock(timer.clone())
+        .build()
+        .unwrap();
+    let bulkhead = Bulkhead::builder()
+        .max_concurrent(1)
+        .queue(4, Duration::from_secs(10))
+        .timer(timer.clone())
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .circuit_breaker(b.clone())
+        .bulkhead(bulkhead.clone())
+        .build()
+        .unwrap();
+    let held = bulkhead.try_acquire().unwrap();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut call = Box::pin(pipeline.call(|| async { Ok::<_, std::io::Error>("instant") }));
+    assert!(std::future::Future::poll(call.as_mut(), &mut cx).is_pending());
+    timer.advance(10 * MS); // queued twice the slow-call limit
+    drop(held);
+    let std::task::Poll::Ready(out) = std::future::Future::poll(call.as_mut(), &mut cx) else {
+        panic!("served once the place is free")
+    };
+    assert_eq!(out.unwrap(), "instant");
+    assert_eq!(b.state(), State::Closed, "not tripped by the queueing");
+    let snapshot = b.snapshot();
+    assert_eq!((snapshot.calls(), snapshot.slow_calls()), (1, 0));
+}
+
 #[test]
 fn a_panicking_attempt_is_a_breaker_failure_and_frees_its_place() {
     let timer = ManualTimer::new();

@@ -190,10 +190,14 @@ where
         let mut this = self.project();
         let pipeline: &Pipeline<Tm, P> = this.pipeline;
 
-        // Makes the attempt's future; its deadline starts with it (not while
-        // the call waited for a bulkhead place).
+        // Makes the attempt's future; its deadline and the breaker's
+        // slow-call clock start with it (not while the call waited for a
+        // bulkhead place).
         macro_rules! start_attempt {
             () => {{
+                if let Some(breaker) = &pipeline.breaker {
+                    breaker.inner().begin(this.admission);
+                }
                 this.fut.set(Some(this.attempts.next_attempt()));
                 if let Some(attempt) = &pipeline.attempt {
                     this.attempt_deadline.set(attempt.start());
@@ -242,7 +246,9 @@ where
                 Step::Admit => {
                     let mut rejected = None;
                     if let Some(breaker) = &pipeline.breaker {
-                        match breaker.inner().acquire() {
+                        // Reserved: its slow-call clock starts with the
+                        // attempt, after any wait for a bulkhead place.
+                        match breaker.inner().reserve() {
                             Ok(admission) => *this.admission = admission,
                             Err(open) => rejected = Some(Error::CircuitOpen(open)),
                         }
