@@ -410,6 +410,57 @@ mod tower_stack {
         assert_eq!(b.snapshot().failures(), 2);
     }
 
+    /// DESIGN, the tower contract: when the breaker will reject the call,
+    /// `poll_ready` does not wait on the inner service. Here the inner
+    /// `ConcurrencyLimit(1)` is held by a hung call; the open breaker's
+    /// rejection still comes at once, and once the breaker closes again a
+    /// call readies its own service first (no unreadied call, which
+    /// `ConcurrencyLimit` would panic on).
+    #[test]
+    fn an_open_breaker_rejects_without_waiting_on_the_inner_services_readiness() {
+        let timer = ManualTimer::new();
+        let b = breaker(10);
+        let pipeline = Pipeline::builder(timer.clone())
+            .circuit_breaker(b.clone())
+            .build()
+            .unwrap();
+        let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mut svc = PipelineLayer::new(pipeline).layer(
+            tower::limit::ConcurrencyLimitLayer::new(1).layer(tower::service_fn({
+                let hang = std::sync::Arc::clone(&hang);
+                move |x: u32| {
+                    let hang = hang.load(Ordering::SeqCst);
+                    async move {
+                        if hang {
+                            std::future::pending::<()>().await;
+                        }
+                        Ok::<_, std::io::Error>(x)
+                    }
+                }
+            })),
+        );
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        use tower::Service;
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        let mut hung = Box::pin(svc.call(1));
+        assert!(std::future::Future::poll(hung.as_mut(), &mut cx).is_pending());
+        b.transition_to(State::ForcedOpen);
+        assert!(
+            matches!(svc.poll_ready(&mut cx), std::task::Poll::Ready(Ok(()))),
+            "ready at once: the call will be rejected"
+        );
+        let err = drive(&timer, svc.call(2)).unwrap_err();
+        assert!(err.is_rejection(), "{err:?}");
+        // Closed again, with the limit still held: the next call waits for
+        // its own readied service, then runs when the hung call is gone.
+        b.transition_to(State::Closed);
+        hang.store(false, Ordering::SeqCst);
+        assert!(svc.poll_ready(&mut cx).is_pending(), "the limit is held");
+        drop(hung);
+        assert!(svc.poll_ready(&mut cx).is_ready());
+        assert_eq!(drive(&timer, svc.call(3)).unwrap(), 3);
+    }
+
     /// In a real `axum::Router` behind `HandleErrorLayer`, under a
     /// `Buffer`: rejections are classified from the `BoxError`, and the
     /// stack survives an open breaker.

@@ -104,6 +104,27 @@ impl Inner {
         Err(CircuitOpen::new(self.name, state, retry_after))
     }
 
+    /// Whether a call asking now would be let through, found without
+    /// asking: no probe place taken, no rejection counted, no event. For a
+    /// tower `poll_ready` that must not wait on its inner service for a
+    /// call the breaker will reject. A call racing a transition may find
+    /// otherwise when it asks.
+    #[cfg(feature = "tower")]
+    pub(crate) fn would_admit(&self) -> bool {
+        let (word, _) = self.current_at();
+        match state_of(word) {
+            State::Closed | State::MetricsOnly | State::Disabled => true,
+            State::Open | State::ForcedOpen => false,
+            State::HalfOpen => trial::admits(
+                // Acquire: see `change_trial`.
+                self.trial.load(Ordering::Acquire),
+                generation_of(word),
+                self.live.probes(),
+                self.live.trials(),
+            ),
+        }
+    }
+
     /// Starts the call's slow-call clock, if slow calls are timed: when the
     /// call really starts (the first poll of a future, tower's `call`), so
     /// waiting for readiness or for a first poll does not count. A call

@@ -78,17 +78,23 @@ impl<S, Tm, P> Layer<S> for PipelineLayer<Tm, P> {
         PipelineService {
             inner,
             pipeline: Arc::clone(&self.pipeline),
+            readied: false,
         }
     }
 }
 
 /// A tower [`Service`] whose calls go through a [`Pipeline`]; made by
 /// [`PipelineLayer`]. `poll_ready` is the inner service's (its errors as
-/// [`Error::Operation`]); the guards' rejections come from the response
-/// future, never from `poll_ready`.
+/// [`Error::Operation`]), except when the breaker will reject the call:
+/// then it is ready at once without polling the inner service, and the
+/// call readies a service of its own if the breaker lets it through after
+/// all. The guards' rejections come from the response future, never from
+/// `poll_ready`.
 pub struct PipelineService<S, Tm, P> {
     inner: S,
     pipeline: Arc<Pipeline<Tm, P>>,
+    /// `inner` is ready for the next call.
+    readied: bool,
 }
 
 impl<S: Clone, Tm, P> Clone for PipelineService<S, Tm, P> {
@@ -96,6 +102,7 @@ impl<S: Clone, Tm, P> Clone for PipelineService<S, Tm, P> {
         Self {
             inner: self.inner.clone(),
             pipeline: Arc::clone(&self.pipeline),
+            readied: false,
         }
     }
 }
@@ -121,17 +128,31 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Error::Operation)
+        // The tower contract: do not wait on the inner service for a call
+        // that will be rejected (an open breaker's rejection comes at once
+        // even while the inner service is saturated).
+        if let Some(breaker) = &self.pipeline.breaker {
+            if !breaker.inner().would_admit() {
+                self.readied = false;
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let poll = self.inner.poll_ready(cx).map_err(Error::Operation);
+        self.readied = matches!(poll, Poll::Ready(Ok(())));
+        poll
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        // The readied service makes the first attempt; a fresh clone stays.
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
+        // The readied service makes the first attempt (a fresh clone
+        // stays); unreadied, every attempt readies a clone of its own.
+        let ready = std::mem::take(&mut self.readied).then(|| {
+            let clone = self.inner.clone();
+            std::mem::replace(&mut self.inner, clone)
+        });
         PipelineCall::new(
             Arc::clone(&self.pipeline),
             ServiceAttempts {
-                ready: Some(ready),
+                ready,
                 template: self.inner.clone(),
                 req,
             },
