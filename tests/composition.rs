@@ -149,14 +149,61 @@ fn the_total_timeout_covers_attempts_and_waits() {
         .retry(retry(&timer, 100, 100 * MS))
         .build()
         .unwrap();
+    // Two attempts fail at once; the third, at 200 ms, hangs.
     let calls = AtomicU32::new(0);
-    let err = drive(&timer, pipeline.call(|| failing(&calls))).unwrap_err();
+    let err = drive(
+        &timer,
+        pipeline.call(|| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 2 {
+                    std::future::pending::<()>().await;
+                }
+                Err::<u32, _>(std::io::Error::other("failure"))
+            }
+        }),
+    )
+    .unwrap_err();
     let Error::TimedOut(t) = err else {
         panic!("{err:?}")
     };
     assert_eq!(t.name(), "checkout");
     assert_eq!(timer.elapsed(), 250 * MS);
     assert_eq!(calls.load(Ordering::SeqCst), 3, "at 0, 100 and 200 ms");
+}
+
+/// A retry whose wait would end at or past the total deadline is not made:
+/// the caller gets the last attempt's own outcome at once, not a timeout
+/// after a pointless wait.
+#[test]
+fn a_retry_that_would_wait_past_the_total_timeout_is_not_made() {
+    let timer = ManualTimer::new();
+    let pipeline = Pipeline::builder(timer.clone())
+        .timeout(100 * MS)
+        .retry(retry(&timer, 5, Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let err = drive(&timer, pipeline.call(|| failing(&calls))).unwrap_err();
+    let Error::Operation(io) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(io.to_string(), "failure 0");
+    assert_eq!(timer.elapsed(), Duration::ZERO, "returned at once");
+
+    // Waits that fit are made: 40 ms each, under 100 ms, two retries fit
+    // (ending at 40 and 80 ms); the third would end at 120 ms.
+    let timer = ManualTimer::new();
+    let pipeline = Pipeline::builder(timer.clone())
+        .timeout(100 * MS)
+        .retry(retry(&timer, 5, 40 * MS))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let err = drive(&timer, pipeline.call(|| failing(&calls))).unwrap_err();
+    assert!(matches!(err, Error::Operation(_)), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(timer.elapsed(), 80 * MS);
 }
 
 #[test]
@@ -200,7 +247,8 @@ fn a_fallback_around_the_pipeline_serves_rejections_and_timeouts() {
 }
 
 /// The fallback, outermost, serves the pipeline's final error: here the
-/// total timeout that cut the retries.
+/// last attempt's own error, returned when the total timeout left no room
+/// for another retry.
 #[test]
 fn with_fallback_serves_the_final_error() {
     let timer = ManualTimer::new();
@@ -211,7 +259,7 @@ fn with_fallback_serves_the_final_error() {
         .unwrap()
         .with_fallback(
             Fallback::with(|e: Error<std::io::Error>| format!("stale ({:?})", e.kind()))
-                .when(|e: &Error<std::io::Error>| e.is_timeout()),
+                .when(|e: &Error<std::io::Error>| !e.is_rejection()),
         );
     let calls = AtomicU32::new(0);
     let reply = drive(
@@ -221,8 +269,9 @@ fn with_fallback_serves_the_final_error() {
             Err::<String, _>(std::io::Error::other("down"))
         }),
     );
-    assert_eq!(reply.unwrap(), "stale (TimedOut)");
+    assert_eq!(reply.unwrap(), "stale (Operation)");
     assert_eq!(calls.load(Ordering::SeqCst), 4, "at 0, 30, 60 and 90 ms");
+    assert_eq!(timer.elapsed(), 90 * MS, "no wait into the timeout");
 }
 
 #[test]

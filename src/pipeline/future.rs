@@ -238,7 +238,12 @@ where
                         this.total_deadline.set(total.start());
                     }
                     if let Some(retry) = &pipeline.retry {
-                        this.progress.start(retry.parts().0);
+                        // Under a total timeout, a retry whose wait would
+                        // end past it is not made.
+                        match pipeline.total.as_ref().and_then(|t| t.duration()) {
+                            Some(total) => this.progress.start_within(retry.parts().0, total),
+                            None => this.progress.start(retry.parts().0),
+                        }
                     }
                     *this.step = Step::Admit;
                     continue;

@@ -10,7 +10,10 @@
 //! Why this order:
 //!
 //! - **Total timeout outside the retry** bounds the caller's wait: every
-//!   attempt *and the waits between them*. An **attempt timeout inside the
+//!   attempt *and the waits between them*; a retry whose wait would end at
+//!   or past it is not made (the caller gets the last attempt's outcome at
+//!   once, [`GaveUp::Deadline`](crate::retry::GaveUp::Deadline), measured
+//!   on the retry's clock). An **attempt timeout inside the
 //!   retry** bounds each attempt alone, so a hung attempt is dropped and
 //!   retried. Use both to say "each try 200 ms, all in all 1 s".
 //! - **The breaker inside the retry** judges every attempt (a dependency

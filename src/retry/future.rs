@@ -44,8 +44,12 @@ pin_project! {
 pub(crate) struct Progress {
     /// Attempts started.
     attempts: u32,
-    /// Clock reading at the first attempt (with a maximum elapsed time).
+    /// Clock reading at the first attempt (with a maximum elapsed time or
+    /// a deadline).
     started: u64,
+    /// The total timeout around the retries, from the first attempt (a
+    /// pipeline's).
+    deadline: Option<Duration>,
     previous_delay: Duration,
     budget: BudgetCall,
 }
@@ -66,6 +70,17 @@ impl Progress {
             budget.start(&mut self.budget);
         }
         if shared.max_elapsed.is_some() {
+            self.started = shared.clock.now_nanos();
+        }
+    }
+
+    /// The first attempt starts, under a total timeout of `total` from
+    /// now: no retry is made whose wait would end at or past it.
+    #[cold]
+    pub(crate) fn start_within(&mut self, shared: &Shared, total: Duration) {
+        self.start(shared);
+        self.deadline = Some(total);
+        if shared.max_elapsed.is_none() {
             self.started = shared.clock.now_nanos();
         }
     }
@@ -140,11 +155,15 @@ impl Progress {
                 .backoff
                 .delay(attempt, self.previous_delay, shared.random.next()),
         };
-        if let Some(max) = shared.max_elapsed {
+        if shared.max_elapsed.is_some() || self.deadline.is_some() {
             let elapsed =
                 Duration::from_nanos(shared.clock.now_nanos().saturating_sub(self.started));
-            if elapsed.saturating_add(delay) > max {
+            let ends = elapsed.saturating_add(delay);
+            if shared.max_elapsed.is_some_and(|max| ends > max) {
                 return gave_up(GaveUp::Elapsed);
+            }
+            if self.deadline.is_some_and(|total| ends >= total) {
+                return gave_up(GaveUp::Deadline);
             }
         }
         if let Some(budget) = &shared.budget {

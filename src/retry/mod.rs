@@ -121,6 +121,10 @@ pub enum GaveUp {
     Elapsed,
     /// The retry budget had no retry left.
     Budget,
+    /// The next retry would end at or past the total timeout around the
+    /// retries (a [`Pipeline`](crate::pipeline::Pipeline)'s): the last
+    /// outcome is returned at once instead of waiting into the timeout.
+    Deadline,
 }
 
 /// What a retry's clones share.
@@ -168,7 +172,7 @@ impl Shared {
 #[cfg(feature = "metrics")]
 struct RetryMetrics {
     retries: metrics::Counter,
-    gave_up: [metrics::Counter; 3],
+    gave_up: [metrics::Counter; 4],
 }
 
 #[cfg(feature = "metrics")]
@@ -188,7 +192,7 @@ impl RetryMetrics {
         let r = name.to_string();
         Self {
             retries: counter!("palisade_retry_retries_total", "retry" => r.clone()),
-            gave_up: ["attempts", "elapsed", "budget"].map(|reason| {
+            gave_up: ["attempts", "elapsed", "budget", "deadline"].map(|reason| {
                 counter!("palisade_retry_gave_up_total", "retry" => r.clone(), "reason" => reason)
             }),
         }
@@ -201,6 +205,7 @@ impl RetryMetrics {
                 GaveUp::Attempts => 0,
                 GaveUp::Elapsed => 1,
                 GaveUp::Budget => 2,
+                GaveUp::Deadline => 3,
             }]
             .increment(1),
         }
