@@ -63,13 +63,28 @@ impl ConfigError {
 /// limit) add variants.
 ///
 /// As an [`std::error::Error`] it follows the std convention of showing each
-/// line of a chain once: `Operation` is transparent (it displays the
-/// operation's error and returns that error's source), and a rejection
-/// displays one line and returns the rejection (for example a
-/// [`CircuitOpen`]) as its source, so `CircuitOpen::find_in` finds it in
-/// `BoxError` stacks.
+/// piece of a chain once: `Operation` is transparent (it displays the
+/// operation's error and returns that error's source). A guard's error
+/// displays which guard of which dependency stopped the call, and returns
+/// its details (for example a [`CircuitOpen`]: the state and when the next
+/// trial comes) as its source, so `CircuitOpen::find_in` finds it in
+/// `BoxError` stacks and a printed chain reads as one sentence:
+/// `circuit breaker `inventory` rejected the call: the circuit is open; next trial in 1.9s`.
 ///
 /// # Examples
+///
+/// ```
+/// use palisade::circuit_breaker::{CircuitBreaker, State};
+/// use palisade::Error;
+///
+/// let breaker = CircuitBreaker::builder().name("inventory").build()?;
+/// breaker.transition_to(State::ForcedOpen);
+/// let err = breaker.call_sync(|| Ok::<(), std::io::Error>(())).unwrap_err();
+/// assert_eq!(err.to_string(), "circuit breaker `inventory` rejected the call");
+/// let details = std::error::Error::source(&err).unwrap();
+/// assert_eq!(details.to_string(), "the circuit is forced open");
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
 ///
 /// ```
 /// use palisade::Error;
@@ -88,18 +103,18 @@ impl ConfigError {
 #[non_exhaustive]
 pub enum Error<E> {
     /// A circuit breaker rejected the call without running the operation.
-    #[error("call rejected without running")]
+    #[error("circuit breaker `{}` rejected the call", .0.name())]
     CircuitOpen(#[source] CircuitOpen),
     /// A bulkhead rejected the call without running the operation: full,
-    /// or the wait for a place timed out.
-    #[error("call rejected without running")]
+    /// or the wait for a place timed out (or, a thread pool, shut down).
+    #[error("{} `{}` rejected the call", .0.guard(), .0.name())]
     BulkheadFull(#[source] BulkheadFull),
     /// The operation ran out of time and was dropped.
-    #[error("call timed out")]
+    #[error("timeout `{}` stopped the call", .0.name())]
     TimedOut(#[source] TimedOut),
     /// The operation panicked on a thread pool's worker (the worker
     /// survived).
-    #[error("call panicked")]
+    #[error("the call panicked on thread pool `{}`", .0.pool())]
     Panicked(#[source] JobPanicked),
     /// The operation ran and returned this error.
     #[error(transparent)]
@@ -235,6 +250,107 @@ pub fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
             }
         })
         .unwrap_or(ErrorKind::Operation)
+}
+
+/// A duration as people write it: three significant digits at most, in
+/// the largest unit that keeps it at 1 or more (`1.9s`, `250ms`, `12µs`,
+/// `1.5min`, `2h`), never a float's noise (`1.899999997s`).
+///
+/// # Examples
+///
+/// ```
+/// use palisade::error::HumanDuration;
+/// use std::time::Duration;
+///
+/// assert_eq!(HumanDuration(Duration::from_nanos(1_899_999_997)).to_string(), "1.9s");
+/// assert_eq!(HumanDuration(Duration::from_millis(250)).to_string(), "250ms");
+/// assert_eq!(HumanDuration(Duration::from_secs(90)).to_string(), "1.5min");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub std::time::Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(f64, &str); 6] = [
+            (3_600e9, "h"),
+            (60e9, "min"),
+            (1e9, "s"),
+            (1e6, "ms"),
+            (1e3, "µs"),
+            (1.0, "ns"),
+        ];
+        let nanos = self.0.as_nanos() as f64;
+        let mut unit = UNITS
+            .iter()
+            .position(|&(scale, _)| nanos >= scale)
+            .unwrap_or(UNITS.len() - 1);
+        let mut value = nanos / UNITS[unit].0;
+        let three_digits = |value: f64| {
+            let decimals = if value >= 99.95 {
+                0
+            } else if value >= 9.995 {
+                1
+            } else {
+                2
+            };
+            format!("{value:.decimals$}")
+        };
+        let mut text = three_digits(value);
+        // 999.9 ms reads 1s: a thousand of a unit below seconds is one of
+        // the next.
+        if unit >= 3 && text == "1000" {
+            unit -= 1;
+            value /= 1000.0;
+            text = three_digits(value);
+        }
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &text
+        };
+        write!(f, "{text}{}", UNITS[unit].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HumanDuration;
+    use std::time::Duration;
+
+    fn human(nanos: u64) -> String {
+        HumanDuration(Duration::from_nanos(nanos)).to_string()
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human(0), "0ns");
+        assert_eq!(human(7), "7ns");
+        assert_eq!(human(12_345), "12.3µs");
+        assert_eq!(human(999_900_000), "1s", "rounded before the unit");
+        assert_eq!(human(1_899_999_997), "1.9s");
+        assert_eq!(human(2_000_000_000), "2s");
+        assert_eq!(human(250_000_000), "250ms");
+        assert_eq!(human(90_000_000_000), "1.5min");
+        assert_eq!(human(7_200_000_000_000), "2h");
+        assert_eq!(human(59_999_000_000), "60s");
+        assert_eq!(human(100_000_000_000), "1.67min");
+        let max = HumanDuration(Duration::MAX).to_string();
+        assert!(
+            max.starts_with("5124095576030") && max.ends_with('h'),
+            "{max}"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_duration_is_a_number_and_a_unit(secs: u64, nanos in 0u32..1_000_000_000) {
+            let text = HumanDuration(Duration::new(secs, nanos)).to_string();
+            let unit = text.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+            proptest::prop_assert!(["h", "min", "s", "ms", "µs", "ns"].contains(&unit), "{}", text);
+            let number = &text[..text.len() - unit.len()];
+            proptest::prop_assert!(number.parse::<f64>().is_ok(), "{}", text);
+        }
+    }
 }
 
 /// The first `T` in `error` or its chain of sources.

@@ -27,7 +27,10 @@ fn allocations(mut f: impl FnMut(u32)) -> u64 {
 /// The count is live: a measured allocation is seen (so a zero below is
 /// not a counter that never counts).
 fn the_counter_counts() {
-    assert_eq!(allocations(|i| drop(std::hint::black_box(Box::new(i)))), 1000);
+    assert_eq!(
+        allocations(|i| drop(std::hint::black_box(Box::new(i)))),
+        1000
+    );
 }
 
 fn op(i: u32) -> Result<u32, u32> {

@@ -186,7 +186,7 @@ async fn the_queue_is_bounded_and_each_wait_has_a_maximum() {
     assert_eq!(start.elapsed(), Duration::from_millis(100));
     assert_eq!(
         timed_out.to_string(),
-        "bulkhead `dep` gave no place within 100ms (1 concurrent calls)"
+        "no place within 100ms at 1 concurrent call"
     );
     let m = b.metrics();
     assert_eq!(
@@ -393,7 +393,7 @@ fn the_rejection_is_findable_in_a_boxed_error_chain() {
     let _held = b.try_acquire().unwrap();
     let err = b.call_sync(|| Ok::<(), std::io::Error>(())).unwrap_err();
     assert!(err.is_bulkhead_full() && err.is_rejection());
-    assert_eq!(err.to_string(), "call rejected without running");
+    assert_eq!(err.to_string(), "bulkhead `dep` rejected the call");
     let boxed: Box<dyn std::error::Error + Send + Sync> = err.into();
     let full = palisade::BulkheadFull::find_in(boxed.as_ref()).unwrap();
     assert_eq!(full.reason(), Rejection::Full);

@@ -160,7 +160,7 @@ async fn breaker_in_an_axum_stack_with_handle_error_layer() {
     let proxy = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|err: BoxError| async move {
             match CircuitOpen::find_in(err.as_ref()) {
-                Some(open) => (StatusCode::SERVICE_UNAVAILABLE, format!("skipped: {open}")),
+                Some(open) => (StatusCode::SERVICE_UNAVAILABLE, format!("{err}: {open}")),
                 None => (StatusCode::BAD_GATEWAY, format!("upstream: {err}")),
             }
         }))
@@ -200,7 +200,9 @@ async fn breaker_in_an_axum_stack_with_handle_error_layer() {
     let (status, body) = get(front.clone()).await;
     assert_eq!(status, 503, "{body}");
     assert!(
-        body.contains("circuit breaker `dependency` is Open"),
+        body.starts_with(
+            "circuit breaker `dependency` rejected the call: the circuit is open; next trial in "
+        ),
         "{body}"
     );
     assert_eq!(dep.hits.load(Ordering::SeqCst), 5);

@@ -60,7 +60,7 @@ fn expiry_drops_the_operation_and_says_after_how_long() {
         "dropped at expiry, not later"
     );
     assert_eq!((e.name(), e.after()), ("dep", 2 * SEC));
-    assert_eq!(e.to_string(), "`dep` timed out after 2s");
+    assert_eq!(e.to_string(), "no result within 2s");
 }
 
 #[test]

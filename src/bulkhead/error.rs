@@ -32,7 +32,7 @@ pub enum Rejection {
 /// assert_eq!(full.name(), "search");
 /// assert_eq!(full.limit(), 1);
 /// assert_eq!(full.reason(), Rejection::Full);
-/// assert_eq!(full.to_string(), "bulkhead `search` is full (1 concurrent calls)");
+/// assert_eq!(full.to_string(), "full at 1 concurrent call");
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,16 @@ impl BulkheadFull {
         Duration::from_nanos(self.waited_nanos)
     }
 
+    /// The kind of guard that rejected the call, as logs name it: a thread
+    /// pool's shutdown is the pool's; every other rejection is a
+    /// bulkhead's.
+    pub(crate) fn guard(&self) -> &'static str {
+        match self.reason {
+            Rejection::ShutDown => "thread pool",
+            _ => "bulkhead",
+        }
+    }
+
     /// Finds a `BulkheadFull` in an error or its chain of sources (for
     /// `BoxError` stacks).
     pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a BulkheadFull> {
@@ -92,22 +102,21 @@ impl fmt::Debug for BulkheadFull {
     }
 }
 
+/// The details of the rejection: full, or no place within the wait, and
+/// the limit. Which bulkhead it was is [`name`](BulkheadFull::name), and
+/// the [`Error`](crate::Error) around it says it.
 impl fmt::Display for BulkheadFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let calls = if self.limit == 1 { "call" } else { "calls" };
         match self.reason {
-            Rejection::Full => write!(
-                f,
-                "bulkhead `{}` is full ({} concurrent calls)",
-                self.name, self.limit
-            ),
+            Rejection::ShutDown => f.write_str("shut down"),
             Rejection::WaitTimedOut => write!(
                 f,
-                "bulkhead `{}` gave no place within {:?} ({} concurrent calls)",
-                self.name,
-                self.waited(),
+                "no place within {} at {} concurrent {calls}",
+                crate::error::HumanDuration(self.waited()),
                 self.limit
             ),
-            Rejection::ShutDown => write!(f, "thread pool `{}` is shut down", self.name),
+            _ => write!(f, "full at {} concurrent {calls}", self.limit),
         }
     }
 }

@@ -45,9 +45,10 @@ pub enum PoolEventKind {
 }
 
 /// A job that panicked on the pool: its caller gets this (the worker thread
-/// survives).
+/// survives). It displays the panic's message; which pool it was is
+/// [`pool`](JobPanicked::pool), and the error around it says it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("job on thread pool `{pool}` panicked: {message}")]
+#[error("{message}")]
 pub struct JobPanicked {
     pool: Name,
     message: String,
@@ -72,10 +73,10 @@ pub enum PoolError {
     /// The pool turned the job away: every worker busy and the queue full
     /// ([`Rejection::Full`]), or the pool shut down before the job ran
     /// ([`Rejection::ShutDown`]).
-    #[error("job rejected without running")]
+    #[error("thread pool `{}` rejected the job", .0.name())]
     Rejected(#[source] BulkheadFull),
     /// The job panicked.
-    #[error("job panicked")]
+    #[error("the job panicked on thread pool `{}`", .0.pool())]
     Panicked(#[source] JobPanicked),
 }
 

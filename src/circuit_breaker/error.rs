@@ -105,11 +105,18 @@ impl fmt::Debug for CircuitOpen {
     }
 }
 
+/// The details of the rejection: the state and when the next trial comes.
+/// Which breaker it was is [`name`](CircuitOpen::name), and the
+/// [`Error`](crate::Error) around it says it.
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` is {:?}", self.name, self.state())?;
+        f.write_str(match self.state() {
+            State::HalfOpen => "the circuit is half-open and every trial place is taken",
+            State::ForcedOpen => "the circuit is forced open",
+            _ => "the circuit is open",
+        })?;
         if let Some(after) = self.retry_after() {
-            write!(f, "; next trial in {after:?}")?;
+            write!(f, "; next trial in {}", crate::error::HumanDuration(after))?;
         }
         Ok(())
     }

@@ -92,7 +92,8 @@
 //!     // The handler takes the BoxError the stack below returns.
 //!     .layer(HandleErrorLayer::new(|err: BoxError| async move {
 //!         match CircuitOpen::find_in(err.as_ref()) {
-//!             Some(open) => (StatusCode::SERVICE_UNAVAILABLE, open.to_string()),
+//!             // "circuit breaker `inventory` rejected the call"
+//!             Some(_open) => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
 //!             None => (StatusCode::BAD_GATEWAY, err.to_string()),
 //!         }
 //!     }))

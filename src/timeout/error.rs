@@ -23,7 +23,7 @@ use crate::name::Name;
 /// let std::task::Poll::Ready(Err(err)) = call.as_mut().poll(&mut cx) else { panic!() };
 /// let palisade::Error::TimedOut(timed_out) = err else { panic!() };
 /// assert_eq!(timed_out.after(), Duration::from_millis(300));
-/// assert_eq!(timed_out.to_string(), "`search` timed out after 300ms");
+/// assert_eq!(timed_out.to_string(), "no result within 300ms");
 /// # use std::future::Future;
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
@@ -67,9 +67,16 @@ impl fmt::Debug for TimedOut {
     }
 }
 
+/// The details: how long the operation had. Which timeout it was is
+/// [`name`](TimedOut::name), and the [`Error`](crate::Error) around it says
+/// it.
 impl fmt::Display for TimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` timed out after {:?}", self.name, self.after())
+        write!(
+            f,
+            "no result within {}",
+            crate::error::HumanDuration(self.after())
+        )
     }
 }
 
