@@ -312,6 +312,31 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+/// The first `T` in `error` or its chain of sources.
+pub(crate) fn find_in<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref::<T>())
+}
+
+impl<E> From<TimedOut> for Error<E> {
+    fn from(timed_out: TimedOut) -> Self {
+        Self::TimedOut(timed_out)
+    }
+}
+
+impl<E> From<BulkheadFull> for Error<E> {
+    fn from(full: BulkheadFull) -> Self {
+        Self::BulkheadFull(full)
+    }
+}
+
+impl<E> From<CircuitOpen> for Error<E> {
+    fn from(open: CircuitOpen) -> Self {
+        Self::CircuitOpen(open)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::HumanDuration;
@@ -350,30 +375,5 @@ mod tests {
             let number = &text[..text.len() - unit.len()];
             proptest::prop_assert!(number.parse::<f64>().is_ok(), "{}", text);
         }
-    }
-}
-
-/// The first `T` in `error` or its chain of sources.
-pub(crate) fn find_in<'a, T: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref::<T>())
-}
-
-impl<E> From<TimedOut> for Error<E> {
-    fn from(timed_out: TimedOut) -> Self {
-        Self::TimedOut(timed_out)
-    }
-}
-
-impl<E> From<BulkheadFull> for Error<E> {
-    fn from(full: BulkheadFull) -> Self {
-        Self::BulkheadFull(full)
-    }
-}
-
-impl<E> From<CircuitOpen> for Error<E> {
-    fn from(open: CircuitOpen) -> Self {
-        Self::CircuitOpen(open)
     }
 }
