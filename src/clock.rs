@@ -231,6 +231,61 @@ impl Clock for CoarseClock {
     }
 }
 
+/// Tokio's clock: `tokio::time::Instant`, so paused tokio time
+/// (`tokio::time::pause`, `#[tokio::test(start_paused = true)]`) drives it
+/// as it drives [`TokioTimer`](crate::timer::TokioTimer). With the `tokio`
+/// feature it is the clock of every guard that sleeps on the default
+/// timer and is given no clock (a retry's maximum elapsed time, a
+/// bulkhead's wait times), and of ratio retry budgets: one time source.
+/// A circuit breaker keeps its faster [`DefaultClock`]; give it this one
+/// in tests on paused time. Outside tokio's test-util, it reads
+/// `std::time::Instant`.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::clock::{Clock, TokioClock};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let clock = TokioClock::new();
+/// tokio::time::sleep(Duration::from_secs(60)).await; // instant: time is paused
+/// assert_eq!(clock.now_nanos(), 60_000_000_000);
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[derive(Clone, Copy, Debug)]
+pub struct TokioClock {
+    origin: tokio::time::Instant,
+}
+
+#[cfg(feature = "tokio")]
+impl TokioClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Clock for TokioClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
 /// The clock breakers use unless told otherwise: [`CoarseClock`] on Linux
 /// and Android, [`MonotonicClock`] elsewhere (see the module docs).
 #[cfg(any(target_os = "linux", target_os = "android"))]

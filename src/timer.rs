@@ -44,10 +44,20 @@ pub trait Timer: Send + Sync + 'static {
 
     /// A future that completes once `duration` has passed.
     fn sleep(&self, duration: Duration) -> Self::Sleep;
+
+    /// A clock that reads the time this timer sleeps on, if it has one. A
+    /// guard that both sleeps on the timer and measures time (a retry's
+    /// maximum elapsed time, a bulkhead's wait times) and is given no clock
+    /// uses this one, so paused or hand-driven time drives both alike.
+    /// Default `None`: the crate's [`DefaultClock`](crate::clock::DefaultClock).
+    fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
+        None
+    }
 }
 
 /// The tokio timer: `tokio::time::sleep`, so paused tokio time
-/// (`tokio::time::pause`) drives it in tests.
+/// (`tokio::time::pause`) drives it in tests. Its clock is
+/// [`TokioClock`](crate::clock::TokioClock), on the same time.
 ///
 /// # Examples
 ///
@@ -73,6 +83,10 @@ impl Timer for TokioTimer {
     #[inline]
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         tokio::time::sleep(duration)
+    }
+
+    fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
+        Some(std::sync::Arc::new(crate::clock::TokioClock::new()))
     }
 }
 
@@ -177,6 +191,10 @@ impl Timer for ManualTimer {
             deadline: self.now().saturating_add(nanos),
         }
     }
+
+    fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
+        Some(std::sync::Arc::new(self.clone()))
+    }
 }
 
 impl crate::clock::Clock for ManualTimer {
@@ -237,6 +255,9 @@ pub(crate) type BoxSleep = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 /// is nothing next to the wait.
 pub(crate) trait DynTimer: Send + Sync + 'static {
     fn sleep_boxed(&self, duration: Duration) -> BoxSleep;
+
+    /// [`Timer::clock`].
+    fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>>;
 }
 
 impl<T: Timer> DynTimer for T {
@@ -246,6 +267,21 @@ impl<T: Timer> DynTimer for T {
             sleep.await;
         })
     }
+
+    fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
+        Timer::clock(self)
+    }
+}
+
+/// The clock of a guard given `clock`, or else the clock of its `timer`,
+/// or else the crate's [`DefaultClock`](crate::clock::DefaultClock).
+pub(crate) fn clock_for(
+    clock: Option<std::sync::Arc<dyn crate::clock::Clock>>,
+    timer: Option<&dyn DynTimer>,
+) -> std::sync::Arc<dyn crate::clock::Clock> {
+    clock
+        .or_else(|| timer.and_then(DynTimer::clock))
+        .unwrap_or_else(|| std::sync::Arc::new(crate::clock::DefaultClock::new()))
 }
 
 /// The timer guards use unless given one: tokio's with the `tokio`

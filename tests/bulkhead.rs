@@ -399,6 +399,34 @@ fn the_rejection_is_findable_in_a_boxed_error_chain() {
     assert_eq!(full.reason(), Rejection::Full);
 }
 
+/// One time source on tokio: with the default timer and no clock given, a
+/// queued call's wait is measured on tokio's (paused) time, the time the
+/// maximum wait sleeps on (a real clock read about zero).
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn wait_times_read_the_same_paused_time_the_default_timer_sleeps_on() {
+    let b = Bulkhead::builder()
+        .name("dep")
+        .max_concurrent(1)
+        .queue(1, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let held = b.try_acquire().unwrap();
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&waits);
+    b.on_event(move |e| {
+        if let BulkheadEventKind::Admitted { waited } = e.kind {
+            sink.lock().unwrap().push(waited);
+        }
+    });
+    let mut queued = Box::pin(b.acquire());
+    assert!(futures::poll!(queued.as_mut()).is_pending());
+    tokio::time::advance(Duration::from_millis(100)).await;
+    drop(held);
+    let _place = queued.await.unwrap();
+    assert_eq!(*waits.lock().unwrap(), [Duration::from_millis(100)]);
+}
+
 #[cfg(feature = "tower")]
 mod tower_service {
     use super::*;

@@ -544,6 +544,47 @@ async fn on_tokio_time() {
     assert_eq!(start.elapsed(), Duration::from_secs(2));
 }
 
+/// One time source on tokio: with the default timer and no clock given,
+/// the maximum elapsed time is measured on tokio's (paused) time, the time
+/// the waits sleep on. On a real clock this made 100 attempts over 9.9 s
+/// of paused time instead of 4 over 300 ms.
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn max_elapsed_reads_the_same_paused_time_the_default_timer_sleeps_on() {
+    let retry = Retry::builder()
+        .max_attempts(100)
+        .max_elapsed(350 * MS)
+        .backoff(Backoff::constant(100 * MS))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let calls = AtomicU32::new(0);
+    let (result, attempts) = retry.call(|| flaky(&calls, 1000)).counted().await;
+    assert!(result.is_err());
+    assert_eq!(attempts, 4, "at 0, 100, 200 and 300 ms");
+    assert_eq!(start.elapsed(), 300 * MS);
+}
+
+/// A ratio budget made without a clock, on tokio, forgets on tokio's
+/// (paused) time too.
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn a_ratio_budget_expires_on_paused_tokio_time() {
+    let budget = RetryBudget::ratio(0.5, 0, Duration::from_secs(1)).unwrap();
+    let retry = Retry::builder()
+        .backoff(Backoff::constant(MS))
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    for _ in 0..10 {
+        retry.call(|| flaky(&calls, 0)).await.unwrap();
+    }
+    assert_eq!(budget.available(), 5);
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(budget.available(), 0, "the deposits expired");
+}
+
 #[cfg(feature = "tower")]
 mod tower_service {
     use super::*;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::semaphore::Semaphore;
 use super::{Bulkhead, Inner, MAX_CONCURRENT};
 use crate::circuit_breaker::MAX_DURATION;
-use crate::clock::{Clock, DefaultClock};
+use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::listeners::Listeners;
 use crate::name::Name;
@@ -31,7 +31,7 @@ pub struct BulkheadBuilder {
     max_waiters: u32,
     max_wait: Duration,
     timer: Option<Arc<dyn DynTimer>>,
-    clock: Arc<dyn Clock>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl std::fmt::Debug for BulkheadBuilder {
@@ -53,7 +53,7 @@ impl Default for BulkheadBuilder {
             max_waiters: 0,
             max_wait: Duration::ZERO,
             timer: default_timer(),
-            clock: Arc::new(DefaultClock::new()),
+            clock: None,
         }
     }
 }
@@ -102,9 +102,11 @@ impl BulkheadBuilder {
     }
 
     /// The clock that times waits (for events and metrics). Default: the
-    /// crate's [`DefaultClock`].
+    /// timer's own clock (tokio's time for the default timer, a
+    /// `ManualTimer`'s time for one), else the crate's
+    /// [`DefaultClock`](crate::clock::DefaultClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -134,6 +136,7 @@ impl BulkheadBuilder {
         }
         let name = Name::intern(&self.name);
         let sem = Semaphore::new(self.max_concurrent);
+        let clock = crate::timer::clock_for(self.clock, self.timer.as_deref());
         Ok(Bulkhead {
             inner: Arc::new(Inner {
                 #[cfg(feature = "metrics")]
@@ -142,7 +145,7 @@ impl BulkheadBuilder {
                 max_waiters: self.max_waiters,
                 max_wait: self.max_wait,
                 timer: self.timer,
-                clock: self.clock,
+                clock,
                 name,
                 counts: Striped::new(),
                 listeners: Listeners::new(),

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, DefaultClock};
+use crate::clock::Clock;
+#[cfg(not(feature = "tokio"))]
+use crate::clock::DefaultClock;
 use crate::error::ConfigError;
 use crate::window::{Outcome, TimeWindow};
 
@@ -83,14 +85,22 @@ fn check_ratio(ratio: f64) -> Result<(), ConfigError> {
 
 impl RetryBudget {
     /// Retries up to `ratio` of the requests of the last `ttl` (in `[1 s,
-    /// 1 h]`), plus `min_per_second` retries a second.
+    /// 1 h]`), plus `min_per_second` retries a second. Time is
+    /// [`TokioClock`](crate::clock::TokioClock)'s with the `tokio` feature
+    /// (the default timer's time), else the crate's `DefaultClock`.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming `ratio` (not a number in `[0, 1000]`) or
     /// `ttl`.
     pub fn ratio(ratio: f64, min_per_second: u32, ttl: Duration) -> Result<Self, ConfigError> {
-        Self::ratio_with_clock(ratio, min_per_second, ttl, DefaultClock::new())
+        // Tokio's time with the `tokio` feature, as the default timer's
+        // (paused time in tests drives both).
+        #[cfg(feature = "tokio")]
+        let clock = crate::clock::TokioClock::new();
+        #[cfg(not(feature = "tokio"))]
+        let clock = DefaultClock::new();
+        Self::ratio_with_clock(ratio, min_per_second, ttl, clock)
     }
 
     /// As [`ratio`](Self::ratio), on `clock` (a `ManualTimer` in tests).

@@ -71,7 +71,7 @@ pub use layer::{RetryLayer, RetryResponse, RetryService};
 pub use policy::{Decision, Rejectable, RetryErrors, RetryPolicy};
 
 use crate::circuit_breaker::MAX_DURATION;
-use crate::clock::{Clock, DefaultClock};
+use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::listeners::Listeners;
 use crate::name::Name;
@@ -419,8 +419,10 @@ impl<P> RetryBuilder<P> {
         self
     }
 
-    /// The clock for the maximum elapsed time. Default: the crate's
-    /// `DefaultClock`. (A `ManualTimer` is both; pass it to both in tests.)
+    /// The clock for the maximum elapsed time (and a pipeline's total
+    /// deadline). Default: the timer's own clock (tokio's time for the
+    /// default timer, a `ManualTimer`'s time for one), else the crate's
+    /// `DefaultClock`.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
         self
@@ -488,6 +490,7 @@ impl<P> RetryBuilder<P> {
             Some(source) => Random::Source(source),
             None => Random::seeded(self.seed.unwrap_or_else(crate::random_seed)),
         };
+        let clock = crate::timer::clock_for(self.clock, Some(&*timer));
         let name = Name::intern(&self.name);
         Ok(Retry {
             shared: Arc::new(Shared {
@@ -499,7 +502,7 @@ impl<P> RetryBuilder<P> {
                 needs_start: self.budget.is_some() || self.max_elapsed.is_some(),
                 budget: self.budget,
                 timer,
-                clock: self.clock.unwrap_or_else(|| Arc::new(DefaultClock::new())),
+                clock,
                 random,
                 listeners: Listeners::new(),
                 #[cfg(feature = "metrics")]
@@ -516,5 +519,9 @@ struct NoTimer;
 impl DynTimer for NoTimer {
     fn sleep_boxed(&self, _: Duration) -> crate::timer::BoxSleep {
         Box::pin(std::future::ready(()))
+    }
+
+    fn clock(&self) -> Option<Arc<dyn Clock>> {
+        None
     }
 }
