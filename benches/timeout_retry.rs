@@ -54,6 +54,14 @@ fn timeout(c: &mut Criterion) {
         .build()
         .unwrap();
     let tower_svc = tower::timeout::TimeoutLayer::new(Duration::from_secs(60)).layer(inner());
+    let palisade_svc = palisade::timeout::TimeoutLayer::new(
+        Timeout::builder()
+            .duration(Duration::from_secs(60))
+            .timer(TokioTimer)
+            .build()
+            .unwrap(),
+    )
+    .layer(inner());
     let seatbelt_svc = (
         seatbelt::timeout::Timeout::layer("bench", &seatbelt_context(&rt))
             .timeout_error(|_| std::io::Error::other("timeout"))
@@ -78,6 +86,13 @@ fn timeout(c: &mut Criterion) {
             Box::new(move |i| {
                 let _ = &entered;
                 let _ = black_box(poll_ready(t.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "palisade_timeout_service_tokio", threads, &|| {
+            let (mut svc, entered) = (palisade_svc.clone(), rt.enter());
+            Box::new(move |i| {
+                let _ = &entered;
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
             })
         });
         run(&mut g, "tower_timeout", threads, &|| {

@@ -102,9 +102,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(served, "cached");
 
     // Registry: one breaker per host, bounded.
-    let registry = Registry::builder(|host: &str| CircuitBreaker::builder().name(host).build())
-        .max_entries(2)
-        .build()?;
+    let registry =
+        Registry::builder(|host: &str| CircuitBreaker::builder().name(host.to_owned()).build())
+            .max_entries(2)
+            .build()?;
     for host in ["a.internal", "b.internal", "c.internal"] {
         registry
             .get(host)?

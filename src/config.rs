@@ -162,7 +162,7 @@ impl CircuitBreakerConfig {
     /// A builder named `name` with these settings (others at their
     /// defaults); add a clock or a classifier, then `build()`.
     pub fn builder(&self, name: &str) -> CircuitBreakerBuilder {
-        let mut b = CircuitBreaker::builder().name(name);
+        let mut b = CircuitBreaker::builder().name(name.to_owned());
         if let Some(v) = self.failure_rate_threshold {
             b = b.failure_rate_threshold(v);
         }
@@ -228,7 +228,7 @@ pub struct BulkheadConfig {
 impl BulkheadConfig {
     /// A builder named `name` with these settings.
     pub fn builder(&self, name: &str) -> BulkheadBuilder {
-        let mut b = Bulkhead::builder().name(name);
+        let mut b = Bulkhead::builder().name(name.to_owned());
         if let Some(v) = self.max_concurrent {
             b = b.max_concurrent(v);
         }
@@ -253,7 +253,7 @@ pub struct ThreadPoolConfig {
 impl ThreadPoolConfig {
     /// A builder named `name` with these settings.
     pub fn builder(&self, name: &str) -> ThreadPoolBuilder {
-        let mut b = ThreadPool::builder().name(name);
+        let mut b = ThreadPool::builder().name(name.to_owned());
         if let Some(v) = self.threads {
             b = b.threads(v);
         }
@@ -330,7 +330,7 @@ pub struct RetryConfig {
 impl RetryConfig {
     /// A builder named `name` with these settings.
     pub fn builder(&self, name: &str) -> RetryBuilder {
-        let mut b = Retry::builder().name(name);
+        let mut b = Retry::builder().name(name.to_owned());
         if let Some(v) = self.max_attempts {
             b = b.max_attempts(v);
         }

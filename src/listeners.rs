@@ -4,26 +4,27 @@
 //! Listeners are added, never removed. Each node is published once through
 //! a `OnceLock`, so a reader walks the list with one acquire load per node;
 //! appends are serialised by a mutex that readers never take.
+//!
+//! `L` is the listener's trait object, for example
+//! `dyn for<'a> Fn(&Event<'a>) + Send + Sync`: events borrow from the guard
+//! (its name) for the length of the call, so they need no `'static` data.
 
 use std::sync::OnceLock;
 
 use crate::sync::Mutex;
 
-/// A listener of events `E`.
-pub(crate) type Listener<E> = Box<dyn Fn(&E) + Send + Sync>;
-
-struct Node<E> {
-    listener: Listener<E>,
-    next: OnceLock<Box<Node<E>>>,
+struct Node<L: ?Sized> {
+    listener: Box<L>,
+    next: OnceLock<Box<Node<L>>>,
 }
 
 /// The listeners of one guard.
-pub(crate) struct Listeners<E> {
-    first: OnceLock<Box<Node<E>>>,
+pub(crate) struct Listeners<L: ?Sized> {
+    first: OnceLock<Box<Node<L>>>,
     adding: Mutex<()>,
 }
 
-impl<E> Listeners<E> {
+impl<L: ?Sized> Listeners<L> {
     pub(crate) fn new() -> Self {
         Self {
             first: OnceLock::new(),
@@ -33,7 +34,7 @@ impl<E> Listeners<E> {
 
     /// Appends a listener. A call racing the registration may or may not
     /// reach it.
-    pub(crate) fn add(&self, listener: Listener<E>) {
+    pub(crate) fn add(&self, listener: Box<L>) {
         let _adding = self.adding.lock();
         let mut slot = &self.first;
         while let Some(node) = slot.get() {
@@ -48,20 +49,21 @@ impl<E> Listeners<E> {
         debug_assert!(appended, "appends are serialised");
     }
 
-    /// Calls every listener with the event `make` builds; with none
-    /// registered, one load and `make` is not called.
+    /// Calls `call` with every listener, in the order added; with none
+    /// registered, one load and `call` is not called (so the event it
+    /// builds is never built).
     #[inline]
-    pub(crate) fn emit(&self, make: impl FnOnce() -> E) {
+    pub(crate) fn emit(&self, call: impl Fn(&L)) {
         if let Some(first) = self.first.get() {
-            Self::dispatch(first, &make());
+            Self::dispatch(first, &call);
         }
     }
 
     #[inline]
-    fn dispatch(first: &Node<E>, event: &E) {
+    fn dispatch(first: &Node<L>, call: &dyn Fn(&L)) {
         let mut node = first;
         loop {
-            (node.listener)(event);
+            call(&node.listener);
             match node.next.get() {
                 Some(next) => node = next,
                 None => return,
@@ -74,7 +76,7 @@ impl<E> Listeners<E> {
     }
 }
 
-impl<E> std::fmt::Debug for Listeners<E> {
+impl<L: ?Sized> std::fmt::Debug for Listeners<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Listeners")
             .field("len", &self.len())
@@ -88,24 +90,26 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    type Listener = dyn Fn(&u32) + Send + Sync;
+
     #[test]
     fn every_listener_in_the_order_added() {
-        let listeners = Listeners::<u32>::new();
+        let listeners = Listeners::<Listener>::new();
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         for id in 0..3 {
             let seen = Arc::clone(&seen);
-            listeners.add(Box::new(move |e| seen.lock().unwrap().push((id, *e))));
+            listeners.add(Box::new(move |e: &u32| seen.lock().unwrap().push((id, *e))));
         }
-        listeners.emit(|| 7);
+        listeners.emit(|l| l(&7));
         assert_eq!(*seen.lock().unwrap(), vec![(0, 7), (1, 7), (2, 7)]);
         assert_eq!(listeners.len(), 3);
     }
 
     #[test]
-    fn nothing_is_built_without_listeners() {
-        let listeners = Listeners::<u32>::new();
+    fn nothing_is_called_without_listeners() {
+        let listeners = Listeners::<Listener>::new();
         let built = AtomicUsize::new(0);
-        listeners.emit(|| built.fetch_add(1, Ordering::Relaxed) as u32);
+        listeners.emit(|l| l(&(built.fetch_add(1, Ordering::Relaxed) as u32)));
         assert_eq!(built.load(Ordering::Relaxed), 0);
     }
 }

@@ -1,40 +1,44 @@
-//! Instance names, interned once per distinct name for the life of the
-//! process.
+//! Instance names: a `&'static str` as given, or one shared string per
+//! instance, freed with the last instance (and the last error) using it.
 //!
-//! A rejection carries the name of the guard that rejected it. Interning
-//! makes that a copied pointer: a rejection costs no reference count, and
-//! the error is `Copy` and `'static`. The cost is that each distinct name
-//! stays in memory once, like the label sets a `metrics` recorder keeps;
-//! names are meant to be a bounded set (one per dependency), not one per
-//! request.
+//! A rejection carries the name of the guard that rejected it. A name
+//! written in the code (`.name("inventory")`) is a static string: copying
+//! it costs nothing. A name made at run time (`.name(host.to_owned())`,
+//! per host, route or tenant) is reference counted, so a registry that
+//! churns through such names keeps bounded memory (they were interned for
+//! the life of the process before). Its count is taken when an error is
+//! made, and per call only by the tower timeout's response future.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::Arc;
 
-use parking_lot::Mutex;
-
-/// An interned name: one thin pointer.
-#[derive(Clone, Copy)]
-pub(crate) struct Name(&'static String);
+/// A guard's name.
+#[derive(Clone)]
+pub(crate) enum Name {
+    /// Written in the code: never freed, free to copy.
+    Static(&'static str),
+    /// Made at run time: freed with its last holder.
+    Shared(Arc<str>),
+}
 
 impl Name {
-    /// The one copy of `name`, made on first use.
-    pub(crate) fn intern(name: &str) -> Self {
-        static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static String>>> = OnceLock::new();
-        let mut names = NAMES.get_or_init(Default::default).lock();
-        if let Some(&interned) = names.get(name) {
-            return Self(interned);
+    /// A name for a new instance.
+    pub(crate) fn new(name: Cow<'static, str>) -> Self {
+        match name {
+            Cow::Borrowed(name) => Self::Static(name),
+            Cow::Owned(name) => Self::Shared(Arc::from(name)),
         }
-        let interned: &'static String = Box::leak(Box::new(name.to_owned()));
-        names.insert(interned.as_str(), interned);
-        Self(interned)
     }
 
     /// The name as a string slice.
-    pub(crate) fn as_str(self) -> &'static str {
-        self.0
+    #[inline]
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Self::Static(name) => name,
+            Self::Shared(name) => name,
+        }
     }
 }
 
@@ -42,14 +46,13 @@ impl Deref for Name {
     type Target = str;
 
     fn deref(&self) -> &str {
-        self.0
+        self.as_str()
     }
 }
 
 impl PartialEq for Name {
     fn eq(&self, other: &Self) -> bool {
-        // Interned: equal names are one allocation.
-        std::ptr::eq(self.0, other.0)
+        self.as_str() == other.as_str()
     }
 }
 
@@ -72,12 +75,16 @@ mod tests {
     use super::Name;
 
     #[test]
-    fn one_copy_per_distinct_name() {
-        let a = Name::intern("inventory");
-        let b = Name::intern(&String::from("inventory"));
-        assert!(std::ptr::eq(a.as_str(), b.as_str()));
-        assert_eq!(a, b);
-        assert_ne!(a, Name::intern("billing"));
+    fn names_compare_by_their_text() {
+        let a = Name::new("inventory".into());
+        assert_eq!(a, a.clone());
+        assert_eq!(a, Name::new(String::from("inventory").into()));
+        assert_ne!(a, Name::new("billing".into()));
         assert_eq!(&*a, "inventory");
+        assert!(matches!(a, Name::Static(_)));
+        assert!(matches!(
+            Name::new(String::from("x").into()),
+            Name::Shared(_)
+        ));
     }
 }

@@ -26,7 +26,7 @@
 //!     if host == "payments.internal" {
 //!         settings.failure_rate_threshold = 0.2; // a per-name override
 //!     }
-//!     CircuitBreaker::builder().name(host).settings(settings).build()
+//!     CircuitBreaker::builder().name(host.to_owned()).settings(settings).build()
 //! })
 //! .max_entries(1000)
 //! .build()?;

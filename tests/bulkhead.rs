@@ -341,7 +341,7 @@ fn events_report_admissions_and_rejections() {
     let b = fail_fast(1);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    b.on_event(move |e| sink.lock().unwrap().push((e.name, e.kind)));
+    b.on_event(move |e| sink.lock().unwrap().push((e.name.to_string(), e.kind)));
     let held = b.try_acquire().unwrap();
     assert!(b.try_acquire().is_err());
     drop(held);
@@ -349,12 +349,15 @@ fn events_report_admissions_and_rejections() {
         *seen.lock().unwrap(),
         vec![
             (
-                "dep",
+                "dep".to_string(),
                 BulkheadEventKind::Admitted {
                     waited: Duration::ZERO
                 }
             ),
-            ("dep", BulkheadEventKind::Rejected(Rejection::Full)),
+            (
+                "dep".to_string(),
+                BulkheadEventKind::Rejected(Rejection::Full)
+            ),
         ]
     );
 }

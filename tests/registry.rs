@@ -17,7 +17,7 @@ fn many_keys_never_exceed_the_bound() {
         let made = Arc::clone(&made);
         move |name: &str| {
             made.fetch_add(1, Ordering::SeqCst);
-            CircuitBreaker::builder().name(name).build()
+            CircuitBreaker::builder().name(name.to_owned()).build()
         }
     })
     .max_entries(100)
@@ -31,15 +31,44 @@ fn many_keys_never_exceed_the_bound() {
     assert_eq!(made.load(Ordering::SeqCst), 10_000);
 }
 
+/// A bounded registry keeps bounded memory under churn of distinct names:
+/// each name is freed with the last instance using it. (Interned for the
+/// life of the process, every distinct name stayed: about 1.9 KB each.)
+/// Counted on this thread by `allocation-counter`: allocations still held
+/// after 20 000 distinct names went through a registry of 10.
+#[test]
+fn churn_of_distinct_names_through_a_bounded_registry_keeps_memory_bounded() {
+    let registry = Registry::builder(|name: &str| {
+        Bulkhead::builder()
+            .name(name.to_owned())
+            .max_concurrent(4)
+            .build()
+    })
+    .max_entries(10)
+    .build()
+    .unwrap();
+    let churn = |from: usize| {
+        for i in from..from + 10_000 {
+            registry.get(&format!("tenant-{i}")).unwrap();
+        }
+    };
+    // Warm-up: the registry's table and whatever else grows once.
+    churn(0);
+    let held = allocation_counter::measure(|| churn(10_000)).count_current;
+    assert!(held <= 0, "{held} allocations kept by 10 000 evicted names");
+    assert_eq!(registry.len(), 10);
+}
+
 #[test]
 fn the_least_recently_used_makes_room_and_idle_entries_go() {
     let clock = ManualClock::new();
-    let registry = Registry::builder(|name: &str| Bulkhead::builder().name(name).build())
-        .max_entries(2)
-        .idle_timeout(Duration::from_secs(60))
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let registry =
+        Registry::builder(|name: &str| Bulkhead::builder().name(name.to_owned()).build())
+            .max_entries(2)
+            .idle_timeout(Duration::from_secs(60))
+            .clock(clock.clone())
+            .build()
+            .unwrap();
     let a = registry.get("a").unwrap();
     clock.advance(Duration::from_secs(1));
     registry.get("b").unwrap();
@@ -72,7 +101,7 @@ fn concurrent_first_use_of_one_key_makes_one_instance() {
         let made = Arc::clone(&made);
         move |name: &str| {
             made.fetch_add(1, Ordering::SeqCst);
-            CircuitBreaker::builder().name(name).build()
+            CircuitBreaker::builder().name(name.to_owned()).build()
         }
     })
     .build()
@@ -99,7 +128,7 @@ fn concurrent_first_use_of_one_key_makes_one_instance() {
 fn a_failing_make_stores_nothing_and_settings_errors_are_named() {
     let registry = Registry::builder(|name: &str| {
         CircuitBreaker::builder()
-            .name(name)
+            .name(name.to_owned())
             .failure_rate_threshold(if name == "bad" { 2.0 } else { 0.5 })
             .build()
     })

@@ -436,7 +436,7 @@ fn events_report_accepted_finished_and_rejected_jobs() {
     let pool = pool(1, 0);
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
-    pool.on_event(move |e| sink.lock().unwrap().push((e.name, e.kind)));
+    pool.on_event(move |e| sink.lock().unwrap().push((e.name.to_string(), e.kind)));
     block_on(pool.spawn_blocking(|| ())).unwrap();
     let _ = block_on(pool.spawn_blocking(|| -> () { panic!("boom") }));
     let (running, release) = blocker(&pool);

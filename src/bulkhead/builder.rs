@@ -26,7 +26,7 @@ use crate::timer::{default_timer, DynTimer, Timer};
 /// ```
 #[must_use]
 pub struct BulkheadBuilder {
-    name: String,
+    name: std::borrow::Cow<'static, str>,
     max_concurrent: u32,
     max_waiters: u32,
     max_wait: Duration,
@@ -48,7 +48,7 @@ impl std::fmt::Debug for BulkheadBuilder {
 impl Default for BulkheadBuilder {
     fn default() -> Self {
         Self {
-            name: String::from("default"),
+            name: std::borrow::Cow::Borrowed("default"),
             max_concurrent: 25,
             max_waiters: 0,
             max_wait: Duration::ZERO,
@@ -71,8 +71,12 @@ pub(super) fn check_limit(limit: u32) -> Result<(), ConfigError> {
 
 impl BulkheadBuilder {
     /// The name used in errors, events and metrics. Default `"default"`.
-    /// Interned for the life of the process, as a breaker's.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    ///
+    /// A `&'static str` (`"inventory"`) is kept as is and costs nothing
+    /// to carry in a rejection; a `String` made at run time (per host, per
+    /// tenant: `host.to_owned()`) is reference counted and freed with the
+    /// last instance and error that use it.
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         self.name = name.into();
         self
     }
@@ -134,7 +138,7 @@ impl BulkheadBuilder {
                 ));
             }
         }
-        let name = Name::intern(&self.name);
+        let name = Name::new(self.name.clone());
         let sem = Semaphore::new(self.max_concurrent);
         let clock = crate::timer::clock_for(self.clock, self.timer.as_deref());
         Ok(Bulkhead {

@@ -19,7 +19,8 @@ pub enum Rejection {
 }
 
 /// A call was rejected by a bulkhead: which one, its limit, and whether it
-/// was full or the wait timed out. `Copy`, three words, no allocation.
+/// was full or the wait timed out. No allocation: the name is the
+/// bulkhead's (see [`BulkheadBuilder::name`](super::BulkheadBuilder::name)).
 ///
 /// # Examples
 ///
@@ -35,7 +36,7 @@ pub enum Rejection {
 /// assert_eq!(full.to_string(), "full at 1 concurrent call");
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BulkheadFull {
     name: Name,
     limit: u32,

@@ -129,12 +129,15 @@ use semaphore::{Entry, Semaphore, Waiter};
 
 /// Something that happened in a bulkhead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BulkheadEvent {
-    /// The bulkhead's name.
-    pub name: &'static str,
+pub struct BulkheadEvent<'a> {
+    /// The bulkhead's name (borrowed for the call: `to_string()` it to keep it).
+    pub name: &'a str,
     /// What happened.
     pub kind: BulkheadEventKind,
 }
+
+/// A listener of BulkheadEvents.
+pub(crate) type BulkheadEventListener = dyn for<'a> Fn(&BulkheadEvent<'a>) + Send + Sync;
 
 /// What happened in a bulkhead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +167,7 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     name: Name,
     counts: Striped<3>,
-    listeners: Listeners<BulkheadEvent>,
+    listeners: Listeners<BulkheadEventListener>,
     #[cfg(feature = "metrics")]
     metrics: metrics::BulkheadMetrics,
 }
@@ -222,9 +225,11 @@ impl Inner {
         }
         #[cfg(not(feature = "metrics"))]
         self.counts.increment(ADMITTED);
-        self.listeners.emit(|| BulkheadEvent {
-            name: self.name.as_str(),
-            kind: BulkheadEventKind::Admitted { waited },
+        self.listeners.emit(|listener| {
+            listener(&BulkheadEvent {
+                name: self.name.as_str(),
+                kind: BulkheadEventKind::Admitted { waited },
+            })
         });
     }
 
@@ -242,11 +247,13 @@ impl Inner {
         }
         #[cfg(feature = "tracing")]
         tracing::debug!(target: "palisade", bulkhead = self.name.as_str(), ?reason, "bulkhead rejected a call");
-        self.listeners.emit(|| BulkheadEvent {
-            name: self.name.as_str(),
-            kind: BulkheadEventKind::Rejected(reason),
+        self.listeners.emit(|listener| {
+            listener(&BulkheadEvent {
+                name: self.name.as_str(),
+                kind: BulkheadEventKind::Rejected(reason),
+            })
         });
-        BulkheadFull::new(self.name, self.sem.limit(), reason, waited)
+        BulkheadFull::new(self.name.clone(), self.sem.limit(), reason, waited)
     }
 
     /// Gives a place back.
@@ -422,7 +429,7 @@ impl Bulkhead {
     /// Calls `listener` on every event (admissions, rejections). With no
     /// listener, events cost one load; listeners run on the caller's thread
     /// and are reached without a lock.
-    pub fn on_event(&self, listener: impl Fn(&BulkheadEvent) + Send + Sync + 'static) {
+    pub fn on_event(&self, listener: impl Fn(&BulkheadEvent<'_>) + Send + Sync + 'static) {
         self.inner.listeners.add(Box::new(listener));
     }
 

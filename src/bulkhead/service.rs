@@ -227,6 +227,7 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
+    #[project_replace = KindTaken]
     enum Kind<F> {
         Running {
             #[pin]
@@ -256,7 +257,12 @@ where
                 kind.set(Kind::Done);
                 Poll::Ready(result.map_err(Error::Operation))
             }
-            KindProj::Rejected { error } => Poll::Ready(Err(Error::BulkheadFull(*error))),
+            KindProj::Rejected { .. } => {
+                let KindTaken::Rejected { error } = kind.project_replace(Kind::Done) else {
+                    unreachable!("rejected above")
+                };
+                Poll::Ready(Err(Error::BulkheadFull(error)))
+            }
             KindProj::Done => panic!("`ResponseFuture` polled after completion"),
         }
     }

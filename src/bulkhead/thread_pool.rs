@@ -21,12 +21,15 @@ use crate::name::Name;
 
 /// Something that happened in a [`ThreadPool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolEvent {
-    /// The pool's name.
-    pub name: &'static str,
+pub struct PoolEvent<'a> {
+    /// The pool's name (borrowed for the call: `to_string()` it to keep it).
+    pub name: &'a str,
     /// What happened.
     pub kind: PoolEventKind,
 }
+
+/// A listener of PoolEvents.
+pub(crate) type PoolEventListener = dyn for<'a> Fn(&PoolEvent<'a>) + Send + Sync;
 
 /// What happened in a thread pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,7 +229,7 @@ struct Shared {
     completed: AtomicU64,
     cancelled: AtomicU64,
     rejected: AtomicU64,
-    listeners: crate::listeners::Listeners<PoolEvent>,
+    listeners: crate::listeners::Listeners<PoolEventListener>,
     #[cfg(feature = "metrics")]
     metrics: super::metrics::PoolMetrics,
 }
@@ -336,7 +339,7 @@ impl Shared {
             done(None);
             match ran {
                 Ok(()) => drop(reject),
-                Err(panic) => reject(panicked(self.name, panic)),
+                Err(panic) => reject(panicked(self.name.clone(), panic)),
             }
             queue = lock(&self.queue);
         }
@@ -347,9 +350,11 @@ impl Shared {
     }
 
     fn emit(&self, kind: PoolEventKind) {
-        self.listeners.emit(|| PoolEvent {
-            name: self.name.as_str(),
-            kind,
+        self.listeners.emit(|listener| {
+            listener(&PoolEvent {
+                name: self.name.as_str(),
+                kind,
+            })
         });
     }
 
@@ -359,7 +364,12 @@ impl Shared {
         #[cfg(feature = "metrics")]
         self.metrics.rejected(reason);
         let limit = u32::try_from(self.threads).unwrap_or(u32::MAX);
-        PoolError::Rejected(BulkheadFull::new(self.name, limit, reason, Duration::ZERO))
+        PoolError::Rejected(BulkheadFull::new(
+            self.name.clone(),
+            limit,
+            reason,
+            Duration::ZERO,
+        ))
     }
 
     /// Queues `job`, or gives it back with the rejection.
@@ -564,7 +574,7 @@ impl ThreadPool {
         R: FnOnce(&Slot<T>, Name, &Worker, &dyn Fn(bool)) + Send + 'static,
     {
         let slot = Slot::new();
-        let pool = self.shared().name;
+        let pool = self.shared().name.clone();
         let job = Job {
             run: {
                 let slot = Arc::clone(&slot);
@@ -592,7 +602,7 @@ impl ThreadPool {
     /// jobs), on the thread where it happened (the caller's, or the
     /// worker's for `Finished`), reached without a lock. Events of one job
     /// from two threads may arrive in either order.
-    pub fn on_event(&self, listener: impl Fn(&PoolEvent) + Send + Sync + 'static) {
+    pub fn on_event(&self, listener: impl Fn(&PoolEvent<'_>) + Send + Sync + 'static) {
         self.shared().listeners.add(Box::new(listener));
     }
 
@@ -727,7 +737,7 @@ where
 #[must_use]
 #[derive(Debug)]
 pub struct ThreadPoolBuilder {
-    name: String,
+    name: std::borrow::Cow<'static, str>,
     threads: usize,
     queue: usize,
 }
@@ -735,7 +745,7 @@ pub struct ThreadPoolBuilder {
 impl Default for ThreadPoolBuilder {
     fn default() -> Self {
         Self {
-            name: String::from("default"),
+            name: std::borrow::Cow::Borrowed("default"),
             threads: 10,
             queue: 0,
         }
@@ -747,7 +757,7 @@ pub const MAX_THREADS: usize = 1024;
 
 impl ThreadPoolBuilder {
     /// The name used in errors and thread names. Default `"default"`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         self.name = name.into();
         self
     }
@@ -779,7 +789,7 @@ impl ThreadPoolBuilder {
                 "must be at least 1 and at most MAX_THREADS (1024)",
             ));
         }
-        let name = Name::intern(&self.name);
+        let name = Name::new(self.name.clone());
         let shared = Arc::new(Shared {
             name,
             threads: self.threads,
@@ -798,7 +808,7 @@ impl ThreadPoolBuilder {
             rejected: AtomicU64::new(0),
             listeners: crate::listeners::Listeners::new(),
             #[cfg(feature = "metrics")]
-            metrics: super::metrics::PoolMetrics::new(name.as_str()),
+            metrics: super::metrics::PoolMetrics::new(&self.name),
         });
         let pool = ThreadPool {
             handle: Arc::new(Handle {

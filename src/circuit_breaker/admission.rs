@@ -101,7 +101,7 @@ impl Inner {
             self.name.as_str(),
             EventKind::Rejected { state, retry_after },
         );
-        Err(CircuitOpen::new(self.name, state, retry_after))
+        Err(CircuitOpen::new(self.name.clone(), state, retry_after))
     }
 
     /// Whether a call asking now would be let through, found without

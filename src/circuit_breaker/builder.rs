@@ -35,7 +35,7 @@ use crate::name::Name;
 /// ```
 #[must_use]
 pub struct CircuitBreakerBuilder<C = DefaultClassifier> {
-    name: String,
+    name: std::borrow::Cow<'static, str>,
     settings: Settings,
     window: WindowKind,
     initial_state: State,
@@ -57,7 +57,7 @@ impl<C> std::fmt::Debug for CircuitBreakerBuilder<C> {
 impl Default for CircuitBreakerBuilder {
     fn default() -> Self {
         Self {
-            name: String::from("default"),
+            name: std::borrow::Cow::Borrowed("default"),
             settings: Settings::default(),
             window: WindowKind::Count { size: 100 },
             initial_state: State::Closed,
@@ -71,10 +71,11 @@ impl Default for CircuitBreakerBuilder {
 impl<C> CircuitBreakerBuilder<C> {
     /// The name used in errors, events and metrics. Default `"default"`.
     ///
-    /// Names are interned for the life of the process (a rejection then
-    /// carries a pointer, not a reference count): use one per dependency,
-    /// not one per request.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    /// A `&'static str` (`"inventory"`) is kept as is and costs nothing
+    /// to carry in a rejection; a `String` made at run time (per host, per
+    /// tenant: `host.to_owned()`) is reference counted and freed with the
+    /// last instance and error that use it.
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         self.name = name.into();
         self
     }
@@ -231,7 +232,7 @@ impl<C> CircuitBreakerBuilder<C> {
         let window = self.window.build()?;
         let validated = self.settings.validate(window.max_calls())?;
         let inner = Inner::new(
-            Name::intern(&self.name),
+            Name::new(self.name.clone()),
             window,
             validated,
             self.initial_state,

@@ -22,11 +22,10 @@ use crate::name::Name;
 /// assert_eq!(err.retry_after(), None);
 /// ```
 ///
-/// It is `Copy` and two words, with no padding (results that carry it are
-/// moved whole, in words): the breaker's name is interned when the breaker
-/// is built, so a rejection copies a pointer and counts no reference; the
-/// state and the time to the next trial share one word.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// It is three words: the breaker's name (a `&'static str` copied as is,
+/// or a reference-counted name made at run time) and one word shared by
+/// the state and the time to the next trial.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CircuitOpen {
     name: Name,
     /// `nanoseconds to the next trial << 3 | state`; the nanoseconds are

@@ -43,7 +43,8 @@ pub enum EventKind {
     NotRecorded,
 }
 
-pub(crate) type Listener = crate::listeners::Listener<Event<'static>>;
+/// A listener of a breaker's events.
+pub(crate) type Listener = dyn for<'a> Fn(&Event<'a>) + Send + Sync;
 
 /// Where a breaker's events go: registered listeners and, with the
 /// `metrics` feature, `metrics`-crate instruments whose handles are created
@@ -60,7 +61,7 @@ pub(crate) type Listener = crate::listeners::Listener<Event<'static>>;
 /// in the order they happened. A listener may itself cause a transition:
 /// it is queued and dispatched after the current one.
 pub(crate) struct Events {
-    listeners: Listeners<Event<'static>>,
+    listeners: Listeners<Listener>,
     /// Transitions not yet dispatched, oldest first.
     pending: Mutex<VecDeque<(State, State)>>,
     /// Held by the thread dispatching transitions.
@@ -82,20 +83,21 @@ impl Events {
 
     /// Appends a listener. A call racing the registration may or may not
     /// reach it.
-    pub(crate) fn add(&self, listener: Listener) {
+    pub(crate) fn add(&self, listener: Box<Listener>) {
         self.listeners.add(listener);
     }
 
     /// Emits a call-path event (rejection, record) at once.
     #[inline]
-    pub(crate) fn emit(&self, name: &'static str, kind: EventKind) {
+    pub(crate) fn emit(&self, name: &str, kind: EventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
         #[cfg(feature = "tracing")]
         if let EventKind::Rejected { state, retry_after } = kind {
             tracing::debug!(target: "palisade", breaker = name, ?state, ?retry_after, "circuit breaker rejected a call");
         }
-        self.listeners.emit(|| Event { name, kind });
+        self.listeners
+            .emit(|listener| listener(&Event { name, kind }));
     }
 
     /// Publishes the batched per-call metric counts (feature `metrics`).
@@ -119,7 +121,7 @@ impl Events {
 
     /// Dispatches queued transitions in order, unless another thread (or an
     /// outer frame of this one) is dispatching: it will dispatch ours too.
-    pub(crate) fn dispatch_transitions(&self, name: &'static str) {
+    pub(crate) fn dispatch_transitions(&self, name: &str) {
         loop {
             let Some(serial) = self.dispatching.try_lock() else {
                 return;
@@ -132,7 +134,8 @@ impl Events {
                 self.metrics.transition(from, to);
                 #[cfg(feature = "tracing")]
                 tracing::info!(target: "palisade", breaker = name, ?from, ?to, "circuit breaker transition");
-                self.listeners.emit(|| Event { name, kind });
+                self.listeners
+                    .emit(|listener| listener(&Event { name, kind }));
             }
             drop(serial);
             // A transition queued after our last look and before we let go

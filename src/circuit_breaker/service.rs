@@ -249,6 +249,7 @@ pin_project! {
 
 pin_project! {
     #[project = KindProj]
+    #[project_replace = KindTaken]
     enum Kind<F, C> {
         Running {
             #[pin]
@@ -259,6 +260,7 @@ pin_project! {
         Rejected {
             error: CircuitOpen,
         },
+        Done,
     }
 }
 
@@ -271,13 +273,20 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
+        let mut kind = self.project().kind;
+        match kind.as_mut().project() {
             KindProj::Running {
                 fut,
                 ticket,
                 classifier,
             } => poll_admitted(fut, ticket, classifier, cx),
-            KindProj::Rejected { error } => Poll::Ready(Err(Error::CircuitOpen(*error))),
+            KindProj::Rejected { .. } => {
+                let KindTaken::Rejected { error } = kind.project_replace(Kind::Done) else {
+                    unreachable!("rejected above")
+                };
+                Poll::Ready(Err(Error::CircuitOpen(error)))
+            }
+            KindProj::Done => panic!("`ResponseFuture` polled after completion"),
         }
     }
 }

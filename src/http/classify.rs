@@ -495,7 +495,7 @@ mod tests {
             Decision::RetryAfter(std::time::Duration::from_secs(7))
         );
         let open = crate::Error::<()>::CircuitOpen(crate::CircuitOpen::new(
-            crate::name::Name::intern("x"),
+            crate::name::Name::new("x".into()),
             crate::circuit_breaker::State::Open,
             None,
         ));

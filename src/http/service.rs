@@ -206,7 +206,7 @@ pub trait Arm: sealed::Sealed {
     /// The body's guard.
     type Guard: BodyGuard;
     /// The guard's rejection.
-    type Rejection: Copy;
+    type Rejection;
 
     /// The head arrived: the guard for its body.
     #[doc(hidden)]
@@ -354,9 +354,10 @@ where
                 std::mem::forget(guard);
                 std::task::ready!(poll)
             }
-            KindProj::Rejected { rejection } => {
-                let rejection = *rejection;
-                kind.set(Kind::Done);
+            KindProj::Rejected { .. } => {
+                let KindTaken::Rejected { rejection } = kind.project_replace(Kind::Done) else {
+                    unreachable!("rejected above")
+                };
                 return Poll::Ready(Err(rejection.into()));
             }
             KindProj::Done => panic!("`ResponseFuture` polled after completion"),

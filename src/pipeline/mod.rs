@@ -94,7 +94,7 @@ impl<Tm: Timer + Clone> Pipeline<Tm> {
     pub fn builder(timer: Tm) -> PipelineBuilder<Tm> {
         PipelineBuilder {
             timer,
-            name: String::from("pipeline"),
+            name: std::borrow::Cow::Borrowed("pipeline"),
             total: None,
             retry: None,
             breaker: None,
@@ -109,7 +109,7 @@ impl<Tm: Timer + Clone> Pipeline<Tm> {
 #[must_use]
 pub struct PipelineBuilder<Tm, P = RetryErrors> {
     timer: Tm,
-    name: String,
+    name: std::borrow::Cow<'static, str>,
     total: Option<Duration>,
     retry: Option<Retry<P>>,
     breaker: Option<CircuitBreaker>,
@@ -120,7 +120,7 @@ pub struct PipelineBuilder<Tm, P = RetryErrors> {
 impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
     /// The name of the pipeline's timeouts (in their errors). Default
     /// `"pipeline"`; the attempt timeout is `"<name>.attempt"`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         self.name = name.into();
         self
     }
@@ -169,7 +169,7 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
     /// A [`ConfigError`] naming `duration` if a timeout is zero or above
     /// `MAX_DURATION`.
     pub fn build(self) -> Result<Pipeline<Tm, P>, ConfigError> {
-        let timeout = |name: String, d: Option<Duration>| {
+        let timeout = |name: std::borrow::Cow<'static, str>, d: Option<Duration>| {
             d.map(|d| {
                 Timeout::builder()
                     .name(name)
@@ -181,7 +181,7 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
         };
         Ok(Pipeline {
             total: timeout(self.name.clone(), self.total)?,
-            attempt: timeout(format!("{}.attempt", self.name), self.attempt)?,
+            attempt: timeout(format!("{}.attempt", self.name).into(), self.attempt)?,
             retry: self.retry,
             breaker: self.breaker,
             bulkhead: self.bulkhead,

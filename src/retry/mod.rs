@@ -80,12 +80,15 @@ use backoff::Random;
 
 /// Something that happened in a retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryEvent {
-    /// The retry's name.
-    pub name: &'static str,
+pub struct RetryEvent<'a> {
+    /// The retry's name (borrowed for the call: `to_string()` it to keep it).
+    pub name: &'a str,
     /// What happened.
     pub kind: RetryEventKind,
 }
+
+/// A listener of RetryEvents.
+pub(crate) type RetryEventListener = dyn for<'a> Fn(&RetryEvent<'a>) + Send + Sync;
 
 /// What happened in a retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +143,7 @@ pub(crate) struct Shared {
     timer: Arc<dyn DynTimer>,
     clock: Arc<dyn Clock>,
     random: Random,
-    listeners: Listeners<RetryEvent>,
+    listeners: Listeners<RetryEventListener>,
     #[cfg(feature = "metrics")]
     metrics: RetryMetrics,
 }
@@ -162,9 +165,11 @@ impl Shared {
                 target: "palisade", retry = self.name.as_str(), attempts, ?reason, "gave up retrying"
             ),
         }
-        self.listeners.emit(|| RetryEvent {
-            name: self.name.as_str(),
-            kind,
+        self.listeners.emit(|listener| {
+            listener(&RetryEvent {
+                name: self.name.as_str(),
+                kind,
+            })
         });
     }
 }
@@ -275,7 +280,7 @@ impl<P> Retry<P> {
     }
 
     /// Calls `listener` on every retry and every give-up.
-    pub fn on_event(&self, listener: impl Fn(&RetryEvent) + Send + Sync + 'static) {
+    pub fn on_event(&self, listener: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) {
         self.shared.listeners.add(Box::new(listener));
     }
 
@@ -326,7 +331,7 @@ impl<P> Retry<P> {
 /// [`build`](Self::build).
 #[must_use]
 pub struct RetryBuilder<P = RetryErrors> {
-    name: String,
+    name: std::borrow::Cow<'static, str>,
     max_attempts: u32,
     max_elapsed: Option<Duration>,
     backoff: Backoff,
@@ -353,7 +358,7 @@ impl<P> std::fmt::Debug for RetryBuilder<P> {
 impl Default for RetryBuilder {
     fn default() -> Self {
         Self {
-            name: String::from("retry"),
+            name: std::borrow::Cow::Borrowed("retry"),
             max_attempts: 3,
             max_elapsed: None,
             backoff: Backoff::default(),
@@ -373,7 +378,7 @@ pub const MAX_ATTEMPTS: u32 = 1000;
 
 impl<P> RetryBuilder<P> {
     /// The name used in events and metrics. Default `"retry"`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         self.name = name.into();
         self
     }
@@ -491,7 +496,7 @@ impl<P> RetryBuilder<P> {
             None => Random::seeded(self.seed.unwrap_or_else(crate::random_seed)),
         };
         let clock = crate::timer::clock_for(self.clock, Some(&*timer));
-        let name = Name::intern(&self.name);
+        let name = Name::new(self.name.clone());
         Ok(Retry {
             shared: Arc::new(Shared {
                 name,
@@ -506,7 +511,7 @@ impl<P> RetryBuilder<P> {
                 random,
                 listeners: Listeners::new(),
                 #[cfg(feature = "metrics")]
-                metrics: RetryMetrics::new(name.as_str()),
+                metrics: RetryMetrics::new(&self.name),
             }),
             policy: self.policy,
         })

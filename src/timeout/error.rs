@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::name::Name;
 
-/// An operation ran out of time and was dropped. `Copy`, two words.
+/// An operation ran out of time and was dropped. No allocation: the name
+/// is the timeout's.
 ///
 /// # Examples
 ///
@@ -27,7 +28,7 @@ use crate::name::Name;
 /// # use std::future::Future;
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TimedOut {
     name: Name,
     after_nanos: u64,

@@ -29,7 +29,7 @@ pin_project! {
         #[pin]
         stage: Stage<F, Fut, T::Sleep>,
         timer: &'a T,
-        name: Name,
+        name: &'a Name,
         duration: Option<Duration>,
     }
 }
@@ -50,7 +50,7 @@ pin_project! {
 }
 
 impl<'a, T: Timer, F, Fut> TimeoutCall<'a, T, F, Fut> {
-    pub(crate) fn new(timer: &'a T, name: Name, duration: Option<Duration>, make: F) -> Self {
+    pub(crate) fn new(timer: &'a T, name: &'a Name, duration: Option<Duration>, make: F) -> Self {
         Self {
             stage: Stage::Waiting { make },
             timer,
@@ -79,13 +79,9 @@ where
             }
         }
         let poll = match this.stage.as_mut().project() {
-            StageProj::Running { fut, sleep } => race(
-                fut,
-                sleep,
-                *this.name,
-                this.duration.unwrap_or_default(),
-                cx,
-            ),
+            StageProj::Running { fut, sleep } => {
+                race(fut, sleep, this.name, this.duration.unwrap_or_default(), cx)
+            }
             _ => panic!("`TimeoutCall` polled after completion"),
         };
         if poll.is_ready() {
@@ -110,7 +106,7 @@ impl<T: Timer, F, Fut> std::fmt::Debug for TimeoutCall<'_, T, F, Fut> {
 pub(crate) fn race<Fut, S, U, E>(
     fut: Pin<&mut Fut>,
     sleep: Pin<&mut Option<S>>,
-    name: Name,
+    name: &Name,
     after: Duration,
     cx: &mut Context<'_>,
 ) -> Poll<Result<U, Error<E>>>
@@ -122,7 +118,9 @@ where
         return Poll::Ready(result.map_err(Error::Operation));
     }
     match sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
-        Some(Poll::Ready(_)) => Poll::Ready(Err(Error::TimedOut(TimedOut::new(name, after)))),
+        Some(Poll::Ready(_)) => {
+            Poll::Ready(Err(Error::TimedOut(TimedOut::new(name.clone(), after))))
+        }
         _ => Poll::Pending,
     }
 }

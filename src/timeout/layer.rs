@@ -103,7 +103,7 @@ impl<S, T: Clone, D: Clone> Layer<S> for TimeoutLayer<T, D> {
             inner,
             timer: self.timer.clone(),
             duration: self.duration.clone(),
-            name: self.name,
+            name: self.name.clone(),
         }
     }
 }
@@ -144,7 +144,9 @@ where
         let sleep = after.map(|d| self.timer.sleep(d));
         TimeoutResponse {
             stage: Running::Running { fut, sleep },
-            name: self.name,
+            // Free for a `&'static str` name; a name made at run time is
+            // one reference count per call.
+            name: self.name.clone(),
             after: after.unwrap_or_default(),
         }
     }
@@ -185,7 +187,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let poll = match this.stage.as_mut().project() {
-            RunningProj::Running { fut, sleep } => race(fut, sleep, *this.name, *this.after, cx),
+            RunningProj::Running { fut, sleep } => race(fut, sleep, this.name, *this.after, cx),
             RunningProj::Done => panic!("`TimeoutResponse` polled after completion"),
         };
         if poll.is_ready() {

@@ -77,7 +77,7 @@ impl Timeout<()> {
     /// A builder: name, duration, timer.
     pub fn builder() -> TimeoutBuilder<()> {
         TimeoutBuilder {
-            name: String::from("timeout"),
+            name: std::borrow::Cow::Borrowed("timeout"),
             duration: None,
             timer: (),
         }
@@ -88,14 +88,14 @@ impl Timeout<()> {
 #[derive(Debug)]
 #[must_use]
 pub struct TimeoutBuilder<T> {
-    name: String,
+    name: std::borrow::Cow<'static, str>,
     duration: Option<Duration>,
     timer: T,
 }
 
 impl<T> TimeoutBuilder<T> {
     /// The name used in errors. Default `"timeout"`.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
         self.name = name.into();
         self
     }
@@ -141,7 +141,7 @@ impl<T: Timer> TimeoutBuilder<T> {
         Ok(Timeout {
             duration: self.duration,
             timer: self.timer,
-            name: Name::intern(&self.name),
+            name: Name::new(self.name.clone()),
         })
     }
 }
@@ -165,7 +165,7 @@ impl<T: Timer> Timeout<T> {
 
     /// The error of this timeout firing.
     pub(crate) fn fired(&self) -> TimedOut {
-        TimedOut::new(self.name, self.duration.unwrap_or_default())
+        TimedOut::new(self.name.clone(), self.duration.unwrap_or_default())
     }
 
     /// Runs the future `make()` returns, dropping it if it takes longer
@@ -200,7 +200,7 @@ impl<T: Timer> Timeout<T> {
     {
         TimeoutCall::new(
             &self.timer,
-            self.name,
+            &self.name,
             duration.map(|d| d.min(MAX_DURATION)),
             make,
         )
