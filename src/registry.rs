@@ -39,27 +39,133 @@
 //! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::clock::{Clock, DefaultClock};
 use crate::error::ConfigError;
 
 type Make<T> = Box<dyn Fn(&str) -> Result<T, ConfigError> + Send + Sync>;
 
+/// A name's place in the table: its instance, or the first use of the name
+/// making it (outside the lock) while later uses wait.
+enum Slot<T> {
+    Ready(Entry<T>),
+    Making(Arc<Pending<T>>),
+}
+
 struct Entry<T> {
     value: T,
-    /// Clock time of the last `get`.
+    /// Clock time of the last `get`: written under the read lock.
     used: AtomicU64,
+    /// The recency key of this entry's one live record in `Table::order`.
+    queued: u64,
+}
+
+/// What waiters of a name being made get: the instance or `make`'s error.
+struct Pending<T> {
+    result: Mutex<Option<Result<T, ConfigError>>>,
+    done: Condvar,
+}
+
+impl<T: Clone> Pending<T> {
+    fn finish(&self, result: Result<T, ConfigError>) {
+        *self.result.lock() = Some(result);
+        self.done.notify_all();
+    }
+
+    fn wait(&self) -> Result<T, ConfigError> {
+        let mut result = self.result.lock();
+        loop {
+            if let Some(result) = &*result {
+                return result.clone();
+            }
+            self.done.wait(&mut result);
+        }
+    }
+}
+
+/// The instances and their recency. `order` is a min-heap of (last use
+/// as last seen, name) records, one live record per entry: a `get` only
+/// stores its time in the entry (under the read lock), and eviction pops
+/// the oldest record, re-queues it at the entry's real last use if it was
+/// used since, and evicts it otherwise. Each re-queue answers a `get`, so
+/// making room costs O(log n) amortised, never a scan of every entry.
+struct Table<T> {
+    slots: HashMap<Arc<str>, Slot<T>>,
+    order: BinaryHeap<Reverse<(u64, Arc<str>)>>,
+    /// `Ready` slots.
+    ready: usize,
+}
+
+impl<T> Table<T> {
+    /// The live entry `record` stands for (a record left by a removed or
+    /// re-queued entry stands for none).
+    fn live(&self, (key, name): &(u64, Arc<str>)) -> Option<&Entry<T>> {
+        match self.slots.get(name) {
+            Some(Slot::Ready(entry)) if entry.queued == *key => Some(entry),
+            _ => None,
+        }
+    }
+
+    /// Pops the oldest live record whose entry is still unused since then
+    /// and `evict` says may go, re-queueing those used since; stops at the
+    /// first live, unused record `evict` keeps (or when empty).
+    fn evict_oldest(&mut self, evict: impl Fn(u64, usize) -> bool) -> bool {
+        while let Some(Reverse(record)) = self.order.peek() {
+            let Some(entry) = self.live(record) else {
+                self.order.pop();
+                continue;
+            };
+            // Relaxed: a recency hint written by `get`.
+            let used = entry.used.load(Ordering::Relaxed);
+            if used > record.0 {
+                let Some(Reverse((_, name))) = self.order.pop() else {
+                    unreachable!("peeked")
+                };
+                if let Some(Slot::Ready(entry)) = self.slots.get_mut(&name) {
+                    entry.queued = used;
+                }
+                self.order.push(Reverse((used, name)));
+                continue;
+            }
+            if !evict(used, self.ready) {
+                return false;
+            }
+            let Some(Reverse((_, name))) = self.order.pop() else {
+                unreachable!("peeked")
+            };
+            self.slots.remove(&name);
+            self.ready -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// Drops the records of removed entries once they outnumber the live
+    /// ones: O(n), after at least n removals.
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.ready + 64 {
+            self.order = self
+                .slots
+                .iter()
+                .filter_map(|(name, slot)| match slot {
+                    Slot::Ready(entry) => Some(Reverse((entry.queued, Arc::clone(name)))),
+                    Slot::Making(_) => None,
+                })
+                .collect();
+        }
+    }
 }
 
 struct Shared<T> {
-    entries: RwLock<HashMap<Arc<str>, Entry<T>>>,
+    table: RwLock<Table<T>>,
     make: Make<T>,
     max: usize,
     idle: u64,
@@ -83,7 +189,7 @@ impl<T> Clone for Registry<T> {
 impl<T> fmt::Debug for Registry<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("len", &self.shared.entries.read().len())
+            .field("len", &self.shared.table.read().ready)
             .field("max_entries", &self.shared.max)
             .finish_non_exhaustive()
     }
@@ -110,6 +216,71 @@ impl<T> fmt::Debug for RegistryBuilder<T> {
 /// The most entries a registry may hold.
 pub const MAX_ENTRIES: usize = 1 << 20;
 
+/// Ends the first use of a name: on success stores the instance; if `make`
+/// failed or panicked, clears the slot. Either way wakes the waiters.
+struct Making<'a, T: Clone> {
+    shared: &'a Shared<T>,
+    name: &'a str,
+    /// `None` once finished.
+    pending: Option<Arc<Pending<T>>>,
+}
+
+impl<T: Clone> Making<'_, T> {
+    fn finish(mut self, result: Result<T, ConfigError>) -> Result<T, ConfigError> {
+        let pending = self.pending.take().expect("finished once");
+        let now = self.shared.clock.now_nanos();
+        {
+            let mut table = self.shared.table.write();
+            let ours = matches!(
+                table.slots.get(self.name),
+                Some(Slot::Making(p)) if Arc::ptr_eq(p, &pending)
+            );
+            // Removed while it was made (`remove`): handed out, not kept.
+            if ours {
+                match &result {
+                    Ok(value) => {
+                        self.shared.make_room(&mut table, now);
+                        let name: Arc<str> = Arc::from(self.name);
+                        table.slots.insert(
+                            Arc::clone(&name),
+                            Slot::Ready(Entry {
+                                value: value.clone(),
+                                used: AtomicU64::new(now),
+                                queued: now,
+                            }),
+                        );
+                        table.order.push(Reverse((now, name)));
+                        table.ready += 1;
+                    }
+                    Err(_) => {
+                        table.slots.remove(self.name);
+                    }
+                }
+            }
+        }
+        pending.finish(result.clone());
+        result
+    }
+}
+
+impl<T: Clone> Drop for Making<'_, T> {
+    /// `make` panicked: the slot goes, and the waiters get an error.
+    fn drop(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let mut table = self.shared.table.write();
+        if matches!(
+            table.slots.get(self.name),
+            Some(Slot::Making(p)) if Arc::ptr_eq(p, &pending)
+        ) {
+            table.slots.remove(self.name);
+        }
+        drop(table);
+        pending.finish(Err(ConfigError::new("make", self.name, "panicked")));
+    }
+}
+
 impl<T: Clone> Registry<T> {
     /// A builder; `make` makes the instance for a name on its first use.
     pub fn builder(
@@ -124,7 +295,9 @@ impl<T: Clone> Registry<T> {
     }
 
     /// The instance for `name`, made now if the registry has none (or
-    /// evicted it). Concurrent first uses make one instance.
+    /// evicted it). Concurrent first uses make one instance: the first
+    /// calls `make`, outside the registry's lock, and the others wait for
+    /// it. Making room costs O(log n) amortised.
     ///
     /// # Errors
     ///
@@ -132,36 +305,65 @@ impl<T: Clone> Registry<T> {
     /// is stored then.
     pub fn get(&self, name: &str) -> Result<T, ConfigError> {
         let now = self.shared.clock.now_nanos();
-        if let Some(entry) = self.shared.entries.read().get(name) {
-            // Relaxed: a recency hint for eviction.
-            entry.used.store(now, Ordering::Relaxed);
-            return Ok(entry.value.clone());
+        let pending = match self.shared.table.read().slots.get(name) {
+            Some(Slot::Ready(entry)) => {
+                // Relaxed: a recency hint for eviction.
+                entry.used.store(now, Ordering::Relaxed);
+                return Ok(entry.value.clone());
+            }
+            Some(Slot::Making(pending)) => Some(Arc::clone(pending)),
+            None => None,
+        };
+        if let Some(pending) = pending {
+            return pending.wait();
         }
-        let mut entries = self.shared.entries.write();
-        if let Some(entry) = entries.get(name) {
-            entry.used.store(now, Ordering::Relaxed);
-            return Ok(entry.value.clone());
+        let making = {
+            let mut table = self.shared.table.write();
+            match table.slots.get(name) {
+                Some(Slot::Ready(entry)) => {
+                    entry.used.store(now, Ordering::Relaxed);
+                    return Ok(entry.value.clone());
+                }
+                Some(Slot::Making(pending)) => Err(Arc::clone(pending)),
+                None => {
+                    let pending = Arc::new(Pending {
+                        result: Mutex::new(None),
+                        done: Condvar::new(),
+                    });
+                    table
+                        .slots
+                        .insert(Arc::from(name), Slot::Making(Arc::clone(&pending)));
+                    Ok(pending)
+                }
+            }
+        };
+        match making {
+            Err(pending) => pending.wait(),
+            Ok(pending) => {
+                let making = Making {
+                    shared: &self.shared,
+                    name,
+                    pending: Some(pending),
+                };
+                // User code, outside the lock.
+                let result = (self.shared.make)(name);
+                making.finish(result)
+            }
         }
-        let value = (self.shared.make)(name)?;
-        self.shared.make_room(&mut entries, now);
-        entries.insert(
-            Arc::from(name),
-            Entry {
-                value: value.clone(),
-                used: AtomicU64::new(now),
-            },
-        );
-        Ok(value)
     }
 
     /// Every instance held now, with its name (sorted by name).
     pub fn entries(&self) -> Vec<(Arc<str>, T)> {
         let mut all: Vec<_> = self
             .shared
-            .entries
+            .table
             .read()
+            .slots
             .iter()
-            .map(|(name, e)| (Arc::clone(name), e.value.clone()))
+            .filter_map(|(name, slot)| match slot {
+                Slot::Ready(e) => Some((Arc::clone(name), e.value.clone())),
+                Slot::Making(_) => None,
+            })
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
@@ -169,12 +371,21 @@ impl<T: Clone> Registry<T> {
 
     /// Forgets `name`'s instance; returns it if there was one.
     pub fn remove(&self, name: &str) -> Option<T> {
-        self.shared.entries.write().remove(name).map(|e| e.value)
+        let mut table = self.shared.table.write();
+        if !matches!(table.slots.get(name), Some(Slot::Ready(_))) {
+            return None;
+        }
+        let Some(Slot::Ready(entry)) = table.slots.remove(name) else {
+            unreachable!("checked above")
+        };
+        table.ready -= 1;
+        table.compact();
+        Some(entry.value)
     }
 
     /// Instances held now.
     pub fn len(&self) -> usize {
-        self.shared.entries.read().len()
+        self.shared.table.read().ready
     }
 
     /// True if no instance is held.
@@ -186,20 +397,12 @@ impl<T: Clone> Registry<T> {
 impl<T> Shared<T> {
     /// Under the write lock, before an insert: evicts idle entries, then
     /// the least recently used ones until there is room for one more.
-    fn make_room(&self, entries: &mut HashMap<Arc<str>, Entry<T>>, now: u64) {
+    fn make_room(&self, table: &mut Table<T>, now: u64) {
         if self.idle != u64::MAX {
-            entries.retain(|_, e| now.saturating_sub(e.used.load(Ordering::Relaxed)) < self.idle);
+            while table.evict_oldest(|used, _| now.saturating_sub(used) >= self.idle) {}
         }
-        while entries.len() >= self.max {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, e)| e.used.load(Ordering::Relaxed))
-                .map(|(name, _)| Arc::clone(name));
-            match oldest {
-                Some(name) => entries.remove(&name),
-                None => break,
-            };
-        }
+        while table.evict_oldest(|_, ready| ready >= self.max) {}
+        table.compact();
     }
 }
 
@@ -240,7 +443,11 @@ impl<T: Clone> RegistryBuilder<T> {
         crate::timeout::check_duration("idle_timeout", self.idle)?;
         Ok(Registry {
             shared: Arc::new(Shared {
-                entries: RwLock::new(HashMap::new()),
+                table: RwLock::new(Table {
+                    slots: HashMap::new(),
+                    order: BinaryHeap::new(),
+                    ready: 0,
+                }),
                 make: self.make,
                 max: self.max,
                 idle: self.idle.map_or(u64::MAX, |d| d.as_nanos() as u64),

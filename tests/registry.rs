@@ -94,6 +94,154 @@ fn the_least_recently_used_makes_room_and_idle_entries_go() {
     assert_eq!(names, ["d"]);
 }
 
+/// No user code runs under the registry's lock: a `make` that reads the
+/// registry (here, its length) finishes. Under the lock it deadlocked.
+#[test]
+fn make_runs_outside_the_lock_and_may_use_the_registry() {
+    let slot: Arc<std::sync::OnceLock<Registry<Bulkhead>>> = Arc::default();
+    let registry = Registry::builder({
+        let slot = Arc::clone(&slot);
+        move |name: &str| {
+            let held = slot.get().map_or(0, Registry::len);
+            Bulkhead::builder()
+                .name(format!("{name}-after-{held}"))
+                .build()
+        }
+    })
+    .build()
+    .unwrap();
+    slot.set(registry.clone()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let first = registry.get("a").map(|b| b.name().to_string());
+        let second = registry.get("b").map(|b| b.name().to_string());
+        let _ = tx.send((first, second));
+    });
+    let (first, second) = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("make finished: it does not run under the lock");
+    assert_eq!(first.unwrap(), "a-after-0");
+    assert_eq!(second.unwrap(), "b-after-1");
+}
+
+/// A `make` that panics leaves nothing behind: the panic reaches its
+/// caller, and the next use of the name makes the instance afresh.
+#[test]
+fn a_panicking_make_leaves_nothing_behind() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let registry = Registry::builder({
+        let calls = Arc::clone(&calls);
+        move |name: &str| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("first make panics");
+            }
+            Bulkhead::builder().name(name.to_owned()).build()
+        }
+    })
+    .build()
+    .unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| registry.get("a")));
+    assert!(caught.is_err());
+    assert!(registry.is_empty());
+    assert_eq!(registry.get("a").unwrap().name(), "a");
+    assert_eq!(registry.len(), 1);
+}
+
+/// The registry against a naive model: exact least recently used
+/// eviction and idle expiry on insert, whatever the order of uses,
+/// removals and clock steps.
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Get(u8),
+        Remove(u8),
+        Advance(u16),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..12).prop_map(Op::Get),
+            1 => (0u8..12).prop_map(Op::Remove),
+            2 => (1u16..400).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn matches_an_exact_lru_with_idle_expiry(
+            max in 1usize..6,
+            idle in prop::option::of(100u64..1000),
+            ops in prop::collection::vec(op(), 1..200),
+        ) {
+            let clock = ManualClock::new();
+            let mut builder = Registry::builder(|name: &str| {
+                Bulkhead::builder().name(name.to_owned()).build()
+            })
+            .max_entries(max)
+            .clock(clock.clone());
+            if let Some(idle) = idle {
+                builder = builder.idle_timeout(Duration::from_millis(idle));
+            }
+            let registry = builder.build().unwrap();
+            // (name, last use in ms)
+            let mut model: Vec<(String, u64)> = Vec::new();
+            let mut now = 0u64;
+            for op in ops {
+                // A distinct time per step: no ties in recency.
+                clock.advance(Duration::from_millis(1));
+                now += 1;
+                match op {
+                    Op::Advance(ms) => {
+                        clock.advance(Duration::from_millis(u64::from(ms)));
+                        now += u64::from(ms);
+                    }
+                    Op::Remove(n) => {
+                        let name = format!("n{n}");
+                        let had = registry.remove(&name).is_some();
+                        let pos = model.iter().position(|(m, _)| *m == name);
+                        prop_assert_eq!(had, pos.is_some());
+                        if let Some(pos) = pos {
+                            model.remove(pos);
+                        }
+                    }
+                    Op::Get(n) => {
+                        let name = format!("n{n}");
+                        registry.get(&name).unwrap();
+                        if let Some(entry) = model.iter_mut().find(|(m, _)| *m == name) {
+                            entry.1 = now;
+                        } else {
+                            if let Some(idle) = idle {
+                                model.retain(|(_, used)| now - used < idle);
+                            }
+                            while model.len() >= max {
+                                let oldest = model
+                                    .iter()
+                                    .enumerate()
+                                    .min_by_key(|(_, (_, used))| *used)
+                                    .map(|(i, _)| i)
+                                    .unwrap();
+                                model.remove(oldest);
+                            }
+                            model.push((name, now));
+                        }
+                    }
+                }
+                let mut expected: Vec<String> = model.iter().map(|(m, _)| m.clone()).collect();
+                expected.sort();
+                let held: Vec<String> = registry
+                    .entries()
+                    .into_iter()
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                prop_assert_eq!(held, expected);
+            }
+        }
+    }
+}
+
 #[test]
 fn concurrent_first_use_of_one_key_makes_one_instance() {
     let made = Arc::new(AtomicUsize::new(0));
