@@ -53,6 +53,16 @@ pub trait Timer: Send + Sync + 'static {
     fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
         None
     }
+
+    /// How long `sleep` has left, if this timer can tell. A pipeline asks
+    /// it of its total timeout only when a retry is due, so that a retry
+    /// whose wait would end past the total timeout is not made, without a
+    /// clock read on every call. Default `None`: the pipeline cannot tell,
+    /// and such a retry waits into the timeout.
+    fn remaining(&self, sleep: &Self::Sleep) -> Option<Duration> {
+        let _ = sleep;
+        None
+    }
 }
 
 /// The tokio timer: `tokio::time::sleep`, so paused tokio time
@@ -87,6 +97,14 @@ impl Timer for TokioTimer {
 
     fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
         Some(std::sync::Arc::new(crate::clock::TokioClock::new()))
+    }
+
+    fn remaining(&self, sleep: &Self::Sleep) -> Option<Duration> {
+        Some(
+            sleep
+                .deadline()
+                .saturating_duration_since(tokio::time::Instant::now()),
+        )
     }
 }
 
@@ -194,6 +212,12 @@ impl Timer for ManualTimer {
 
     fn clock(&self) -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
         Some(std::sync::Arc::new(self.clone()))
+    }
+
+    fn remaining(&self, sleep: &ManualSleep) -> Option<Duration> {
+        Some(Duration::from_nanos(
+            sleep.deadline.saturating_sub(self.now()),
+        ))
     }
 }
 

@@ -347,6 +347,115 @@ fn a_queued_attempt_waits_without_its_deadline_running() {
     assert_eq!(out.unwrap(), "served");
 }
 
+/// The breaker in a pipeline judges attempts with its own classifier: here
+/// an `Ok(503)` is a failure, so the breaker opens on a run of them.
+#[test]
+fn a_pipeline_judges_attempts_with_the_breakers_classifier() {
+    use palisade::circuit_breaker::Classification;
+    let timer = ManualTimer::new();
+    let b = CircuitBreaker::builder()
+        .name("dep")
+        .count_window(4)
+        .minimum_calls(4)
+        .failure_rate_threshold(0.5)
+        .classifier(|r: &Result<u16, Error<std::io::Error>>| match r {
+            Ok(status) if *status >= 500 => Classification::Failure,
+            Ok(_) => Classification::Success,
+            Err(_) => Classification::Failure,
+        })
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .circuit_breaker(b.clone())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        let status = drive(
+            &timer,
+            pipeline.call(|| async { Ok::<u16, std::io::Error>(503) }),
+        );
+        assert_eq!(status.unwrap(), 503);
+    }
+    assert_eq!(b.state(), State::Open, "four Ok(503)s are four failures");
+    let err = drive(
+        &timer,
+        pipeline.call(|| async { Ok::<u16, std::io::Error>(200) }),
+    );
+    assert!(err.unwrap_err().is_circuit_open());
+}
+
+/// One time source: the retry's waits are slept on the pipeline's timer
+/// and its elapsed time read on the pipeline's clock, whatever timer the
+/// retry was built with (here one that never moves).
+#[test]
+fn a_pipelines_retry_waits_on_the_pipelines_timer() {
+    let timer = ManualTimer::new();
+    let elsewhere = ManualTimer::new();
+    let retry = Retry::builder()
+        .max_attempts(3)
+        .max_elapsed(Duration::from_secs(1))
+        .backoff(Backoff::constant(100 * MS))
+        .timer(elsewhere.clone())
+        .clock(elsewhere)
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder(timer.clone())
+        .retry(retry)
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let err = drive(&timer, pipeline.call(|| failing(&calls))).unwrap_err();
+    assert!(matches!(err, Error::Operation(_)), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        timer.elapsed(),
+        200 * MS,
+        "two waits on the pipeline's timer"
+    );
+}
+
+/// A pipeline is cheap to clone, and clones share its guards: a pipeline
+/// per host lives in a `Registry` as it is, and its accessors reach the
+/// instances it holds.
+#[test]
+fn pipelines_kept_per_host_in_a_registry_share_their_guards() {
+    use palisade::registry::Registry;
+    let timer = ManualTimer::new();
+    let registry = Registry::builder({
+        let timer = timer.clone();
+        move |host: &str| {
+            Pipeline::builder(timer.clone())
+                .name(host.to_owned())
+                .timeout(Duration::from_secs(1))
+                .circuit_breaker(CircuitBreaker::builder().name(host.to_owned()).build()?)
+                .bulkhead(Bulkhead::builder().name(host.to_owned()).build()?)
+                .build()
+        }
+    })
+    .build()
+    .unwrap();
+    for _ in 0..3 {
+        let pipeline = registry.get("inventory.internal").unwrap();
+        drive(
+            &timer,
+            pipeline.call(|| async { Ok::<_, std::io::Error>(()) }),
+        )
+        .unwrap();
+    }
+    let pipeline = registry.get("inventory.internal").unwrap();
+    let breaker = pipeline.circuit_breaker().unwrap();
+    assert_eq!(breaker.name(), "inventory.internal");
+    assert_eq!(
+        breaker.snapshot().calls(),
+        3,
+        "one breaker behind every clone"
+    );
+    assert_eq!(pipeline.bulkhead().unwrap().metrics().in_flight, 0);
+    assert_eq!(pipeline.timeout(), Some(Duration::from_secs(1)));
+    assert_eq!(pipeline.attempt_timeout(), None);
+    assert!(pipeline.retry().is_none());
+}
+
 /// DESIGN semantics 20: the slow-call clock starts when the operation
 /// starts. Time queued for a bulkhead place is the caller's congestion,
 /// not the dependency's slowness.

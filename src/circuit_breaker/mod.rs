@@ -275,6 +275,11 @@ impl<C> CircuitBreaker<C> {
         &self.inner
     }
 
+    /// Its classifier, for guards that compose the breaker (the pipeline).
+    pub(crate) fn classifier(&self) -> &C {
+        &self.classifier
+    }
+
     /// The current state, after any transition its clock makes due
     /// (open → half-open at the deadline, half-open → open at the maximum
     /// wait).

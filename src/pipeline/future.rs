@@ -22,10 +22,11 @@ use crate::bulkhead::future::Wait;
 use crate::bulkhead::Admit;
 use crate::circuit_breaker::state::Admission;
 use crate::circuit_breaker::Classification;
+use crate::circuit_breaker::Classify;
 use crate::error::Error;
 use crate::retry::future::Progress;
 use crate::retry::RetryPolicy;
-use crate::timer::{BoxSleep, Timer};
+use crate::timer::Timer;
 
 type BreakerInner = crate::circuit_breaker::state::Inner;
 type BulkheadInner = crate::bulkhead::Inner;
@@ -74,9 +75,9 @@ pin_project! {
     /// admission (a cancelled call), the bulkhead place or queue slot, and
     /// what the call holds of a retry budget.
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineCall<R, Tm: Timer, P, A: Attempts>
+    pub struct PipelineCall<R, Tm: Timer, P, A: Attempts, C = crate::circuit_breaker::DefaultClassifier>
     where
-        R: Deref<Target = Pipeline<Tm, P>>,
+        R: Deref<Target = Pipeline<Tm, P, C>>,
     {
         // Declared first, dropped first: the operation, then what it held.
         #[pin]
@@ -85,7 +86,9 @@ pin_project! {
         attempt_deadline: Option<Tm::Sleep>,
         #[pin]
         total_deadline: Option<Tm::Sleep>,
-        backoff: Option<BoxSleep>,
+        // The wait before the next attempt, on the pipeline's timer.
+        #[pin]
+        backoff: Option<Tm::Sleep>,
         wait: Option<Wait<Arc<BulkheadInner>>>,
         // The breaker's admission of the running attempt (`NONE` if none).
         admission: Admission,
@@ -95,18 +98,18 @@ pin_project! {
         step: Step,
         attempts: A,
         pipeline: R,
-        policy: PhantomData<fn() -> P>,
+        policy: PhantomData<fn() -> (P, C)>,
     }
 
-    impl<R, Tm: Timer, P, A: Attempts> PinnedDrop for PipelineCall<R, Tm, P, A>
+    impl<R, Tm: Timer, P, A: Attempts, C> PinnedDrop for PipelineCall<R, Tm, P, A, C>
     where
-        R: Deref<Target = Pipeline<Tm, P>>,
+        R: Deref<Target = Pipeline<Tm, P, C>>,
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             // The operation first, then what it held.
             this.fut.set(None);
-            let pipeline: &Pipeline<Tm, P> = this.pipeline;
+            let pipeline: &Pipeline<Tm, P, C> = this.pipeline;
             give_back(pipeline, this.admission, this.place, None);
             if let Some(retry) = &pipeline.retry {
                 this.progress.finish(retry.parts().0);
@@ -117,8 +120,8 @@ pin_project! {
 
 /// Gives back what an attempt holds: its place, and its admission,
 /// recorded as `class` (`None`: cancelled).
-fn give_back<Tm, P>(
-    pipeline: &Pipeline<Tm, P>,
+fn give_back<Tm, P, C>(
+    pipeline: &Pipeline<Tm, P, C>,
     admission: &mut Admission,
     place: &mut bool,
     class: Option<Classification>,
@@ -154,9 +157,9 @@ impl Drop for FailOnUnwind<'_> {
     }
 }
 
-impl<R, Tm: Timer, P, A: Attempts> PipelineCall<R, Tm, P, A>
+impl<R, Tm: Timer, P, A: Attempts, C> PipelineCall<R, Tm, P, A, C>
 where
-    R: Deref<Target = Pipeline<Tm, P>>,
+    R: Deref<Target = Pipeline<Tm, P, C>>,
 {
     pub(crate) fn new(pipeline: R, attempts: A) -> Self {
         Self {
@@ -176,19 +179,20 @@ where
     }
 }
 
-impl<R, Tm, P, A, T, E> Future for PipelineCall<R, Tm, P, A>
+impl<R, Tm, P, A, T, E, C> Future for PipelineCall<R, Tm, P, A, C>
 where
-    R: Deref<Target = Pipeline<Tm, P>>,
+    R: Deref<Target = Pipeline<Tm, P, C>>,
     Tm: Timer,
     A: Attempts,
     A::Attempt: Future<Output = Result<T, E>>,
     P: RetryPolicy<T, Error<E>>,
+    C: Classify<T, Error<E>>,
 {
     type Output = Result<T, Error<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let pipeline: &Pipeline<Tm, P> = this.pipeline;
+        let pipeline: &Pipeline<Tm, P, C> = this.pipeline;
 
         // Makes the attempt's future; its deadline and the breaker's
         // slow-call clock start with it (not while the call waited for a
@@ -221,7 +225,7 @@ where
                 this.fut.set(None);
                 this.attempt_deadline.set(None);
                 *this.wait = None;
-                *this.backoff = None;
+                this.backoff.set(None);
                 give_back(pipeline, this.admission, this.place, None);
                 if let Some(retry) = &pipeline.retry {
                     this.progress.finish(retry.parts().0);
@@ -238,12 +242,7 @@ where
                         this.total_deadline.set(total.start());
                     }
                     if let Some(retry) = &pipeline.retry {
-                        // Under a total timeout, a retry whose wait would
-                        // end past it is not made.
-                        match pipeline.total.as_ref().and_then(|t| t.duration()) {
-                            Some(total) => this.progress.start_within(retry.parts().0, total),
-                            None => this.progress.start(retry.parts().0),
-                        }
+                        this.progress.start_on(retry.parts().0, &*pipeline.clock);
                     }
                     *this.step = Step::Admit;
                     continue;
@@ -329,11 +328,11 @@ where
                     }
                 }
                 Step::Backoff => {
-                    let backoff = this.backoff.as_mut().expect("waiting");
-                    if backoff.as_mut().poll(cx).is_pending() {
+                    let backoff = this.backoff.as_mut().as_pin_mut().expect("waiting");
+                    if backoff.poll(cx).is_pending() {
                         pending_or_total!();
                     }
-                    *this.backoff = None;
+                    this.backoff.set(None);
                     *this.step = Step::Admit;
                     continue;
                 }
@@ -342,14 +341,28 @@ where
             // breaker judge it.
             this.fut.set(None);
             this.attempt_deadline.set(None);
-            give_back(pipeline, this.admission, this.place, Some(judge(&outcome)));
+            let class = match &pipeline.breaker {
+                Some(breaker) => judge(breaker.classifier(), &outcome),
+                None => Classification::Ignored,
+            };
+            give_back(pipeline, this.admission, this.place, Some(class));
             match &pipeline.retry {
                 None => return Poll::Ready(outcome),
                 Some(retry) => {
                     let (shared, policy) = retry.parts();
-                    match this.progress.next(shared, policy, outcome) {
-                        Ok(sleep) => {
-                            *this.backoff = Some(sleep);
+                    // Under a total timeout, a retry whose wait would end
+                    // past it is not made (asked only when one is due).
+                    let total = this.total_deadline.as_ref().get_ref().as_ref();
+                    let remaining = || total.and_then(|sleep| pipeline.timer.remaining(sleep));
+                    match this.progress.next_delay(
+                        shared,
+                        &*pipeline.clock,
+                        policy,
+                        outcome,
+                        remaining,
+                    ) {
+                        Ok(delay) => {
+                            this.backoff.set(Some(pipeline.timer.sleep(delay)));
                             *this.step = Step::Backoff;
                         }
                         Err(result) => {
@@ -363,9 +376,9 @@ where
     }
 }
 
-impl<R, Tm: Timer, P, A: Attempts> std::fmt::Debug for PipelineCall<R, Tm, P, A>
+impl<R, Tm: Timer, P, A: Attempts, C> std::fmt::Debug for PipelineCall<R, Tm, P, A, C>
 where
-    R: Deref<Target = Pipeline<Tm, P>>,
+    R: Deref<Target = Pipeline<Tm, P, C>>,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineCall")

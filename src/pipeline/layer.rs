@@ -12,6 +12,7 @@ use tower_service::Service;
 
 use super::future::{Attempts, PipelineCall};
 use super::Pipeline;
+use crate::circuit_breaker::Classify;
 use crate::error::Error;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
@@ -44,11 +45,11 @@ use crate::timer::Timer;
 /// assert_eq!(out.unwrap(), 42);
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-pub struct PipelineLayer<Tm, P> {
-    pipeline: Arc<Pipeline<Tm, P>>,
+pub struct PipelineLayer<Tm, P, C = crate::circuit_breaker::DefaultClassifier> {
+    pipeline: Arc<Pipeline<Tm, P, C>>,
 }
 
-impl<Tm, P> Clone for PipelineLayer<Tm, P> {
+impl<Tm, P, C> Clone for PipelineLayer<Tm, P, C> {
     fn clone(&self) -> Self {
         Self {
             pipeline: Arc::clone(&self.pipeline),
@@ -56,23 +57,23 @@ impl<Tm, P> Clone for PipelineLayer<Tm, P> {
     }
 }
 
-impl<Tm, P> fmt::Debug for PipelineLayer<Tm, P> {
+impl<Tm, P, C> fmt::Debug for PipelineLayer<Tm, P, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineLayer").finish_non_exhaustive()
     }
 }
 
-impl<Tm, P> PipelineLayer<Tm, P> {
+impl<Tm, P, C> PipelineLayer<Tm, P, C> {
     /// A layer running calls through `pipeline`.
-    pub fn new(pipeline: Pipeline<Tm, P>) -> Self {
+    pub fn new(pipeline: Pipeline<Tm, P, C>) -> Self {
         Self {
             pipeline: Arc::new(pipeline),
         }
     }
 }
 
-impl<S, Tm, P> Layer<S> for PipelineLayer<Tm, P> {
-    type Service = PipelineService<S, Tm, P>;
+impl<S, Tm, P, C> Layer<S> for PipelineLayer<Tm, P, C> {
+    type Service = PipelineService<S, Tm, P, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
         PipelineService {
@@ -90,14 +91,14 @@ impl<S, Tm, P> Layer<S> for PipelineLayer<Tm, P> {
 /// call readies a service of its own if the breaker lets it through after
 /// all. The guards' rejections come from the response future, never from
 /// `poll_ready`.
-pub struct PipelineService<S, Tm, P> {
+pub struct PipelineService<S, Tm, P, C = crate::circuit_breaker::DefaultClassifier> {
     inner: S,
-    pipeline: Arc<Pipeline<Tm, P>>,
+    pipeline: Arc<Pipeline<Tm, P, C>>,
     /// `inner` is ready for the next call.
     readied: bool,
 }
 
-impl<S: Clone, Tm, P> Clone for PipelineService<S, Tm, P> {
+impl<S: Clone, Tm, P, C> Clone for PipelineService<S, Tm, P, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -107,7 +108,7 @@ impl<S: Clone, Tm, P> Clone for PipelineService<S, Tm, P> {
     }
 }
 
-impl<S: fmt::Debug, Tm, P> fmt::Debug for PipelineService<S, Tm, P> {
+impl<S: fmt::Debug, Tm, P, C> fmt::Debug for PipelineService<S, Tm, P, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineService")
             .field("inner", &self.inner)
@@ -115,16 +116,17 @@ impl<S: fmt::Debug, Tm, P> fmt::Debug for PipelineService<S, Tm, P> {
     }
 }
 
-impl<S, Req, Tm, P> Service<Req> for PipelineService<S, Tm, P>
+impl<S, Req, Tm, P, C> Service<Req> for PipelineService<S, Tm, P, C>
 where
     S: Service<Req> + Clone,
     Req: Clone,
     Tm: Timer,
     P: RetryPolicy<S::Response, Error<S::Error>>,
+    C: Classify<S::Response, Error<S::Error>>,
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = PipelineCall<Arc<Pipeline<Tm, P>>, Tm, P, ServiceAttempts<S, Req>>;
+    type Future = PipelineCall<Arc<Pipeline<Tm, P, C>>, Tm, P, ServiceAttempts<S, Req>, C>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -12,8 +12,9 @@
 //! - **Total timeout outside the retry** bounds the caller's wait: every
 //!   attempt *and the waits between them*; a retry whose wait would end at
 //!   or past it is not made (the caller gets the last attempt's outcome at
-//!   once, [`GaveUp::Deadline`](crate::retry::GaveUp::Deadline), measured
-//!   on the retry's clock). An **attempt timeout inside the
+//!   once, [`GaveUp::Deadline`](crate::retry::GaveUp::Deadline); the time
+//!   left is asked of the timer when a retry is due, see
+//!   [`Timer::remaining`]). An **attempt timeout inside the
 //!   retry** bounds each attempt alone, so a hung attempt is dropped and
 //!   retried. Use both to say "each try 200 ms, all in all 1 s".
 //! - **The breaker inside the retry** judges every attempt (a dependency
@@ -22,16 +23,20 @@
 //!   retries a rejection.
 //! - **The bulkhead inside the breaker**: a call the breaker rejects takes no
 //!   place; a call the bulkhead rejects (full) is not the dependency's
-//!   fault, so the breaker ignores it (neither success nor failure). Inside
-//!   a pipeline the breaker judges attempts by that rule: `Ok` is a success,
-//!   a full bulkhead is ignored, every other error (timeout, the
-//!   operation's own error, a panic) is a failure.
+//!   fault, so the breaker ignores it (neither success nor failure). Every
+//!   other attempt is judged by the breaker's classifier, on the attempt's
+//!   flat result (by default `Ok` is a success and every error, a timeout
+//!   or a panic included, a failure; a classifier may count an `Ok(503)` as
+//!   a failure).
 //! - **The attempt timeout inside the bulkhead**, so the time waited for a
 //!   place is not part of the attempt's deadline, and a timed-out attempt
 //!   gives its place back at once.
 //!
 //! Every guard is optional and every instance (breaker, bulkhead, budget)
-//! may be shared with other pipelines. Whatever the stack, the caller gets
+//! may be shared with other pipelines. A pipeline is cheap to clone (clones
+//! share its instances) and its accessors reach them. Its timer times the
+//! timeouts and the retry's waits, and its timer's clock measures the
+//! retry's elapsed time: one time source. Whatever the stack, the caller gets
 //! one flat [`Error`]: the operation's own error, or which
 //! guard stopped the call.
 //!
@@ -69,8 +74,11 @@ pub use future::{Attempts, PipelineCall};
 #[cfg(feature = "tower")]
 pub use layer::{PipelineLayer, PipelineService, ServiceAttempt, ServiceAttempts};
 
+use std::sync::Arc;
+
 use crate::bulkhead::Bulkhead;
-use crate::circuit_breaker::{CircuitBreaker, Classification};
+use crate::circuit_breaker::{CircuitBreaker, Classification, Classify, DefaultClassifier};
+use crate::clock::Clock;
 use crate::error::{ConfigError, Error};
 use crate::fallback::{Fallback, FallbackCall, Handler, When};
 use crate::retry::{Retry, RetryErrors, RetryPolicy};
@@ -78,19 +86,40 @@ use crate::timeout::Timeout;
 use crate::timer::Timer;
 
 /// Guards around an operation, in the documented order. Build one with
-/// [`Pipeline::builder`]; share it by reference (or clone its instances
-/// into other pipelines).
-#[derive(Debug)]
-pub struct Pipeline<Tm, P = RetryErrors> {
+/// [`Pipeline::builder`]. Cheap to clone: clones share the same breaker,
+/// bulkhead and retry budget, so a pipeline per host can live in a
+/// [`Registry`](crate::registry::Registry) as it is.
+///
+/// One time source: the pipeline's timer times its timeouts and its
+/// retry's waits, and the timer's clock (see
+/// [`Timer::clock`]) measures the retry's
+/// elapsed time, whatever timer and clock the retry was built with.
+#[derive(Clone)]
+pub struct Pipeline<Tm, P = RetryErrors, C = DefaultClassifier> {
+    timer: Tm,
+    clock: Arc<dyn Clock>,
     total: Option<Timeout<Tm>>,
     retry: Option<Retry<P>>,
-    breaker: Option<CircuitBreaker>,
+    breaker: Option<CircuitBreaker<C>>,
     bulkhead: Option<Bulkhead>,
     attempt: Option<Timeout<Tm>>,
 }
 
+impl<Tm: Timer + std::fmt::Debug, P, C> std::fmt::Debug for Pipeline<Tm, P, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("timer", &self.timer)
+            .field("total", &self.timeout())
+            .field("retry", &self.retry.as_ref().map(Retry::name))
+            .field("breaker", &self.breaker.as_ref().map(CircuitBreaker::name))
+            .field("bulkhead", &self.bulkhead.as_ref().map(Bulkhead::name))
+            .field("attempt", &self.attempt_timeout())
+            .finish()
+    }
+}
+
 impl<Tm: Timer + Clone> Pipeline<Tm> {
-    /// A builder whose timeouts use `timer`.
+    /// A builder whose timeouts and retry waits use `timer`.
     pub fn builder(timer: Tm) -> PipelineBuilder<Tm> {
         PipelineBuilder {
             timer,
@@ -104,20 +133,48 @@ impl<Tm: Timer + Clone> Pipeline<Tm> {
     }
 }
 
+impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
+    /// The total timeout, if there is one.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.total.as_ref().and_then(Timeout::duration)
+    }
+
+    /// The retry, if there is one.
+    pub fn retry(&self) -> Option<&Retry<P>> {
+        self.retry.as_ref()
+    }
+
+    /// The circuit breaker, if there is one (the same instance the pipeline
+    /// holds: its state, metrics and events).
+    pub fn circuit_breaker(&self) -> Option<&CircuitBreaker<C>> {
+        self.breaker.as_ref()
+    }
+
+    /// The bulkhead, if there is one.
+    pub fn bulkhead(&self) -> Option<&Bulkhead> {
+        self.bulkhead.as_ref()
+    }
+
+    /// The timeout of each attempt, if there is one.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.attempt.as_ref().and_then(Timeout::duration)
+    }
+}
+
 /// Builds a [`Pipeline`]; every guard is optional.
 #[derive(Debug)]
 #[must_use]
-pub struct PipelineBuilder<Tm, P = RetryErrors> {
+pub struct PipelineBuilder<Tm, P = RetryErrors, C = DefaultClassifier> {
     timer: Tm,
     name: std::borrow::Cow<'static, str>,
     total: Option<Duration>,
     retry: Option<Retry<P>>,
-    breaker: Option<CircuitBreaker>,
+    breaker: Option<CircuitBreaker<C>>,
     bulkhead: Option<Bulkhead>,
     attempt: Option<Duration>,
 }
 
-impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
+impl<Tm: Timer + Clone, P, C> PipelineBuilder<Tm, P, C> {
     /// The name of the pipeline's timeouts (in their errors). Default
     /// `"pipeline"`; the attempt timeout is `"<name>.attempt"`.
     pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
@@ -131,8 +188,9 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
         self
     }
 
-    /// Retries, with this retry's attempts, backoff, policy and budget.
-    pub fn retry<Q>(self, retry: Retry<Q>) -> PipelineBuilder<Tm, Q> {
+    /// Retries, with this retry's attempts, backoff, policy and budget; its
+    /// waits are slept on the pipeline's timer.
+    pub fn retry<Q>(self, retry: Retry<Q>) -> PipelineBuilder<Tm, Q, C> {
         PipelineBuilder {
             timer: self.timer,
             name: self.name,
@@ -144,10 +202,22 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
         }
     }
 
-    /// A circuit breaker judging each attempt (it may be shared).
-    pub fn circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
-        self.breaker = Some(breaker);
-        self
+    /// A circuit breaker judging each attempt (it may be shared), with its
+    /// own classifier: a full bulkhead is ignored, and every other outcome
+    /// (`Ok`, the operation's error, a timeout, a panic) is what the
+    /// classifier says of the attempt's flat result (`&Result<T,
+    /// palisade::Error<E>>`; the default: `Ok` a success, any `Err` a
+    /// failure).
+    pub fn circuit_breaker<D>(self, breaker: CircuitBreaker<D>) -> PipelineBuilder<Tm, P, D> {
+        PipelineBuilder {
+            timer: self.timer,
+            name: self.name,
+            total: self.total,
+            retry: self.retry,
+            breaker: Some(breaker),
+            bulkhead: self.bulkhead,
+            attempt: self.attempt,
+        }
     }
 
     /// A bulkhead bounding concurrent attempts (it may be shared).
@@ -168,7 +238,7 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
     ///
     /// A [`ConfigError`] naming `duration` if a timeout is zero or above
     /// `MAX_DURATION`.
-    pub fn build(self) -> Result<Pipeline<Tm, P>, ConfigError> {
+    pub fn build(self) -> Result<Pipeline<Tm, P, C>, ConfigError> {
         let timeout = |name: std::borrow::Cow<'static, str>, d: Option<Duration>| {
             d.map(|d| {
                 Timeout::builder()
@@ -180,6 +250,8 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
             .transpose()
         };
         Ok(Pipeline {
+            clock: crate::timer::clock_for(None, Some(&self.timer)),
+            timer: self.timer.clone(),
             total: timeout(self.name.clone(), self.total)?,
             attempt: timeout(format!("{}.attempt", self.name).into(), self.attempt)?,
             retry: self.retry,
@@ -193,13 +265,25 @@ impl<Tm: Timer + Clone, P> PipelineBuilder<Tm, P> {
 /// [`Pipeline::with_fallback`]: the outermost guard, so it sees the
 /// pipeline's final, flat error (a rejection, a timeout, the last
 /// attempt's error) and may replace it.
-#[derive(Debug)]
-pub struct FallbackPipeline<Tm, P, H, W> {
-    pipeline: Pipeline<Tm, P>,
+#[derive(Clone)]
+pub struct FallbackPipeline<Tm, P, H, W, C = DefaultClassifier> {
+    pipeline: Pipeline<Tm, P, C>,
     fallback: Fallback<H, W>,
 }
 
-impl<Tm: Timer, P, H, W> FallbackPipeline<Tm, P, H, W> {
+impl<Tm: Timer + std::fmt::Debug, P, H, W, C> std::fmt::Debug for FallbackPipeline<Tm, P, H, W, C>
+where
+    Fallback<H, W>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FallbackPipeline")
+            .field("pipeline", &self.pipeline)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+impl<Tm: Timer, P, H, W, C> FallbackPipeline<Tm, P, H, W, C> {
     /// Runs `make`'s futures through the pipeline; an error the fallback
     /// picks becomes its value.
     ///
@@ -211,11 +295,12 @@ impl<Tm: Timer, P, H, W> FallbackPipeline<Tm, P, H, W> {
     pub fn call<F, Fut, T, E>(
         &self,
         make: F,
-    ) -> FallbackCall<'_, H, W, PipelineCall<&Pipeline<Tm, P>, Tm, P, F>, H::Future>
+    ) -> FallbackCall<'_, H, W, PipelineCall<&Pipeline<Tm, P, C>, Tm, P, F, C>, H::Future>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         P: RetryPolicy<T, Error<E>>,
+        C: Classify<T, Error<E>>,
         H: Handler<Error<E>, T>,
         W: When<Error<E>>,
     {
@@ -223,21 +308,24 @@ impl<Tm: Timer, P, H, W> FallbackPipeline<Tm, P, H, W> {
     }
 
     /// The pipeline inside.
-    pub fn pipeline(&self) -> &Pipeline<Tm, P> {
+    pub fn pipeline(&self) -> &Pipeline<Tm, P, C> {
         &self.pipeline
     }
 }
 
-/// How a breaker inside a pipeline judges an attempt.
-fn judge<T, E>(result: &Result<T, Error<E>>) -> Classification {
+/// How a breaker inside a pipeline judges an attempt: a full bulkhead is
+/// not the dependency's fault; everything else is the classifier's call.
+fn judge<C, T, E>(classifier: &C, result: &Result<T, Error<E>>) -> Classification
+where
+    C: Classify<T, Error<E>>,
+{
     match result {
-        Ok(_) => Classification::Success,
         Err(Error::BulkheadFull(_)) => Classification::Ignored,
-        Err(_) => Classification::Failure,
+        _ => classifier.classify(result),
     }
 }
 
-impl<Tm: Timer, P> Pipeline<Tm, P> {
+impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
     /// This pipeline with `fallback` around it (the outermost guard).
     ///
     /// # Examples
@@ -258,7 +346,7 @@ impl<Tm: Timer, P> Pipeline<Tm, P> {
     /// assert_eq!(reply.unwrap(), "cached");
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn with_fallback<H, W>(self, fallback: Fallback<H, W>) -> FallbackPipeline<Tm, P, H, W> {
+    pub fn with_fallback<H, W>(self, fallback: Fallback<H, W>) -> FallbackPipeline<Tm, P, H, W, C> {
         FallbackPipeline {
             pipeline: self,
             fallback,
@@ -275,11 +363,12 @@ impl<Tm: Timer, P> Pipeline<Tm, P> {
     /// stopped the call ([`Error::TimedOut`], [`Error::CircuitOpen`],
     /// [`Error::BulkheadFull`]).
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, make: F) -> PipelineCall<&Self, Tm, P, F>
+    pub fn call<F, Fut, T, E>(&self, make: F) -> PipelineCall<&Self, Tm, P, F, C>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         P: RetryPolicy<T, Error<E>>,
+        C: Classify<T, Error<E>>,
     {
         PipelineCall::new(self, make)
     }

@@ -9,6 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::budget::BudgetCall;
 use super::{Decision, GaveUp, RetryEventKind, RetryPolicy, Shared};
+use crate::clock::Clock;
 use crate::timer::BoxSleep;
 
 pin_project! {
@@ -44,44 +45,39 @@ pin_project! {
 pub(crate) struct Progress {
     /// Attempts started.
     attempts: u32,
-    /// Clock reading at the first attempt (with a maximum elapsed time or
-    /// a deadline).
+    /// Clock reading at the first attempt (with a maximum elapsed time).
     started: u64,
-    /// The total timeout around the retries, from the first attempt (a
-    /// pipeline's).
-    deadline: Option<Duration>,
     previous_delay: Duration,
     budget: BudgetCall,
 }
 
 impl Progress {
-    /// The first attempt starts.
+    /// The first attempt starts, measured on the retry's own clock.
     #[inline]
     pub(crate) fn start(&mut self, shared: &Shared) {
         self.attempts = 1;
         if shared.needs_start {
-            self.start_slow(shared);
+            self.start_slow(shared, &*shared.clock);
+        }
+    }
+
+    /// The first attempt starts, measured on `clock` (a pipeline's: its
+    /// timer's time).
+    #[inline]
+    pub(crate) fn start_on(&mut self, shared: &Shared, clock: &dyn Clock) {
+        self.attempts = 1;
+        if shared.needs_start {
+            self.start_slow(shared, clock);
         }
     }
 
     #[cold]
-    fn start_slow(&mut self, shared: &Shared) {
+    fn start_slow(&mut self, shared: &Shared, clock: &dyn Clock) {
         if let Some(budget) = &shared.budget {
             budget.start(&mut self.budget);
         }
         if shared.max_elapsed.is_some() {
-            self.started = shared.clock.now_nanos();
-        }
-    }
-
-    /// The first attempt starts, under a total timeout of `total` from
-    /// now: no retry is made whose wait would end at or past it.
-    #[cold]
-    pub(crate) fn start_within(&mut self, shared: &Shared, total: Duration) {
-        self.start(shared);
-        self.deadline = Some(total);
-        if shared.max_elapsed.is_none() {
-            self.started = shared.clock.now_nanos();
+            self.started = clock.now_nanos();
         }
     }
 
@@ -108,9 +104,8 @@ impl Progress {
         }
     }
 
-    /// After an attempt: the wait before the next one, or (`Err`) the
-    /// result to return. The policy decides first; only a retry takes the
-    /// slow path.
+    /// After an attempt: the wait before the next one, slept on the
+    /// retry's own timer, or (`Err`) the result to return.
     #[inline]
     pub(crate) fn next<P, T, E>(
         &mut self,
@@ -121,9 +116,30 @@ impl Progress {
     where
         P: RetryPolicy<T, E> + ?Sized,
     {
+        self.next_delay(shared, &*shared.clock, policy, result, || None)
+            .map(|delay| shared.timer.sleep_boxed(delay))
+    }
+
+    /// After an attempt: how long to wait before the next one (measured
+    /// on `clock`), or (`Err`) the result to return. `remaining` is the
+    /// time left on a total timeout around the retries, asked only when a
+    /// retry is due: a retry whose wait would end at or past it is not
+    /// made. The policy decides first; only a retry takes the slow path.
+    #[inline]
+    pub(crate) fn next_delay<P, T, E>(
+        &mut self,
+        shared: &Shared,
+        clock: &dyn Clock,
+        policy: &P,
+        result: Result<T, E>,
+        remaining: impl FnOnce() -> Option<Duration>,
+    ) -> Result<Duration, Result<T, E>>
+    where
+        P: RetryPolicy<T, E> + ?Sized,
+    {
         match policy.decide(&result) {
             Decision::Accept => Err(result),
-            decision => self.retry(shared, decision, result),
+            decision => self.retry(shared, clock, decision, result, remaining),
         }
     }
 
@@ -131,9 +147,11 @@ impl Progress {
     fn retry<T, E>(
         &mut self,
         shared: &Shared,
+        clock: &dyn Clock,
         decision: Decision,
         result: Result<T, E>,
-    ) -> Result<BoxSleep, Result<T, E>> {
+        remaining: impl FnOnce() -> Option<Duration>,
+    ) -> Result<Duration, Result<T, E>> {
         let (hint, hinted) = match decision {
             Decision::RetryAfter(hint) => (Some(hint), true),
             _ => (None, false),
@@ -155,16 +173,14 @@ impl Progress {
                 .backoff
                 .delay(attempt, self.previous_delay, shared.random.next()),
         };
-        if shared.max_elapsed.is_some() || self.deadline.is_some() {
-            let elapsed =
-                Duration::from_nanos(shared.clock.now_nanos().saturating_sub(self.started));
-            let ends = elapsed.saturating_add(delay);
-            if shared.max_elapsed.is_some_and(|max| ends > max) {
+        if let Some(max) = shared.max_elapsed {
+            let elapsed = Duration::from_nanos(clock.now_nanos().saturating_sub(self.started));
+            if elapsed.saturating_add(delay) > max {
                 return gave_up(GaveUp::Elapsed);
             }
-            if self.deadline.is_some_and(|total| ends >= total) {
-                return gave_up(GaveUp::Deadline);
-            }
+        }
+        if remaining().is_some_and(|left| delay >= left) {
+            return gave_up(GaveUp::Deadline);
         }
         if let Some(budget) = &shared.budget {
             if !budget.withdraw(&mut self.budget) {
@@ -178,7 +194,7 @@ impl Progress {
         });
         self.previous_delay = delay;
         self.attempts += 1;
-        Ok(shared.timer.sleep_boxed(delay))
+        Ok(delay)
     }
 }
 
