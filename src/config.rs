@@ -32,7 +32,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::bulkhead::{Bulkhead, BulkheadBuilder, ThreadPool, ThreadPoolBuilder};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, OpenBackoff};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::retry::{Backoff, Jitter, Retry, RetryBuilder};
 
 /// Parses a duration written as text: a number followed by `ns`, `us`,

@@ -145,6 +145,7 @@ pub mod circuit_breaker;
 pub mod clock;
 #[cfg(feature = "serde")]
 pub mod config;
+mod config_error;
 pub mod error;
 pub mod fallback;
 #[cfg(feature = "tower")]
@@ -153,9 +154,11 @@ mod flatten;
 pub mod http;
 #[cfg(feature = "tower")]
 mod lease;
+mod limits;
 mod listeners;
 mod name;
 pub mod pipeline;
+mod random;
 pub mod registry;
 pub mod retry;
 mod striped;
@@ -169,15 +172,7 @@ pub use circuit_breaker::CircuitBreaker;
 pub use error::{BulkheadFull, CircuitOpen, ConfigError, Error, TimedOut};
 #[cfg(feature = "tower")]
 pub use flatten::{Flatten, FlattenLayer, Flattened};
-
-/// A seed that differs per call and per process, for jitter (std's randomly
-/// keyed hasher; no extra dependency).
-pub(crate) fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x5eed);
-    hasher.finish()
-}
+pub use limits::MAX_DURATION;
 
 /// The README's examples, compiled and run as doctests (they run on tokio).
 #[cfg(all(doctest, feature = "tokio"))]

@@ -49,7 +49,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::clock::{Clock, DefaultClock};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 
 type Make<T> = Box<dyn Fn(&str) -> Result<T, ConfigError> + Send + Sync>;
 
@@ -440,7 +440,7 @@ impl<T: Clone> RegistryBuilder<T> {
                 "must be at least 1 and at most MAX_ENTRIES (2^20)",
             ));
         }
-        crate::timeout::check_duration("idle_timeout", self.idle)?;
+        crate::limits::check_duration("idle_timeout", self.idle)?;
         Ok(Registry {
             shared: Arc::new(Shared {
                 table: RwLock::new(Table {

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::semaphore::Semaphore;
 use super::{Bulkhead, Inner, MAX_CONCURRENT};
-use crate::circuit_breaker::MAX_DURATION;
 use crate::clock::Clock;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
+use crate::limits::MAX_DURATION;
 use crate::listeners::Listeners;
 use crate::name::Name;
 use crate::striped::Striped;

@@ -120,7 +120,7 @@ pub use thread_pool::{
 };
 
 use crate::clock::Clock;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::listeners::Listeners;
 use crate::name::Name;
 use crate::striped::Striped;

@@ -16,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::{BulkheadFull, Rejection};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::name::Name;
 
 /// Something that happened in a [`ThreadPool`].

@@ -8,7 +8,7 @@ use super::config::{OpenBackoff, Settings, WindowKind};
 use super::state::Inner;
 use super::{CircuitBreaker, State};
 use crate::clock::{Clock, DefaultClock};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::name::Name;
 
 /// Builds a [`CircuitBreaker`]; every setter is infallible and `build()`
@@ -63,7 +63,7 @@ impl Default for CircuitBreakerBuilder {
             initial_state: State::Closed,
             classifier: DefaultClassifier,
             clock: Arc::new(DefaultClock::new()),
-            seed: crate::random_seed(),
+            seed: crate::random::seed(),
         }
     }
 }

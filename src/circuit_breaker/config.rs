@@ -4,17 +4,13 @@
 use std::time::Duration;
 
 use super::state::Window;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::window::{CountWindow, HybridWindow, Threshold, TimeWindow};
 
 /// The largest number of half-open trial calls.
 pub const MAX_TRIAL_CALLS: u32 = 1024;
 
-/// The longest duration any breaker setting takes (open duration, backoff
-/// maximum, half-open maximum wait, slow-call duration): 7 days. Longer is
-/// a [`ConfigError`]; for a dependency that must stay off, use
-/// [`State::ForcedOpen`](super::State::ForcedOpen).
-pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub use crate::limits::MAX_DURATION;
 
 /// Which calls the breaker judges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,19 +256,9 @@ impl Validated {
         let max = backoff.max.as_nanos() as f64;
         let exponent = i32::try_from(failed_trials).unwrap_or(i32::MAX);
         let grown = (self.open_nanos as f64 * backoff.multiplier.powi(exponent)).min(max);
-        let cut = grown * backoff.jitter * unit_interval(rng);
+        let cut = grown * backoff.jitter * crate::random::unit_interval(crate::random::next(rng));
         ((grown - cut) as u64).max(1)
     }
-}
-
-/// SplitMix64, mapped to `[0, 1)`.
-fn unit_interval(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A duration in `(0, MAX_DURATION]`, in nanoseconds.
@@ -435,15 +421,6 @@ mod tests {
             assert_eq!(err(settings).field(), field);
         }
         assert!(Settings::default().validate(100).is_ok());
-    }
-
-    #[test]
-    fn jitter_draws_stay_in_the_unit_interval() {
-        let mut rng = 1;
-        for _ in 0..10_000 {
-            let x = unit_interval(&mut rng);
-            assert!((0.0..1.0).contains(&x));
-        }
     }
 
     #[test]

@@ -186,7 +186,8 @@ pub use permit::Permit;
 pub use service::{CircuitBreakerService, ResponseFuture};
 pub use view::Metrics;
 
-use crate::error::{ConfigError, Error};
+use crate::config_error::ConfigError;
+use crate::error::Error;
 use crate::window::Snapshot;
 use future::FailOnUnwind;
 use permit::Ticket;

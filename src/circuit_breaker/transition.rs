@@ -4,7 +4,7 @@ use super::half_open as trial;
 use super::record::Trigger;
 use super::state::{generation_of, pack, state_of, Inner};
 use super::{Settings, State, MAX_DURATION};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::sync::Ordering;
 use std::time::Duration;
 

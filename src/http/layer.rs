@@ -14,9 +14,9 @@ use super::service::{BulkheadService, CircuitBreakerService};
 use super::{BreakerVerdict, GrpcFailures, HttpFailures};
 use crate::bulkhead::service::Gate as BulkheadGate;
 use crate::circuit_breaker::service::Gate as BreakerGate;
-use crate::circuit_breaker::MAX_DURATION;
 use crate::error::Error;
 use crate::lease::Leases;
+use crate::limits::MAX_DURATION;
 use crate::{Bulkhead, CircuitBreaker};
 
 type BreakerInner = crate::circuit_breaker::state::Inner;

@@ -1,11 +1,11 @@
 //! Backoff: how long to wait before each retry.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::circuit_breaker::MAX_DURATION;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
+use crate::limits::MAX_DURATION;
 
 /// How the delay before retry `n` (the first retry is 1) grows.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -209,17 +209,7 @@ impl Random {
     /// The next uniform `u64`.
     pub(crate) fn next(&self) -> u64 {
         match self {
-            Self::Seeded(state) => {
-                // SplitMix64: a Weyl sequence, then a mix; the add is the
-                // only shared write, so concurrent draws stay distinct.
-                const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-                let mut z = state
-                    .fetch_add(GAMMA, Ordering::Relaxed)
-                    .wrapping_add(GAMMA);
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^ (z >> 31)
-            }
+            Self::Seeded(state) => crate::random::next_shared(state),
             Self::Source(source) => source(),
         }
     }

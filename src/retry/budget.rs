@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 #[cfg(not(feature = "tokio"))]
 use crate::clock::DefaultClock;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::window::{Outcome, TimeWindow};
 
 /// A retry budget, shared by every retry (and every clone) that holds it.

@@ -70,9 +70,9 @@ pub use future::{Counted, RetryCall};
 pub use layer::{RetryLayer, RetryResponse, RetryService};
 pub use policy::{Decision, Rejectable, RetryErrors, RetryPolicy};
 
-use crate::circuit_breaker::MAX_DURATION;
 use crate::clock::Clock;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
+use crate::limits::MAX_DURATION;
 use crate::listeners::Listeners;
 use crate::name::Name;
 use crate::timer::{default_timer, DynTimer, Timer};
@@ -477,8 +477,8 @@ impl<P> RetryBuilder<P> {
                 "must be at least 1 and at most MAX_ATTEMPTS (1000)",
             ));
         }
-        crate::timeout::check_duration("max_elapsed", self.max_elapsed)?;
-        crate::timeout::check_duration("max_hint", Some(self.max_hint))?;
+        crate::limits::check_duration("max_elapsed", self.max_elapsed)?;
+        crate::limits::check_duration("max_hint", Some(self.max_hint))?;
         self.backoff.validate()?;
         let timer = match self.timer {
             Some(timer) => timer,
@@ -493,7 +493,7 @@ impl<P> RetryBuilder<P> {
         };
         let random = match self.source {
             Some(source) => Random::Source(source),
-            None => Random::seeded(self.seed.unwrap_or_else(crate::random_seed)),
+            None => Random::seeded(self.seed.unwrap_or_else(crate::random::seed)),
         };
         let clock = crate::timer::clock_for(self.clock, Some(&*timer));
         let name = Name::new(self.name.clone());

@@ -12,8 +12,8 @@ use tower_service::Service;
 
 use super::future::race;
 use super::Timeout;
-use crate::circuit_breaker::MAX_DURATION;
 use crate::error::Error;
+use crate::limits::MAX_DURATION;
 use crate::name::Name;
 use crate::timer::Timer;
 

@@ -43,8 +43,8 @@ pub use future::TimeoutCall;
 #[cfg(feature = "tower")]
 pub use layer::{Fixed, PerRequest, TimeoutLayer, TimeoutResponse, TimeoutService};
 
-use crate::circuit_breaker::MAX_DURATION;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
+use crate::limits::MAX_DURATION;
 use crate::name::Name;
 use crate::timer::Timer;
 
@@ -118,17 +118,6 @@ impl<T> TimeoutBuilder<T> {
     }
 }
 
-pub(crate) fn check_duration(field: &'static str, d: Option<Duration>) -> Result<(), ConfigError> {
-    match d {
-        Some(d) if d.is_zero() || d > MAX_DURATION => Err(ConfigError::new(
-            field,
-            d,
-            "must be more than zero and at most MAX_DURATION (7 days)",
-        )),
-        _ => Ok(()),
-    }
-}
-
 impl<T: Timer> TimeoutBuilder<T> {
     /// Checks the duration and builds the timeout.
     ///
@@ -137,7 +126,7 @@ impl<T: Timer> TimeoutBuilder<T> {
     /// A [`ConfigError`] naming `duration` if it is zero or above
     /// `MAX_DURATION`.
     pub fn build(self) -> Result<Timeout<T>, ConfigError> {
-        check_duration("duration", self.duration)?;
+        crate::limits::check_duration("duration", self.duration)?;
         Ok(Timeout {
             duration: self.duration,
             timer: self.timer,

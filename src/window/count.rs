@@ -4,7 +4,7 @@ use crossbeam_utils::CachePadded;
 
 use super::tagged::Tagged;
 use super::{Generation, Outcome, Reciprocal, Snapshot, MAX_COUNT_WINDOW};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::sync::{AtomicU64, Ordering};
 
 /// The outcomes of the last `N` calls, lock-free.

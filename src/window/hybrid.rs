@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{CountWindow, Outcome, Snapshot, TimeWindow};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 
 /// The last `N` calls, none older than `T` (to bucket precision).
 ///

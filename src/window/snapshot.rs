@@ -1,7 +1,7 @@
 //! A point-in-time reading of a window, and rate thresholds compared in
 //! integers.
 
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 
 /// Calls, failures and slow calls in a window at one moment.
 ///

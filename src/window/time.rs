@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Generation, Outcome, Reciprocal, Snapshot, Tagged, MAX_BUCKETS, MAX_STRIPES};
 use crate::clock::duration_nanos;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::sync::{spin_hint, AtomicU64, Ordering};
 
 /// Epoch word of a bucket one thread is zeroing for a new epoch.
