@@ -140,6 +140,31 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// `get_ref`, `get_mut` and `into_inner` of a tower service whose inner
+/// service is its field `inner`, as tower's own services have them.
+#[cfg(feature = "tower")]
+macro_rules! inner_service {
+    ($service:ident <$($param:ident),*>) => {
+        impl<$($param),*> $service<$($param),*> {
+            /// The inner service.
+            pub fn get_ref(&self) -> &S {
+                &self.inner
+            }
+
+            /// The inner service, mutably.
+            pub fn get_mut(&mut self) -> &mut S {
+                &mut self.inner
+            }
+
+            /// The inner service; what this service reserved for its next
+            /// call is given back.
+            pub fn into_inner(self) -> S {
+                self.inner
+            }
+        }
+    };
+}
+
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;

@@ -683,3 +683,33 @@ mod tower_stack {
         );
     }
 }
+
+/// Every tower service reaches its inner service as tower's own do.
+#[cfg(feature = "tower")]
+#[test]
+fn tower_services_give_their_inner_service_back() {
+    use tower::Layer;
+    let inner = || tower::service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+    let timer = ManualTimer::new();
+    let breaker = palisade::circuit_breaker::CircuitBreakerLayer::new(breaker(4)).layer(inner());
+    let _: &_ = breaker.get_ref();
+    let bulkhead =
+        palisade::bulkhead::BulkheadLayer::new(Bulkhead::builder().build().unwrap()).layer(inner());
+    let _ = bulkhead.into_inner();
+    let mut pipeline =
+        palisade::pipeline::PipelineLayer::new(Pipeline::builder(timer.clone()).build().unwrap())
+            .layer(inner());
+    let _ = pipeline.get_mut();
+    let _ = pipeline.into_inner();
+    let timeout = palisade::timeout::TimeoutLayer::new(
+        palisade::timeout::Timeout::builder()
+            .duration(Duration::from_secs(1))
+            .timer(timer.clone())
+            .build()
+            .unwrap(),
+    )
+    .layer(inner());
+    let _ = timeout.into_inner();
+    let retry = palisade::retry::RetryLayer::new(retry(&timer, 2, MS)).layer(inner());
+    let _ = retry.get_ref();
+}

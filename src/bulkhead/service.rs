@@ -346,3 +346,7 @@ impl<T, E> fmt::Debug for ThreadPoolFuture<T, E> {
         f.debug_struct("ThreadPoolFuture").finish_non_exhaustive()
     }
 }
+
+inner_service!(BulkheadService<S>);
+
+inner_service!(ThreadPoolService<S>);

@@ -296,3 +296,5 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
+
+inner_service!(CircuitBreakerService<S, C>);

@@ -115,3 +115,5 @@ impl<F, Fb, H, W> fmt::Debug for FallbackResponse<F, Fb, H, W> {
         f.debug_struct("FallbackResponse").finish_non_exhaustive()
     }
 }
+
+inner_service!(FallbackService<S, H, W>);

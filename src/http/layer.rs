@@ -1,20 +1,20 @@
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Response;
+use pin_project_lite::pin_project;
 use tower_http::classify::ClassifyResponse;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::body::{BreakerGuard, BulkheadGuard, GuardedResponse};
 use super::service::{BulkheadService, CircuitBreakerService};
 use super::{BreakerVerdict, GrpcFailures, HttpFailures};
 use crate::bulkhead::service::Gate as BulkheadGate;
 use crate::circuit_breaker::service::Gate as BreakerGate;
-use crate::error::Error;
 use crate::lease::Leases;
 use crate::limits::MAX_DURATION;
 use crate::{Bulkhead, CircuitBreaker};
@@ -145,12 +145,12 @@ impl<C> CircuitBreakerLayer<C> {
     ///
     /// # Errors
     ///
-    /// [`Error::CircuitOpen`] if the breaker rejects the call, else the
-    /// operation's own error as [`Error::Operation`].
+    /// [`Error::CircuitOpen`](crate::Error::CircuitOpen) if the breaker rejects the call, else the
+    /// operation's own error as [`Error::Operation`](crate::Error::Operation).
     pub fn call<F, Fut, B, E>(
         &self,
         make: F,
-    ) -> impl Future<Output = Result<GuardedResponse<B, BreakerGuard<C::ClassifyEos>>, Error<E>>>
+    ) -> GuardedCall<CircuitBreakerService<OnceService<F>, C>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Response<B>, E>>,
@@ -159,7 +159,7 @@ impl<C> CircuitBreakerLayer<C> {
         C: ClassifyResponse + Clone,
         C::FailureClass: BreakerVerdict,
     {
-        oneshot(self.layer(Once(Some(make))))
+        GuardedCall::new(self.layer(OnceService(Some(make))))
     }
 }
 
@@ -242,19 +242,16 @@ impl BulkheadLayer {
     ///
     /// # Errors
     ///
-    /// [`Error::BulkheadFull`] if the bulkhead rejects the call, else the
-    /// operation's own error as [`Error::Operation`].
-    pub fn call<F, Fut, B, E>(
-        &self,
-        make: F,
-    ) -> impl Future<Output = Result<GuardedResponse<B, BulkheadGuard>, Error<E>>>
+    /// [`Error::BulkheadFull`](crate::Error::BulkheadFull) if the bulkhead rejects the call, else the
+    /// operation's own error as [`Error::Operation`](crate::Error::Operation).
+    pub fn call<F, Fut, B, E>(&self, make: F) -> GuardedCall<BulkheadService<OnceService<F>>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Response<B>, E>>,
         B: http_body::Body,
         E: fmt::Display + 'static,
     {
-        oneshot(self.layer(Once(Some(make))))
+        GuardedCall::new(self.layer(OnceService(Some(make))))
     }
 }
 
@@ -278,9 +275,19 @@ impl<S> Layer<S> for BulkheadLayer {
 }
 
 /// One call as a service: `make` runs at `call`.
-struct Once<F>(Option<F>);
+/// The service the layers' `call` forms guard: one call, made by the
+/// closure they were given.
+pub struct OnceService<F>(Option<F>);
 
-impl<F, Fut, T, E> Service<()> for Once<F>
+impl<F> fmt::Debug for OnceService<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnceService")
+            .field("called", &self.0.is_none())
+            .finish()
+    }
+}
+
+impl<F, Fut, T, E> Service<()> for OnceService<F>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -298,8 +305,64 @@ where
     }
 }
 
-/// Readies `svc` and makes its one call.
-async fn oneshot<S: Service<()>>(mut svc: S) -> Result<S::Response, S::Error> {
-    std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
-    svc.call(()).await
+pin_project! {
+    /// The future of [`CircuitBreakerLayer::call`] and
+    /// [`BulkheadLayer::call`]: readies the guarded service (which may wait
+    /// for a bulkhead place), then makes its one call.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped before its call, it gives back what the service reserved;
+    /// after, as the guard's response future.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct GuardedCall<S>
+    where
+        S: Service<()>,
+    {
+        #[pin]
+        stage: CallStage<S>,
+    }
+}
+
+pin_project! {
+    #[project = CallStageProj]
+    enum CallStage<S>
+    where
+        S: Service<()>,
+    {
+        Readying { service: S },
+        Calling { #[pin] fut: S::Future },
+    }
+}
+
+impl<S: Service<()>> GuardedCall<S> {
+    fn new(service: S) -> Self {
+        Self {
+            stage: CallStage::Readying { service },
+        }
+    }
+}
+
+impl<S: Service<()>> Future for GuardedCall<S> {
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut stage = self.project().stage;
+        loop {
+            match stage.as_mut().project() {
+                CallStageProj::Readying { service } => {
+                    std::task::ready!(service.poll_ready(cx))?;
+                    let fut = service.call(());
+                    stage.set(CallStage::Calling { fut });
+                }
+                CallStageProj::Calling { fut } => return fut.poll(cx),
+            }
+        }
+    }
+}
+
+impl<S: Service<()>> fmt::Debug for GuardedCall<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedCall").finish_non_exhaustive()
+    }
 }

@@ -88,7 +88,7 @@ pub use body::{
     BodyGuard, BreakerGuard, BudgetGuard, BulkheadGuard, GuardedResponse, ResponseBody,
 };
 pub use classify::{BreakerVerdict, GrpcEos, GrpcFailure, GrpcFailures, HttpFailure, HttpFailures};
-pub use layer::{BulkheadLayer, CircuitBreakerLayer};
+pub use layer::{BulkheadLayer, CircuitBreakerLayer, GuardedCall, OnceService};
 pub use retry::{RetryLayer, RetryResponse, RetryService};
 pub use service::{
     Arm, BreakerArm, BulkheadArm, BulkheadService, CircuitBreakerService, ResponseFuture,

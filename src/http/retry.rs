@@ -144,3 +144,20 @@ impl<S: Service<Req>, Req, P> fmt::Debug for RetryResponse<S, Req, P> {
             .finish_non_exhaustive()
     }
 }
+
+impl<S, P> RetryService<S, P> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        self.inner.get_ref()
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.inner.get_mut()
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner.into_inner()
+    }
+}

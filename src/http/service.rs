@@ -383,3 +383,7 @@ impl<F, A: Arm> fmt::Debug for ResponseFuture<F, A> {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
+
+inner_service!(CircuitBreakerService<S, C>);
+
+inner_service!(BulkheadService<S>);

@@ -98,6 +98,24 @@ pub struct PipelineService<S, Tm, P, C = crate::circuit_breaker::DefaultClassifi
     readied: bool,
 }
 
+impl<S, Tm, P, C> PipelineService<S, Tm, P, C> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably; the next call readies it again.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.readied = false;
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S: Clone, Tm, P, C> Clone for PipelineService<S, Tm, P, C> {
     fn clone(&self) -> Self {
         Self {

@@ -232,3 +232,5 @@ impl<S: Service<Req>, Req, P> fmt::Debug for RetryResponse<S, Req, P> {
             .finish_non_exhaustive()
     }
 }
+
+inner_service!(RetryService<S, P>);

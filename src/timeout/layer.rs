@@ -205,3 +205,5 @@ impl<F, S> fmt::Debug for TimeoutResponse<F, S> {
             .finish_non_exhaustive()
     }
 }
+
+inner_service!(TimeoutService<S, T, D>);
