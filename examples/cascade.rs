@@ -110,6 +110,23 @@ impl Default for Options {
 }
 
 impl Options {
+    /// A short run for the tests (about 9 s a phase), with the same story:
+    /// B slow from 2 s, failing at 5 s, healthy from 6 s.
+    pub fn short() -> Self {
+        Self {
+            phase: Duration::from_secs(9),
+            slow_at: Duration::from_secs(2),
+            slow_for: Duration::from_secs(3),
+            fail_for: Duration::from_secs(1),
+            slow_response: Duration::from_millis(2500),
+            rate: 30,
+            workers: 8,
+            queue: 16,
+            open_for: Duration::from_secs(1),
+            ..Self::default()
+        }
+    }
+
     /// When B is healthy again.
     fn recovered_at(&self) -> Duration {
         self.slow_at + self.slow_for + self.fail_for

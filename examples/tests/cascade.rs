@@ -17,19 +17,7 @@ use cascade::{phase, verdict, Options, Verdict};
 use palisade::circuit_breaker::State;
 
 fn options() -> Options {
-    Options {
-        phase: Duration::from_secs(9),
-        slow_at: Duration::from_secs(2),
-        slow_for: Duration::from_secs(3),
-        fail_for: Duration::from_secs(1),
-        slow_response: Duration::from_millis(2500),
-        rate: 30,
-        workers: 8,
-        queue: 16,
-        open_for: Duration::from_secs(1),
-        verbose: true,
-        ..Options::default()
-    }
+    Options::short()
 }
 
 async fn run(opts: &Options) -> (cascade::PhaseReport, cascade::PhaseReport, Verdict) {

@@ -126,17 +126,8 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // A short protected run: the breaker opens, probes and closes.
     let start = unix_now();
     let opts = Options {
-        phase: Duration::from_secs(9),
-        slow_at: Duration::from_secs(2),
-        slow_for: Duration::from_secs(3),
-        fail_for: Duration::from_secs(1),
-        slow_response: Duration::from_millis(2500),
-        rate: 30,
-        workers: 8,
-        queue: 16,
-        open_for: Duration::from_secs(1),
         verbose: false,
-        ..Options::default()
+        ..Options::short()
     };
     let report = phase(&opts, true).await;
     assert!(!report.transitions.is_empty(), "the breaker moved");
