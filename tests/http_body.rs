@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+#[cfg(feature = "tokio")]
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +23,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use palisade::circuit_breaker::{CircuitBreaker, State};
 use palisade::clock::ManualClock;
-use palisade::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService, HttpFailures};
+use palisade::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService};
+#[cfg(feature = "tokio")]
+use palisade::http::HttpFailures;
+#[cfg(feature = "tokio")]
 use palisade::retry::Retry;
 use palisade::Bulkhead;
 use support::SEC;
