@@ -23,9 +23,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use palisade::circuit_breaker::{CircuitBreaker, State};
 use palisade::clock::ManualClock;
-use palisade::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService};
 #[cfg(feature = "tokio")]
 use palisade::http::HttpFailures;
+use palisade::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService};
 #[cfg(feature = "tokio")]
 use palisade::retry::Retry;
 use palisade::Bulkhead;
