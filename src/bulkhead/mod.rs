@@ -77,6 +77,7 @@
 //! | `palisade_bulkhead_wait_seconds` | histogram | (calls that queued) |
 //!
 //! A [`ThreadPool`] exports `palisade_thread_pool_completed_total`,
+//! `palisade_thread_pool_cancelled_total`,
 //! `palisade_thread_pool_rejected_total` (`reason` = `full`, `shut_down`),
 //! and the gauges `palisade_thread_pool_queued` and
 //! `palisade_thread_pool_active`, labelled `pool`; a job costs a thread
