@@ -190,6 +190,7 @@ mod striped;
 mod sync;
 pub mod timeout;
 pub mod timer;
+mod unwind;
 pub mod window;
 
 pub use bulkhead::Bulkhead;

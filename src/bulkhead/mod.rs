@@ -91,15 +91,16 @@
 
 mod builder;
 mod error;
-pub(crate) mod future;
+mod future;
+pub(crate) mod guard;
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
-pub(crate) mod permit;
-pub(crate) mod semaphore;
+mod permit;
+mod semaphore;
 #[cfg(feature = "tower")]
-pub(crate) mod service;
+mod service;
 mod thread_pool;
 
 use std::fmt;
@@ -342,17 +343,6 @@ impl Bulkhead {
     /// The bulkhead's name.
     pub fn name(&self) -> &str {
         self.inner.name.as_str()
-    }
-
-    /// The shared state, for guards that compose the bulkhead (the
-    /// pipeline).
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
-    }
-
-    /// The shared state's owning pointer (for a queued pipeline call).
-    pub(crate) fn inner_arc(&self) -> &Arc<Inner> {
-        &self.inner
     }
 
     /// A place now, or [`BulkheadFull`]; never waits, whatever the queue

@@ -102,16 +102,6 @@ impl<F, Fut, C> std::fmt::Debug for Call<'_, F, Fut, C> {
     }
 }
 
-/// Records a failure if the operation's poll unwinds; forgotten on the
-/// normal path.
-pub(crate) struct FailOnUnwind<'t, R: Deref<Target = Inner>>(pub(crate) &'t mut Ticket<R>);
-
-impl<R: Deref<Target = Inner>> Drop for FailOnUnwind<'_, R> {
-    fn drop(&mut self) {
-        self.0.finish(Classification::Failure);
-    }
-}
-
 /// Polls the operation of an admitted call and, when it is ready, records
 /// how it ended. A panic in its poll records a failure and keeps unwinding.
 #[inline(always)]
@@ -126,9 +116,9 @@ where
     R: Deref<Target = Inner>,
     K: Classify<T, E> + ?Sized,
 {
-    let guard = FailOnUnwind(&mut *ticket);
-    let poll = fut.poll(cx);
-    std::mem::forget(guard);
+    let poll = crate::unwind::poll_noting_unwind(fut, cx, || {
+        ticket.finish(Classification::Failure);
+    });
     let result = std::task::ready!(poll);
     ticket.finish(classifier.classify(&result));
     Poll::Ready(result.map_err(Error::Operation))

@@ -155,16 +155,17 @@ mod config;
 mod error;
 mod event;
 pub mod future;
+pub(crate) mod guard;
 mod half_open;
 #[cfg(feature = "tower")]
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
-pub(crate) mod permit;
+mod permit;
 mod record;
 #[cfg(feature = "tower")]
-pub(crate) mod service;
-pub(crate) mod state;
+mod service;
+mod state;
 mod transition;
 mod view;
 
@@ -189,7 +190,6 @@ pub use view::Metrics;
 use crate::config_error::ConfigError;
 use crate::error::Error;
 use crate::window::Snapshot;
-use future::FailOnUnwind;
 use permit::Ticket;
 use state::Inner;
 
@@ -268,12 +268,6 @@ impl<C> CircuitBreaker<C> {
     /// The breaker's name.
     pub fn name(&self) -> &str {
         &self.inner.name
-    }
-
-    /// The shared state, for guards that compose the breaker (the
-    /// pipeline).
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
     }
 
     /// Its classifier, for guards that compose the breaker (the pipeline).
@@ -369,9 +363,9 @@ impl<C> CircuitBreaker<C> {
         C: Classify<T, E>,
     {
         let mut permit = self.try_acquire()?;
-        let guard = FailOnUnwind(&mut permit.ticket);
-        let result = op();
-        std::mem::forget(guard);
+        let result = crate::unwind::run_noting_unwind(op, || {
+            permit.ticket.finish(Classification::Failure);
+        });
         permit.record(self.classifier.classify(&result));
         result.map_err(Error::Operation)
     }

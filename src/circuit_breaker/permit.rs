@@ -36,6 +36,19 @@ impl<R: Deref<Target = Inner>> Ticket<R> {
         &self.inner
     }
 
+    /// The breaker's name.
+    #[cfg(feature = "http")]
+    pub(crate) fn name(&self) -> &str {
+        self.inner.name.as_str()
+    }
+
+    /// Keeps the breaker open at least `at_least` if it is open (a
+    /// response's retry hint); see `CircuitBreaker::hold_open`.
+    #[cfg(feature = "http")]
+    pub(crate) fn hold_open(&self, at_least: std::time::Duration) -> bool {
+        self.inner.hold_open(at_least)
+    }
+
     /// Holds `admission` from now on (the ticket held none).
     #[inline]
     pub(crate) fn arm(&mut self, admission: Admission) {

@@ -11,15 +11,15 @@ use pin_project_lite::pin_project;
 use tower_http::classify::ClassifyEos;
 
 use super::BreakerVerdict;
-use crate::bulkhead::permit::Place;
-use crate::circuit_breaker::permit::Ticket;
+use crate::bulkhead::guard::Place;
+use crate::circuit_breaker::guard::Ticket;
 use crate::circuit_breaker::Classification;
 use crate::lease::Lease;
-use crate::retry::budget::BudgetHold;
+use crate::retry::guard::BudgetHold;
 use crate::retry::hint::{self, Hint};
 
-type BreakerInner = crate::circuit_breaker::state::Inner;
-type BulkheadInner = crate::bulkhead::Inner;
+type BreakerInner = crate::circuit_breaker::guard::Core;
+type BulkheadInner = crate::bulkhead::guard::Core;
 
 /// A response whose body holds the guard `G` until it ends.
 pub type GuardedResponse<B, G> = http::Response<ResponseBody<B, G>>;
@@ -225,7 +225,7 @@ impl<E> BreakerGuard<E> {
         self.verdict = Verdict::Known(Classification::Ignored);
         self.ticket.finish(class);
         if let (Classification::Failure, Some(hint), Some(max)) = (class, hint, self.max_hint) {
-            self.ticket.breaker().hold_open(hint.min(max));
+            self.ticket.hold_open(hint.min(max));
         }
     }
 }
@@ -294,7 +294,7 @@ impl<E> Drop for BreakerGuard<E> {
 impl<E> fmt::Debug for BreakerGuard<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerGuard")
-            .field("breaker", &self.ticket.breaker().name)
+            .field("breaker", &self.ticket.name())
             .field("at_end", &matches!(self.verdict, Verdict::AtEnd(_)))
             .finish_non_exhaustive()
     }

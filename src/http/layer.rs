@@ -13,14 +13,14 @@ use tower_service::Service;
 
 use super::service::{BulkheadService, CircuitBreakerService};
 use super::{BreakerVerdict, GrpcFailures, HttpFailures};
-use crate::bulkhead::service::Gate as BulkheadGate;
-use crate::circuit_breaker::service::Gate as BreakerGate;
+use crate::bulkhead::guard::Gate as BulkheadGate;
+use crate::circuit_breaker::guard::Gate as BreakerGate;
 use crate::lease::Leases;
 use crate::limits::MAX_DURATION;
 use crate::{Bulkhead, CircuitBreaker};
 
-type BreakerInner = crate::circuit_breaker::state::Inner;
-type BulkheadInner = crate::bulkhead::Inner;
+type BreakerInner = crate::circuit_breaker::guard::Core;
+type BulkheadInner = crate::bulkhead::guard::Core;
 
 /// A tower [`Layer`] that guards an HTTP or gRPC client with a
 /// [`CircuitBreaker`] and records each call when its response body ends,
@@ -92,7 +92,7 @@ impl<C> CircuitBreakerLayer<C> {
     /// `GrpcErrorsAsFailures`, `StatusInRangeAsFailures`, or one of your
     /// own whose failure class implements [`BreakerVerdict`]).
     pub fn new(breaker: CircuitBreaker, classifier: C) -> Self {
-        let leases = Arc::new(Leases::new(&breaker.inner));
+        let leases = crate::circuit_breaker::guard::leases(&breaker);
         Self {
             breaker,
             leases,
@@ -232,7 +232,7 @@ pub struct BulkheadLayer {
 impl BulkheadLayer {
     /// Guarded by `bulkhead`.
     pub fn new(bulkhead: Bulkhead) -> Self {
-        let leases = Arc::new(Leases::new(bulkhead.inner_arc()));
+        let leases = crate::bulkhead::guard::leases(&bulkhead);
         Self { bulkhead, leases }
     }
 

@@ -14,16 +14,16 @@ use tower_service::Service;
 
 use super::body::{BodyGuard, BreakerGuard, BulkheadGuard, ResponseBody};
 use super::BreakerVerdict;
-use crate::bulkhead::permit::Place;
-use crate::bulkhead::service::Gate as BulkheadGate;
-use crate::circuit_breaker::permit::Ticket;
-use crate::circuit_breaker::service::Gate as BreakerGate;
+use crate::bulkhead::guard::Gate as BulkheadGate;
+use crate::bulkhead::guard::Place;
+use crate::circuit_breaker::guard::Gate as BreakerGate;
+use crate::circuit_breaker::guard::Ticket;
 use crate::circuit_breaker::{Classification, DefaultClassifier};
 use crate::error::{BulkheadFull, CircuitOpen, Error};
 use crate::lease::Lease;
 
-type BreakerInner = crate::circuit_breaker::state::Inner;
-type BulkheadInner = crate::bulkhead::Inner;
+type BreakerInner = crate::circuit_breaker::guard::Core;
+type BulkheadInner = crate::bulkhead::guard::Core;
 
 /// A tower service guarded by a circuit breaker that records each call
 /// when its response body ends; made by
@@ -324,16 +324,6 @@ impl<F, A: Arm> ResponseFuture<F, A> {
     }
 }
 
-/// Tells the arm its call panicked if the poll unwinds; forgotten on the
-/// normal path.
-struct PanicGuard<'a, A: Arm>(&'a mut A);
-
-impl<A: Arm> Drop for PanicGuard<'_, A> {
-    fn drop(&mut self) {
-        self.0.panicked();
-    }
-}
-
 impl<F, A, B, E> Future for ResponseFuture<F, A>
 where
     F: Future<Output = Result<Response<B>, E>>,
@@ -349,10 +339,7 @@ where
         let mut kind = self.project().kind;
         let result = match kind.as_mut().project() {
             KindProj::Running { fut, arm } => {
-                let guard = PanicGuard(arm);
-                let poll = fut.poll(cx);
-                std::mem::forget(guard);
-                std::task::ready!(poll)
+                std::task::ready!(crate::unwind::poll_noting_unwind(fut, cx, || arm.panicked()))
             }
             KindProj::Rejected { .. } => {
                 let KindTaken::Rejected { rejection } = kind.project_replace(Kind::Done) else {

@@ -12,24 +12,19 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
 use super::{judge, Pipeline};
-use crate::bulkhead::future::Wait;
-use crate::bulkhead::Admit;
-use crate::circuit_breaker::state::Admission;
+use crate::bulkhead::guard::{Queued, Seat};
+use crate::circuit_breaker::guard::Standing;
 use crate::circuit_breaker::Classification;
 use crate::circuit_breaker::Classify;
 use crate::error::Error;
-use crate::retry::future::Progress;
+use crate::retry::guard::Progress;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
-
-type BreakerInner = crate::circuit_breaker::state::Inner;
-type BulkheadInner = crate::bulkhead::Inner;
 
 /// Makes each attempt's future: a closure for [`Pipeline::call`], a
 /// readied service for the tower form.
@@ -89,11 +84,11 @@ pin_project! {
         // The wait before the next attempt, on the pipeline's timer.
         #[pin]
         backoff: Option<Tm::Sleep>,
-        wait: Option<Wait<Arc<BulkheadInner>>>,
-        // The breaker's admission of the running attempt (`NONE` if none).
-        admission: Admission,
-        // The running attempt holds a bulkhead place.
-        place: bool,
+        queued: Option<Queued>,
+        // The breaker's admission of the running attempt.
+        admission: Standing,
+        // The running attempt's bulkhead place.
+        seat: Seat,
         progress: Progress,
         step: Step,
         attempts: A,
@@ -110,7 +105,8 @@ pin_project! {
             // The operation first, then what it held.
             this.fut.set(None);
             let pipeline: &Pipeline<Tm, P, C> = this.pipeline;
-            give_back(pipeline, this.admission, this.place, None);
+            // A queued wait leaves the queue when its field is dropped.
+            give_back(pipeline, this.admission, this.seat, None);
             if let Some(retry) = &pipeline.retry {
                 this.progress.finish(retry.parts().0);
             }
@@ -122,37 +118,20 @@ pin_project! {
 /// recorded as `class` (`None`: cancelled).
 fn give_back<Tm, P, C>(
     pipeline: &Pipeline<Tm, P, C>,
-    admission: &mut Admission,
-    place: &mut bool,
+    admission: &mut Standing,
+    seat: &mut Seat,
     class: Option<Classification>,
 ) {
-    if std::mem::take(place) {
+    // What the attempt holds is looked at first: most of the time there is
+    // nothing to give back (dropped after completion).
+    if seat.holds() {
         if let Some(bulkhead) = &pipeline.bulkhead {
-            bulkhead.inner().release();
+            seat.release(bulkhead);
         }
     }
-    let admission = std::mem::replace(admission, Admission::NONE);
-    if !admission.is_none() {
+    if admission.holds() {
         if let Some(breaker) = &pipeline.breaker {
-            match class {
-                Some(class) => breaker.inner().complete(admission, class),
-                None => breaker.inner().cancel(admission),
-            }
-        }
-    }
-}
-
-/// Records a failure if the attempt's poll unwinds.
-struct FailOnUnwind<'a> {
-    breaker: &'a BreakerInner,
-    admission: &'a mut Admission,
-}
-
-impl Drop for FailOnUnwind<'_> {
-    fn drop(&mut self) {
-        let admission = std::mem::replace(self.admission, Admission::NONE);
-        if !admission.is_none() {
-            self.breaker.complete(admission, Classification::Failure);
+            admission.settle(breaker, class);
         }
     }
 }
@@ -167,9 +146,9 @@ where
             attempt_deadline: None,
             total_deadline: None,
             backoff: None,
-            wait: None,
-            admission: Admission::NONE,
-            place: false,
+            queued: None,
+            admission: Standing::default(),
+            seat: Seat::default(),
             progress: Progress::default(),
             step: Step::Start,
             attempts,
@@ -200,7 +179,7 @@ where
         macro_rules! start_attempt {
             () => {{
                 if let Some(breaker) = &pipeline.breaker {
-                    breaker.inner().begin(this.admission);
+                    this.admission.begin(breaker);
                 }
                 this.fut.set(Some(this.attempts.next_attempt()));
                 if let Some(attempt) = &pipeline.attempt {
@@ -224,9 +203,9 @@ where
                 }
                 this.fut.set(None);
                 this.attempt_deadline.set(None);
-                *this.wait = None;
+                *this.queued = None;
                 this.backoff.set(None);
-                give_back(pipeline, this.admission, this.place, None);
+                give_back(pipeline, this.admission, this.seat, None);
                 if let Some(retry) = &pipeline.retry {
                     this.progress.finish(retry.parts().0);
                 }
@@ -252,22 +231,19 @@ where
                     if let Some(breaker) = &pipeline.breaker {
                         // Reserved: its slow-call clock starts with the
                         // attempt, after any wait for a bulkhead place.
-                        match breaker.inner().reserve() {
-                            Ok(admission) => *this.admission = admission,
-                            Err(open) => rejected = Some(Error::CircuitOpen(open)),
+                        if let Err(open) = this.admission.reserve(breaker) {
+                            rejected = Some(Error::CircuitOpen(open));
                         }
                     }
                     if rejected.is_none() {
                         if let Some(bulkhead) = &pipeline.bulkhead {
-                            match bulkhead.inner().admit() {
-                                Admit::Admitted => *this.place = true,
-                                Admit::Queued(waiter) => {
-                                    let inner = Arc::clone(bulkhead.inner_arc());
-                                    *this.wait = Some(Wait::new(inner, waiter));
+                            match this.seat.admit(bulkhead, this.queued) {
+                                Ok(()) if this.queued.is_some() => {
                                     *this.step = Step::Queued;
                                     continue;
                                 }
-                                Admit::Rejected(full) => rejected = Some(Error::BulkheadFull(full)),
+                                Ok(()) => {}
+                                Err(full) => rejected = Some(Error::BulkheadFull(full)),
                             }
                         }
                     }
@@ -280,16 +256,15 @@ where
                     }
                 }
                 Step::Queued => {
-                    let wait = this.wait.as_mut().expect("queued");
-                    match wait.poll_wait(cx) {
+                    let queued = this.queued.as_mut().expect("queued");
+                    match this.seat.poll_queue(queued, cx) {
                         Poll::Ready(Ok(())) => {
-                            *this.wait = None;
-                            *this.place = true;
+                            *this.queued = None;
                             start_attempt!();
                             continue;
                         }
                         Poll::Ready(Err(full)) => {
-                            *this.wait = None;
+                            *this.queued = None;
                             Err(Error::BulkheadFull(full))
                         }
                         Poll::Pending => pending_or_total!(),
@@ -299,15 +274,7 @@ where
                     let polled = {
                         let fut = this.fut.as_mut().as_pin_mut().expect("running");
                         match &pipeline.breaker {
-                            Some(breaker) => {
-                                let guard = FailOnUnwind {
-                                    breaker: breaker.inner(),
-                                    admission: this.admission,
-                                };
-                                let polled = fut.poll(cx);
-                                std::mem::forget(guard);
-                                polled
-                            }
+                            Some(breaker) => this.admission.poll_operation(breaker, fut, cx),
                             None => fut.poll(cx),
                         }
                     };
@@ -345,7 +312,7 @@ where
                 Some(breaker) => judge(breaker.classifier(), &outcome),
                 None => Classification::Ignored,
             };
-            give_back(pipeline, this.admission, this.place, Some(class));
+            give_back(pipeline, this.admission, this.seat, Some(class));
             match &pipeline.retry {
                 None => return Poll::Ready(outcome),
                 Some(retry) => {

@@ -152,7 +152,7 @@ where
         // that will be rejected (an open breaker's rejection comes at once
         // even while the inner service is saturated).
         if let Some(breaker) = &self.pipeline.breaker {
-            if !breaker.inner().would_admit() {
+            if !crate::circuit_breaker::guard::would_admit(breaker) {
                 self.readied = false;
                 return Poll::Ready(Ok(()));
             }

@@ -52,8 +52,9 @@
 //! ```
 
 mod backoff;
-pub(crate) mod budget;
-pub(crate) mod future;
+mod budget;
+mod future;
+pub(crate) mod guard;
 pub mod hint;
 #[cfg(feature = "tower")]
 mod layer;
