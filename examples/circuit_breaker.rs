@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use palisade::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff};
+use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerEventKind, OpenBackoff};
 use palisade::clock::ManualClock;
 
 /// The dependency: down between 2 s and 6 s of simulated time.
@@ -37,7 +37,7 @@ async fn main() -> Result<(), palisade::ConfigError> {
         .build()?;
     let start = clock.clone();
     breaker.on_event(move |event| {
-        if let EventKind::StateTransition { from, to } = event.kind {
+        if let CircuitBreakerEventKind::StateTransition { from, to } = event.kind {
             let t = Duration::from_nanos(palisade::clock::Clock::now_nanos(&start));
             println!("{t:>6.1?}  {}: {from:?} -> {to:?}", event.name);
         }

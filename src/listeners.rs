@@ -6,7 +6,7 @@
 //! appends are serialised by a mutex that readers never take.
 //!
 //! `L` is the listener's trait object, for example
-//! `dyn for<'a> Fn(&Event<'a>) + Send + Sync`: events borrow from the guard
+//! `dyn for<'a> Fn(&CircuitBreakerEvent<'a>) + Send + Sync`: events borrow from the guard
 //! (its name) for the length of the call, so they need no `'static` data.
 
 use std::sync::OnceLock;

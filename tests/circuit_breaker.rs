@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use palisade::circuit_breaker::{CircuitBreaker, Classification, EventKind, OpenBackoff, State};
+use palisade::circuit_breaker::{
+    CircuitBreaker, CircuitBreakerEventKind, Classification, OpenBackoff, State,
+};
 use palisade::clock::ManualClock;
 use palisade::window::Snapshot;
 use palisade::Error;
@@ -622,17 +624,17 @@ fn events_reach_listeners() {
     let seen = seen.lock().unwrap();
     assert_eq!(
         seen.iter()
-            .filter(|k| matches!(k, EventKind::Recorded(_)))
+            .filter(|k| matches!(k, CircuitBreakerEventKind::Recorded(_)))
             .count(),
         10
     );
-    assert!(seen.contains(&EventKind::StateTransition {
+    assert!(seen.contains(&CircuitBreakerEventKind::StateTransition {
         from: State::Closed,
         to: State::Open
     }));
     assert!(matches!(
         seen.last(),
-        Some(EventKind::Rejected {
+        Some(CircuitBreakerEventKind::Rejected {
             state: State::Open,
             ..
         })

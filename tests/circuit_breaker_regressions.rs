@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use palisade::circuit_breaker::{CircuitBreaker, EventKind, OpenBackoff, State};
+use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerEventKind, OpenBackoff, State};
 use palisade::clock::ManualClock;
 
 mod support;
@@ -17,7 +17,7 @@ fn transitions(b: &CircuitBreaker) -> Arc<Mutex<Vec<(State, State)>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     b.on_event(move |e| {
-        if let EventKind::StateTransition { from, to } = e.kind {
+        if let CircuitBreakerEventKind::StateTransition { from, to } = e.kind {
             sink.lock().unwrap().push((from, to));
         }
     });
@@ -87,7 +87,7 @@ fn no_livelock_at_the_end_of_time() {
     let count = Arc::new(AtomicUsize::new(0));
     let sink = Arc::clone(&count);
     b.on_event(move |e| {
-        if matches!(e.kind, EventKind::StateTransition { .. }) {
+        if matches!(e.kind, CircuitBreakerEventKind::StateTransition { .. }) {
             let n = sink.fetch_add(1, Ordering::SeqCst);
             assert!(n < 1000, "livelock: over 1000 transitions");
         }
@@ -228,7 +228,10 @@ fn late_probe_results_are_not_recorded() {
     let sink = Arc::clone(&events);
     b.on_event(move |e| sink.lock().unwrap().push(e.kind));
     probe.success();
-    assert_eq!(*events.lock().unwrap(), vec![EventKind::NotRecorded]);
+    assert_eq!(
+        *events.lock().unwrap(),
+        vec![CircuitBreakerEventKind::NotRecorded]
+    );
     assert_eq!(b.snapshot().calls(), 0);
 }
 

@@ -194,7 +194,7 @@ fn breaker_never_exceeds_the_probe_cap() {
 /// exactly one of them moves the breaker to open.
 #[test]
 fn concurrent_trips_transition_once() {
-    use palisade::circuit_breaker::{CircuitBreaker, EventKind, State};
+    use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerEventKind, State};
     use palisade::clock::ManualClock;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -209,7 +209,7 @@ fn concurrent_trips_transition_once() {
         let sink = Arc::clone(&opened);
         breaker.on_event(move |e| {
             if e.kind
-                == (EventKind::StateTransition {
+                == (CircuitBreakerEventKind::StateTransition {
                     from: State::Closed,
                     to: State::Open,
                 })

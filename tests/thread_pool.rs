@@ -432,7 +432,7 @@ fn metrics_export_jobs_and_queue() {
 
 #[test]
 fn events_report_accepted_finished_and_rejected_jobs() {
-    use palisade::bulkhead::PoolEventKind;
+    use palisade::bulkhead::ThreadPoolEventKind;
     let pool = pool(1, 0);
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
@@ -446,11 +446,11 @@ fn events_report_accepted_finished_and_rejected_jobs() {
     // Emitted on the thread where each happened: a job's `Finished` (on
     // the worker) may come before its `Accepted` (on the caller), so count.
     let seen_kinds: Vec<_> = seen.lock().unwrap().iter().map(|(_, k)| *k).collect();
-    let count = |kind: PoolEventKind| seen_kinds.iter().filter(|k| **k == kind).count();
-    assert_eq!(count(PoolEventKind::Accepted), 3, "{seen_kinds:?}");
-    assert_eq!(count(PoolEventKind::Finished { panicked: false }), 2);
-    assert_eq!(count(PoolEventKind::Finished { panicked: true }), 1);
-    assert_eq!(count(PoolEventKind::Rejected(Rejection::Full)), 1);
+    let count = |kind: ThreadPoolEventKind| seen_kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count(ThreadPoolEventKind::Accepted), 3, "{seen_kinds:?}");
+    assert_eq!(count(ThreadPoolEventKind::Finished { panicked: false }), 2);
+    assert_eq!(count(ThreadPoolEventKind::Finished { panicked: true }), 1);
+    assert_eq!(count(ThreadPoolEventKind::Rejected(Rejection::Full)), 1);
     assert_eq!(seen_kinds.len(), 7);
     assert!(seen.lock().unwrap().iter().all(|(name, _)| *name == "pool"));
 }
@@ -604,8 +604,10 @@ fn a_panicking_event_listener_on_the_worker_is_a_panicked_answer_not_a_dead_work
     let armed = Arc::new(AtomicBool::new(true));
     let trigger = Arc::clone(&armed);
     pool.on_event(move |e| {
-        if matches!(e.kind, palisade::bulkhead::PoolEventKind::Finished { .. })
-            && trigger.swap(false, Ordering::SeqCst)
+        if matches!(
+            e.kind,
+            palisade::bulkhead::ThreadPoolEventKind::Finished { .. }
+        ) && trigger.swap(false, Ordering::SeqCst)
         {
             panic!("listener exploded");
         }

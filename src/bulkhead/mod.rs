@@ -115,10 +115,10 @@ pub use future::{Acquire, BulkheadCall};
 pub use layer::{BulkheadLayer, ThreadPoolLayer};
 pub use permit::BulkheadPermit;
 #[cfg(feature = "tower")]
-pub use service::{BulkheadService, ResponseFuture, ThreadPoolFuture, ThreadPoolService};
+pub use service::{BulkheadResponse, BulkheadService, ThreadPoolResponse, ThreadPoolService};
 pub use thread_pool::{
-    JobPanicked, PoolError, PoolEvent, PoolEventKind, PoolJob, Shutdown, ThreadPool,
-    ThreadPoolBuilder, ThreadPoolMetrics, MAX_THREADS,
+    JobPanicked, PoolError, PoolJob, Shutdown, ThreadPool, ThreadPoolBuilder, ThreadPoolEvent,
+    ThreadPoolEventKind, ThreadPoolMetrics, MAX_THREADS,
 };
 
 use crate::clock::Clock;

@@ -192,7 +192,7 @@ where
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = ResponseFuture<S::Future>;
+    type Future = BulkheadResponse<S::Future>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -211,7 +211,7 @@ where
             },
             Err(error) => Kind::Rejected { error },
         };
-        ResponseFuture { kind }
+        BulkheadResponse { kind }
     }
 }
 
@@ -219,7 +219,7 @@ pin_project! {
     /// The response future of [`BulkheadService`]: holds the place until the
     /// inner future completes or this is dropped.
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F> {
+    pub struct BulkheadResponse<F> {
         #[pin]
         kind: Kind<F>,
     }
@@ -241,7 +241,7 @@ pin_project! {
     }
 }
 
-impl<F, T, E> Future for ResponseFuture<F>
+impl<F, T, E> Future for BulkheadResponse<F>
 where
     F: Future<Output = Result<T, E>>,
 {
@@ -263,14 +263,14 @@ where
                 };
                 Poll::Ready(Err(Error::BulkheadFull(error)))
             }
-            KindProj::Done => panic!("`ResponseFuture` polled after completion"),
+            KindProj::Done => panic!("`BulkheadResponse` polled after completion"),
         }
     }
 }
 
-impl<F> fmt::Debug for ResponseFuture<F> {
+impl<F> fmt::Debug for BulkheadResponse<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("BulkheadResponse").finish_non_exhaustive()
     }
 }
 
@@ -307,7 +307,7 @@ where
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = ThreadPoolFuture<S::Response, S::Error>;
+    type Future = ThreadPoolResponse<S::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Error::Operation)
@@ -317,7 +317,7 @@ where
         // The readied service goes to the worker; a fresh clone stays.
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
-        ThreadPoolFuture {
+        ThreadPoolResponse {
             job: self.pool.spawn(move || ready.call(req)),
         }
     }
@@ -325,11 +325,11 @@ where
 
 /// The response future of [`ThreadPoolService`].
 #[must_use = "futures do nothing unless polled; dropping this cancels the job"]
-pub struct ThreadPoolFuture<T, E> {
+pub struct ThreadPoolResponse<T, E> {
     job: super::PoolJob<Result<T, E>>,
 }
 
-impl<T, E> Future for ThreadPoolFuture<T, E> {
+impl<T, E> Future for ThreadPoolResponse<T, E> {
     type Output = Result<T, Error<E>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -341,9 +341,9 @@ impl<T, E> Future for ThreadPoolFuture<T, E> {
     }
 }
 
-impl<T, E> fmt::Debug for ThreadPoolFuture<T, E> {
+impl<T, E> fmt::Debug for ThreadPoolResponse<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadPoolFuture").finish_non_exhaustive()
+        f.debug_struct("ThreadPoolResponse").finish_non_exhaustive()
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::error::CircuitOpen;
-use super::event::EventKind;
+use super::event::CircuitBreakerEventKind;
 use super::half_open as trial;
 use super::state::{generation_of, state_of, Admission, Inner, UNTIMED};
 use super::transition::Cause;
@@ -99,7 +99,7 @@ impl Inner {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         self.events.emit(
             self.name.as_str(),
-            EventKind::Rejected { state, retry_after },
+            CircuitBreakerEventKind::Rejected { state, retry_after },
         );
         Err(CircuitOpen::new(self.name.clone(), state, retry_after))
     }

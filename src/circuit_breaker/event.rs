@@ -11,17 +11,17 @@ use crate::window::Outcome;
 
 /// Something that happened in a circuit breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event<'a> {
+pub struct CircuitBreakerEvent<'a> {
     /// The breaker's name.
     pub name: &'a str,
     /// What happened.
-    pub kind: EventKind,
+    pub kind: CircuitBreakerEventKind,
 }
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum EventKind {
+pub enum CircuitBreakerEventKind {
     /// The breaker moved from one state to another.
     StateTransition {
         /// The state left.
@@ -44,7 +44,7 @@ pub enum EventKind {
 }
 
 /// A listener of a breaker's events.
-pub(crate) type Listener = dyn for<'a> Fn(&Event<'a>) + Send + Sync;
+pub(crate) type Listener = dyn for<'a> Fn(&CircuitBreakerEvent<'a>) + Send + Sync;
 
 /// Where a breaker's events go: registered listeners and, with the
 /// `metrics` feature, `metrics`-crate instruments whose handles are created
@@ -89,15 +89,15 @@ impl Events {
 
     /// Emits a call-path event (rejection, record) at once.
     #[inline]
-    pub(crate) fn emit(&self, name: &str, kind: EventKind) {
+    pub(crate) fn emit(&self, name: &str, kind: CircuitBreakerEventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
         #[cfg(feature = "tracing")]
-        if let EventKind::Rejected { state, retry_after } = kind {
+        if let CircuitBreakerEventKind::Rejected { state, retry_after } = kind {
             tracing::debug!(target: "palisade", breaker = name, ?state, ?retry_after, "circuit breaker rejected a call");
         }
         self.listeners
-            .emit(|listener| listener(&Event { name, kind }));
+            .emit(|listener| listener(&CircuitBreakerEvent { name, kind }));
     }
 
     /// Publishes the batched per-call metric counts (feature `metrics`).
@@ -129,13 +129,13 @@ impl Events {
             loop {
                 let next = self.pending.lock().pop_front();
                 let Some((from, to)) = next else { break };
-                let kind = EventKind::StateTransition { from, to };
+                let kind = CircuitBreakerEventKind::StateTransition { from, to };
                 #[cfg(feature = "metrics")]
                 self.metrics.transition(from, to);
                 #[cfg(feature = "tracing")]
                 tracing::info!(target: "palisade", breaker = name, ?from, ?to, "circuit breaker transition");
                 self.listeners
-                    .emit(|listener| listener(&Event { name, kind }));
+                    .emit(|listener| listener(&CircuitBreakerEvent { name, kind }));
             }
             drop(serial);
             // A transition queued after our last look and before we let go

@@ -31,7 +31,7 @@ pin_project! {
     /// the panic is then caught (`FutureExt::catch_unwind`, tower-http's
     /// `CatchPanicLayer`).
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<'a, F, Fut, C> {
+    pub struct CircuitBreakerCall<'a, F, Fut, C> {
         // Declared first, so dropped first: the operation goes before its
         // admission is given back.
         #[pin]
@@ -51,7 +51,7 @@ pin_project! {
     }
 }
 
-impl<'a, F, Fut, C> Call<'a, F, Fut, C> {
+impl<'a, F, Fut, C> CircuitBreakerCall<'a, F, Fut, C> {
     #[inline]
     pub(crate) fn new(inner: &'a Inner, classifier: &'a C, make: F) -> Self {
         Self {
@@ -62,7 +62,7 @@ impl<'a, F, Fut, C> Call<'a, F, Fut, C> {
     }
 }
 
-impl<F, Fut, C, T, E> Future for Call<'_, F, Fut, C>
+impl<F, Fut, C, T, E> Future for CircuitBreakerCall<'_, F, Fut, C>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -89,14 +89,14 @@ where
         }
         match this.stage.project() {
             StageProj::Running { fut } => poll_admitted(fut, this.ticket, *this.classifier, cx),
-            _ => panic!("`Call` polled after completion"),
+            _ => panic!("`CircuitBreakerCall` polled after completion"),
         }
     }
 }
 
-impl<F, Fut, C> std::fmt::Debug for Call<'_, F, Fut, C> {
+impl<F, Fut, C> std::fmt::Debug for CircuitBreakerCall<'_, F, Fut, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Call")
+        f.debug_struct("CircuitBreakerCall")
             .field("breaker", &self.ticket.breaker().name)
             .finish_non_exhaustive()
     }

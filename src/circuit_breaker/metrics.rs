@@ -18,7 +18,7 @@ use metrics::{
     Gauge, Histogram, Unit,
 };
 
-use super::event::EventKind;
+use super::event::CircuitBreakerEventKind;
 use super::State;
 use crate::striped::Striped;
 
@@ -122,12 +122,12 @@ impl BreakerMetrics {
     }
 
     #[inline]
-    pub(crate) fn observe(&self, kind: EventKind) {
+    pub(crate) fn observe(&self, kind: CircuitBreakerEventKind) {
         let k = match kind {
-            EventKind::Recorded(outcome) => outcome as usize,
-            EventKind::NotRecorded => NOT_RECORDED,
-            EventKind::Rejected { .. } => REJECTED,
-            EventKind::StateTransition { .. } => return,
+            CircuitBreakerEventKind::Recorded(outcome) => outcome as usize,
+            CircuitBreakerEventKind::NotRecorded => NOT_RECORDED,
+            CircuitBreakerEventKind::Rejected { .. } => REJECTED,
+            CircuitBreakerEventKind::StateTransition { .. } => return,
         };
         if self.counts.increment(k) % PUBLISH_EVERY == 0 {
             self.publish(k);

@@ -178,13 +178,13 @@ pub use builder::CircuitBreakerBuilder;
 pub use classify::{Classification, Classify, DefaultClassifier};
 pub use config::{OpenBackoff, Settings, MAX_DURATION, MAX_TRIAL_CALLS};
 pub use error::CircuitOpen;
-pub use event::{Event, EventKind};
-pub use future::Call;
+pub use event::{CircuitBreakerEvent, CircuitBreakerEventKind};
+pub use future::CircuitBreakerCall;
 #[cfg(feature = "tower")]
 pub use layer::CircuitBreakerLayer;
 pub use permit::Permit;
 #[cfg(feature = "tower")]
-pub use service::{CircuitBreakerService, ResponseFuture};
+pub use service::{CircuitBreakerResponse, CircuitBreakerService};
 pub use view::Metrics;
 
 use crate::config_error::ConfigError;
@@ -332,18 +332,18 @@ impl<C> CircuitBreaker<C> {
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, make: F) -> Call<'_, F, Fut, C>
+    pub fn call<F, Fut, T, E>(&self, make: F) -> CircuitBreakerCall<'_, F, Fut, C>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
     {
-        Call::new(&self.inner, &self.classifier, make)
+        CircuitBreakerCall::new(&self.inner, &self.classifier, make)
     }
 
     /// Guards an existing future: it is dropped unpolled if the breaker
     /// rejects the call. Futures are lazy, so nothing of it has run yet.
-    pub fn guard<Fut, T, E>(&self, fut: Fut) -> Call<'_, impl FnOnce() -> Fut, Fut, C>
+    pub fn guard<Fut, T, E>(&self, fut: Fut) -> CircuitBreakerCall<'_, impl FnOnce() -> Fut, Fut, C>
     where
         Fut: Future<Output = Result<T, E>>,
         C: Classify<T, E>,
@@ -461,14 +461,14 @@ impl<C> CircuitBreaker<C> {
     /// # Examples
     ///
     /// ```
-    /// use palisade::circuit_breaker::{CircuitBreaker, EventKind, State};
+    /// use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerEventKind, State};
     /// use std::sync::{Arc, Mutex};
     ///
     /// let breaker = CircuitBreaker::builder().build()?;
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let sink = Arc::clone(&seen);
     /// breaker.on_event(move |e| {
-    ///     if let EventKind::StateTransition { to, .. } = e.kind {
+    ///     if let CircuitBreakerEventKind::StateTransition { to, .. } = e.kind {
     ///         sink.lock().unwrap().push(to);
     ///     }
     /// });
@@ -476,7 +476,7 @@ impl<C> CircuitBreaker<C> {
     /// assert_eq!(*seen.lock().unwrap(), vec![State::ForcedOpen]);
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn on_event(&self, listener: impl Fn(&Event<'_>) + Send + Sync + 'static) {
+    pub fn on_event(&self, listener: impl Fn(&CircuitBreakerEvent<'_>) + Send + Sync + 'static) {
         self.inner.events.add(Box::new(listener));
     }
 
@@ -499,7 +499,7 @@ impl<C> CircuitBreaker<C> {
     /// ```
     pub fn on_state_transition(&self, hook: impl Fn(State, State) + Send + Sync + 'static) {
         self.on_event(move |e| {
-            if let EventKind::StateTransition { from, to } = e.kind {
+            if let CircuitBreakerEventKind::StateTransition { from, to } = e.kind {
                 hook(from, to);
             }
         });
@@ -512,7 +512,7 @@ impl<C> CircuitBreaker<C> {
         hook: impl Fn(State, Option<std::time::Duration>) + Send + Sync + 'static,
     ) {
         self.on_event(move |e| {
-            if let EventKind::Rejected { state, retry_after } = e.kind {
+            if let CircuitBreakerEventKind::Rejected { state, retry_after } = e.kind {
                 hook(state, retry_after);
             }
         });
@@ -537,7 +537,7 @@ pub trait CircuitBreakerExt<T, E>: Future<Output = Result<T, E>> + Sized {
     fn with_circuit_breaker<C: Classify<T, E>>(
         self,
         breaker: &CircuitBreaker<C>,
-    ) -> Call<'_, impl FnOnce() -> Self, Self, C> {
+    ) -> CircuitBreakerCall<'_, impl FnOnce() -> Self, Self, C> {
         breaker.guard(self)
     }
 }
@@ -551,7 +551,7 @@ fn _assert_send_sync() {
     check::<CircuitBreaker>();
     check::<Permit<'static>>();
     check::<
-        Call<
+        CircuitBreakerCall<
             'static,
             fn() -> std::future::Ready<Result<(), ()>>,
             std::future::Ready<Result<(), ()>>,

@@ -1,6 +1,6 @@
 //! Recording how admitted calls ended, and judging the window.
 
-use super::event::EventKind;
+use super::event::CircuitBreakerEventKind;
 use super::half_open as trial;
 use super::state::{generation_of, state_of, Admission, Inner, UNTIMED};
 use super::transition::Cause;
@@ -55,11 +55,14 @@ impl Inner {
                 .window
                 .record(generation_of(admission.word), now, outcome);
         if !recorded {
-            self.events.emit(self.name.as_str(), EventKind::NotRecorded);
+            self.events
+                .emit(self.name.as_str(), CircuitBreakerEventKind::NotRecorded);
             return;
         }
-        self.events
-            .emit(self.name.as_str(), EventKind::Recorded(outcome));
+        self.events.emit(
+            self.name.as_str(),
+            CircuitBreakerEventKind::Recorded(outcome),
+        );
         #[cfg(feature = "metrics")]
         if slow_nanos.is_some() {
             self.events.call_duration(elapsed);
@@ -87,7 +90,8 @@ impl Inner {
             }
             _ => {}
         }
-        self.events.emit(self.name.as_str(), EventKind::NotRecorded);
+        self.events
+            .emit(self.name.as_str(), CircuitBreakerEventKind::NotRecorded);
     }
 
     /// A call was dropped before it completed (a panic in the operation is
@@ -179,11 +183,14 @@ impl Inner {
             + (u64::from(outcome.is_failure()) << trial::FAILURES)
             + (u64::from(outcome.is_slow()) << trial::SLOW);
         let Some(t) = self.update_trial(word, |w| w - (1 << trial::IN_FLIGHT) + add) else {
-            self.events.emit(self.name.as_str(), EventKind::NotRecorded);
+            self.events
+                .emit(self.name.as_str(), CircuitBreakerEventKind::NotRecorded);
             return;
         };
-        self.events
-            .emit(self.name.as_str(), EventKind::Recorded(outcome));
+        self.events.emit(
+            self.name.as_str(),
+            CircuitBreakerEventKind::Recorded(outcome),
+        );
         self.decide_trials(word, t);
     }
 

@@ -204,7 +204,7 @@ where
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = ResponseFuture<S::Future, C>;
+    type Future = CircuitBreakerResponse<S::Future, C>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -230,7 +230,7 @@ where
             },
             Err(error) => Kind::Rejected { error },
         };
-        ResponseFuture { kind }
+        CircuitBreakerResponse { kind }
     }
 }
 
@@ -239,9 +239,9 @@ pin_project! {
     ///
     /// # Cancel safety
     ///
-    /// As [`Call`](super::Call): dropping it counts as a cancelled call.
+    /// As [`CircuitBreakerCall`](super::CircuitBreakerCall): dropping it counts as a cancelled call.
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, C> {
+    pub struct CircuitBreakerResponse<F, C> {
         #[pin]
         kind: Kind<F, C>,
     }
@@ -264,7 +264,7 @@ pin_project! {
     }
 }
 
-impl<F, C, T, E> Future for ResponseFuture<F, C>
+impl<F, C, T, E> Future for CircuitBreakerResponse<F, C>
 where
     F: Future<Output = Result<T, E>>,
     C: Classify<T, E>,
@@ -286,14 +286,15 @@ where
                 };
                 Poll::Ready(Err(Error::CircuitOpen(error)))
             }
-            KindProj::Done => panic!("`ResponseFuture` polled after completion"),
+            KindProj::Done => panic!("`CircuitBreakerResponse` polled after completion"),
         }
     }
 }
 
-impl<F, C> fmt::Debug for ResponseFuture<F, C> {
+impl<F, C> fmt::Debug for CircuitBreakerResponse<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("CircuitBreakerResponse")
+            .finish_non_exhaustive()
     }
 }
 

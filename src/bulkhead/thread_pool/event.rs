@@ -4,20 +4,20 @@ use super::super::Rejection;
 
 /// Something that happened in a [`ThreadPool`](super::ThreadPool).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolEvent<'a> {
+pub struct ThreadPoolEvent<'a> {
     /// The pool's name (borrowed for the call: `to_string()` it to keep it).
     pub name: &'a str,
     /// What happened.
-    pub kind: PoolEventKind,
+    pub kind: ThreadPoolEventKind,
 }
 
 /// A listener of PoolEvents.
-pub(crate) type PoolEventListener = dyn for<'a> Fn(&PoolEvent<'a>) + Send + Sync;
+pub(crate) type ThreadPoolEventListener = dyn for<'a> Fn(&ThreadPoolEvent<'a>) + Send + Sync;
 
 /// What happened in a thread pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PoolEventKind {
+pub enum ThreadPoolEventKind {
     /// A job was accepted (it runs at once on an idle worker, or queues).
     Accepted,
     /// A job ran to its end on a worker (`panicked`: by panicking). A job

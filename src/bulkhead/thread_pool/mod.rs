@@ -17,7 +17,7 @@ mod worker;
 
 pub use builder::{ThreadPoolBuilder, MAX_THREADS};
 pub use error::{JobPanicked, PoolError};
-pub use event::{PoolEvent, PoolEventKind};
+pub use event::{ThreadPoolEvent, ThreadPoolEventKind};
 pub use job::PoolJob;
 
 use std::fmt;
@@ -223,7 +223,7 @@ impl ThreadPool {
     /// jobs), on the thread where it happened (the caller's, or the
     /// worker's for `Finished`), reached without a lock. Events of one job
     /// from two threads may arrive in either order.
-    pub fn on_event(&self, listener: impl Fn(&PoolEvent<'_>) + Send + Sync + 'static) {
+    pub fn on_event(&self, listener: impl Fn(&ThreadPoolEvent<'_>) + Send + Sync + 'static) {
         self.shared().listeners.add(Box::new(listener));
     }
 

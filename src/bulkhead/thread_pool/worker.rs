@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::super::{BulkheadFull, Rejection};
 use super::error::{panicked, PoolError};
-use super::event::{PoolEvent, PoolEventKind, PoolEventListener};
+use super::event::{ThreadPoolEvent, ThreadPoolEventKind, ThreadPoolEventListener};
 use super::job::{lock, Job};
 use crate::name::Name;
 
@@ -28,7 +28,7 @@ pub(super) struct Shared {
     pub(super) completed: AtomicU64,
     pub(super) cancelled: AtomicU64,
     pub(super) rejected: AtomicU64,
-    pub(super) listeners: crate::listeners::Listeners<PoolEventListener>,
+    pub(super) listeners: crate::listeners::Listeners<ThreadPoolEventListener>,
     #[cfg(feature = "metrics")]
     pub(super) metrics: super::super::metrics::PoolMetrics,
 }
@@ -126,7 +126,7 @@ impl Shared {
                 self.metrics.finished(ran.is_some());
                 lock(&self.queue).idle += 1;
                 if let Some(panicked) = ran {
-                    self.emit(PoolEventKind::Finished { panicked });
+                    self.emit(ThreadPoolEventKind::Finished { panicked });
                 }
             };
             let Job { run, reject } = job;
@@ -149,9 +149,9 @@ impl Shared {
         self.exited.notify_all();
     }
 
-    pub(super) fn emit(&self, kind: PoolEventKind) {
+    pub(super) fn emit(&self, kind: ThreadPoolEventKind) {
         self.listeners.emit(|listener| {
-            listener(&PoolEvent {
+            listener(&ThreadPoolEvent {
                 name: self.name.as_str(),
                 kind,
             })
@@ -160,7 +160,7 @@ impl Shared {
 
     pub(super) fn rejection(&self, reason: Rejection) -> PoolError {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        self.emit(PoolEventKind::Rejected(reason));
+        self.emit(ThreadPoolEventKind::Rejected(reason));
         #[cfg(feature = "metrics")]
         self.metrics.rejected(reason);
         let limit = u32::try_from(self.threads).unwrap_or(u32::MAX);
@@ -189,7 +189,7 @@ impl Shared {
         #[cfg(feature = "metrics")]
         self.metrics.queued(queue.jobs.len());
         drop(queue);
-        self.emit(PoolEventKind::Accepted);
+        self.emit(ThreadPoolEventKind::Accepted);
         self.work.notify_one();
         Ok(())
     }
