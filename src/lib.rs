@@ -175,6 +175,8 @@ pub mod error;
 pub mod fallback;
 #[cfg(feature = "tower")]
 mod flatten;
+#[cfg(feature = "tower")]
+mod gate;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "tower")]

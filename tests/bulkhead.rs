@@ -474,6 +474,33 @@ mod tower_service {
         assert_eq!(futures::executor::block_on(svc.call(2)).unwrap(), 2);
     }
 
+    /// An inner service whose `poll_ready` fails: its error passes
+    /// through, and the place taken for the call that will not come goes
+    /// back at once.
+    #[test]
+    fn an_inner_poll_ready_error_gives_the_place_back() {
+        struct Broken;
+        impl tower::Service<u32> for Broken {
+            type Response = u32;
+            type Error = &'static str;
+            type Future = std::future::Ready<Result<u32, &'static str>>;
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), &'static str>> {
+                Poll::Ready(Err("broken"))
+            }
+            fn call(&mut self, x: u32) -> Self::Future {
+                std::future::ready(Ok(x))
+            }
+        }
+        let b = fail_fast(1);
+        let mut svc = BulkheadLayer::new(b.clone()).layer(Broken);
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Err(err)) = svc.poll_ready(&mut cx) else {
+            panic!("the inner error")
+        };
+        assert_eq!(err.into_operation(), Some("broken"));
+        assert_eq!(b.metrics().in_flight, 0, "the place went back");
+    }
+
     #[test]
     fn a_service_dropped_holding_a_place_gives_it_back() {
         let b = fail_fast(1);

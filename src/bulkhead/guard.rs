@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 #[cfg(feature = "http")]
 pub(crate) use super::permit::Place;
 #[cfg(feature = "http")]
-pub(crate) use super::service::Gate;
+pub(crate) use super::service::{BulkheadSide, Gate};
 /// The bulkhead's shared state, as composers name it (in a lease or a
 /// place); its operations are the holders' methods.
 pub(crate) type Core = super::Inner;

@@ -33,117 +33,74 @@ pub struct BulkheadService<S> {
     gate: Gate,
 }
 
-/// The bulkhead's side of a tower service: the place `poll_ready` takes
+/// The bulkhead's side of a tower service's [`Gate`](crate::gate::Gate):
+/// the place `poll_ready` takes (or waits for, when the bulkhead queues)
 /// for the next `call`, and the lease its response futures hold. Shared by
 /// [`BulkheadService`] and the HTTP service (`crate::http`), which differ
 /// only in when they give the place back.
-pub(crate) struct Gate {
+pub(crate) struct BulkheadSide {
     pub(crate) bulkhead: Bulkhead,
     lease: Lease<Inner>,
     leases: Arc<Leases<Inner>>,
-    reserved: Reserved,
 }
 
-/// What `poll_ready` has for the next `call`.
-enum Reserved {
-    Nothing,
-    Waiting(Wait<Lease<Inner>>),
-    Held(Place<Lease<Inner>>),
-    Rejected(BulkheadFull),
-}
+/// The bulkhead's gate.
+pub(crate) type Gate = crate::gate::Gate<BulkheadSide>;
 
-impl Gate {
+impl BulkheadSide {
     pub(crate) fn new(bulkhead: Bulkhead, leases: Arc<Leases<Inner>>) -> Self {
         Self {
             bulkhead,
             lease: leases.take(),
             leases,
-            reserved: Reserved::Nothing,
         }
     }
 
-    /// A gate for a clone of the service: same bulkhead and leases, no
-    /// place.
+    /// The side of a clone of the service: same bulkhead and leases.
     pub(crate) fn fresh(&self) -> Self {
         Self::new(self.bulkhead.clone(), Arc::clone(&self.leases))
     }
+}
 
-    /// A place now or the rejection, never waiting.
-    fn try_admit(&self) -> Reserved {
-        match self.bulkhead.inner.try_admit() {
-            Ok(()) => Reserved::Held(Place(self.lease.clone())),
-            Err(full) => Reserved::Rejected(full),
-        }
-    }
+impl crate::gate::Guard for BulkheadSide {
+    type Reservation = Place<Lease<Inner>>;
+    type Wait = Wait<Lease<Inner>>;
+    type Rejection = BulkheadFull;
+    type Permit = Place<Lease<Inner>>;
 
-    /// Takes (or waits for) a place for the next `call`, then readies the
-    /// inner service through `poll_inner`. Never fails because of the
-    /// bulkhead: a rejection is kept for `call`, and the inner service's
-    /// readiness is then not polled. An error from the inner `poll_ready`
-    /// gives the place back (the call will not come).
     #[inline]
-    pub(crate) fn poll_ready<E>(
-        &mut self,
-        cx: &mut Context<'_>,
-        poll_inner: impl FnOnce(&mut Context<'_>) -> Poll<Result<(), E>>,
-    ) -> Poll<Result<(), E>> {
-        // A rejection from an earlier `poll_ready` is stale: places may
-        // have freed since (a service kept ready by `ReadyCache` polls
-        // again before each call). Ask again.
-        if let Reserved::Rejected(_) = self.reserved {
-            self.reserved = Reserved::Nothing;
-        }
-        loop {
-            match &mut self.reserved {
-                Reserved::Nothing => {
-                    self.reserved = match self.bulkhead.inner.admit() {
-                        Admit::Admitted => Reserved::Held(Place(self.lease.clone())),
-                        Admit::Queued(waiter) => {
-                            Reserved::Waiting(Wait::new(self.lease.clone(), waiter))
-                        }
-                        Admit::Rejected(full) => Reserved::Rejected(full),
-                    }
-                }
-                Reserved::Waiting(wait) => {
-                    self.reserved = match std::task::ready!(wait.poll_wait(cx)) {
-                        Ok(()) => Reserved::Held(Place(self.lease.clone())),
-                        Err(full) => Reserved::Rejected(full),
-                    }
-                }
-                // Ready: the call will be rejected without the inner
-                // service, whose readiness we do not poll.
-                Reserved::Rejected(_) => return Poll::Ready(Ok(())),
-                Reserved::Held(_) => {
-                    let poll = poll_inner(cx);
-                    if let Poll::Ready(Err(_)) = poll {
-                        self.reserved = Reserved::Nothing;
-                    }
-                    return poll;
-                }
+    fn reserve(&self) -> crate::gate::Reserve<Self> {
+        match self.bulkhead.inner.admit() {
+            Admit::Admitted => crate::gate::Reserve::Held(Place(self.lease.clone())),
+            Admit::Queued(waiter) => {
+                crate::gate::Reserve::Wait(Wait::new(self.lease.clone(), waiter))
             }
+            Admit::Rejected(full) => crate::gate::Reserve::Rejected(full),
         }
     }
 
-    /// The place of the call starting now, or the rejection. Taken before
-    /// the inner `call`: if that panics, the place goes back.
+    fn poll_wait(
+        &self,
+        wait: &mut Wait<Lease<Inner>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Place<Lease<Inner>>, BulkheadFull>> {
+        wait.poll_wait(cx).map_ok(|()| Place(self.lease.clone()))
+    }
+
     #[inline]
-    pub(crate) fn admit(&mut self) -> Result<Place<Lease<Inner>>, BulkheadFull> {
-        let reserved = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
-            held @ (Reserved::Held(_) | Reserved::Rejected(_)) => held,
-            // `call` without a ready `poll_ready`: ask now, without waiting,
-            // rather than panic (a queued wait is left).
-            Reserved::Nothing | Reserved::Waiting(_) => self.try_admit(),
-        };
-        match reserved {
-            Reserved::Held(place) => Ok(place),
-            Reserved::Rejected(full) => Err(full),
-            Reserved::Nothing | Reserved::Waiting(_) => unreachable!("resolved above"),
-        }
+    fn permit(&self, place: Place<Lease<Inner>>) -> Result<Place<Lease<Inner>>, BulkheadFull> {
+        Ok(place)
     }
 
-    /// Whether a place is held (for `Debug`).
-    pub(crate) fn holds_place(&self) -> bool {
-        matches!(self.reserved, Reserved::Held(_))
+    fn permit_now(&self) -> Result<Place<Lease<Inner>>, BulkheadFull> {
+        self.bulkhead
+            .inner
+            .try_admit()
+            .map(|()| Place(self.lease.clone()))
+    }
+
+    fn release(&self, place: Place<Lease<Inner>>) {
+        drop(place);
     }
 }
 
@@ -157,13 +114,13 @@ impl<S> BulkheadService<S> {
     pub(crate) fn with_leases(inner: S, bulkhead: Bulkhead, leases: Arc<Leases<Inner>>) -> Self {
         Self {
             inner,
-            gate: Gate::new(bulkhead, leases),
+            gate: Gate::new(BulkheadSide::new(bulkhead, leases)),
         }
     }
 
     /// The guarding bulkhead.
     pub fn bulkhead(&self) -> &Bulkhead {
-        &self.gate.bulkhead
+        &self.gate.guard.bulkhead
     }
 }
 
@@ -171,7 +128,7 @@ impl<S: Clone> Clone for BulkheadService<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            gate: self.gate.fresh(),
+            gate: Gate::new(self.gate.guard.fresh()),
         }
     }
 }
@@ -180,8 +137,8 @@ impl<S: fmt::Debug> fmt::Debug for BulkheadService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadService")
             .field("inner", &self.inner)
-            .field("bulkhead", &self.gate.bulkhead)
-            .field("holds_place", &self.gate.holds_place())
+            .field("bulkhead", &self.gate.guard.bulkhead)
+            .field("holds_place", &self.gate.holds())
             .finish()
     }
 }
@@ -197,9 +154,11 @@ where
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let inner = &mut self.inner;
-        self.gate
-            .poll_ready(cx, |cx| inner.poll_ready(cx))
-            .map_err(Error::Operation)
+        let poll = self.gate.poll_ready(cx, |cx| inner.poll_ready(cx));
+        if let Poll::Ready(Err(_)) = poll {
+            self.gate.release_reserved();
+        }
+        poll.map_err(Error::Operation)
     }
 
     #[inline]

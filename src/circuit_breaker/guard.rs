@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 #[cfg(feature = "http")]
 pub(crate) use super::permit::Ticket;
 #[cfg(feature = "http")]
-pub(crate) use super::service::Gate;
+pub(crate) use super::service::{BreakerSide, Gate};
 /// The breaker's shared state, as composers name it (in a lease or a
 /// ticket); its operations are the holders' methods.
 #[cfg(feature = "http")]

@@ -39,39 +39,32 @@ pub struct CircuitBreakerService<S, C = DefaultClassifier> {
     gate: Gate<C>,
 }
 
-/// The breaker's side of a tower service: the admission `poll_ready`
-/// reserves for the next `call`, and the lease its response futures hold.
-/// Shared by [`CircuitBreakerService`] and the HTTP service
-/// (`crate::http`), which differ only in when they record.
-pub(crate) struct Gate<C> {
+/// The breaker's side of a tower service's [`Gate`](crate::gate::Gate):
+/// the admission `poll_ready` reserves for the next `call` (plain data:
+/// the breaker's `Arc` is cloned only into the response future, as a
+/// lease), and the lease its response futures hold. Shared by
+/// [`CircuitBreakerService`] and the HTTP service (`crate::http`), which
+/// differ only in when they record.
+pub(crate) struct BreakerSide<C> {
     pub(crate) breaker: CircuitBreaker<C>,
     /// What this service's response futures hold (see `lease.rs`).
     lease: Lease<Inner>,
     leases: Arc<Leases<Inner>>,
-    reserved: Reserved,
 }
 
-/// What `poll_ready` decided for the next `call`: an admission held by the
-/// service itself (the breaker's `Arc` is cloned only into the response
-/// future), or the rejection to return.
-enum Reserved {
-    Nothing,
-    Admitted(Admission),
-    Rejected(CircuitOpen),
-}
+/// The breaker's gate.
+pub(crate) type Gate<C> = crate::gate::Gate<BreakerSide<C>>;
 
-impl<C> Gate<C> {
+impl<C> BreakerSide<C> {
     pub(crate) fn new(breaker: CircuitBreaker<C>, leases: Arc<Leases<Inner>>) -> Self {
         Self {
             breaker,
             lease: leases.take(),
             leases,
-            reserved: Reserved::Nothing,
         }
     }
 
-    /// A gate for a clone of the service: same breaker and leases, no
-    /// reservation.
+    /// The side of a clone of the service: same breaker and leases.
     pub(crate) fn fresh(&self) -> Self
     where
         C: Clone,
@@ -79,78 +72,61 @@ impl<C> Gate<C> {
         Self::new(self.breaker.clone(), Arc::clone(&self.leases))
     }
 
-    /// Reserves an admission for the next `call` and readies the inner
-    /// service through `poll_inner`. The breaker never fails it: a
-    /// rejection is kept for `call`, and the inner service's readiness is
-    /// then not polled. After an error from the inner `poll_ready`, the
-    /// caller records it with [`settle_reserved`](Self::settle_reserved).
-    #[inline]
-    pub(crate) fn poll_ready<E>(
-        &mut self,
-        cx: &mut Context<'_>,
-        poll_inner: impl FnOnce(&mut Context<'_>) -> Poll<Result<(), E>>,
-    ) -> Poll<Result<(), E>> {
-        if !matches!(self.reserved, Reserved::Admitted(_)) {
-            match self.breaker.inner.reserve() {
-                Ok(admission) => self.reserved = Reserved::Admitted(admission),
-                Err(open) => {
-                    self.reserved = Reserved::Rejected(open);
-                    return Poll::Ready(Ok(()));
-                }
-            }
-        }
-        poll_inner(cx)
-    }
-
-    /// Records the reserved admission as `class` (the inner service's
-    /// `poll_ready` failed, so the call will not come).
-    pub(crate) fn settle_reserved(&mut self, class: Classification) {
-        if let Reserved::Admitted(mut admission) =
-            std::mem::replace(&mut self.reserved, Reserved::Nothing)
-        {
-            let breaker = &self.breaker.inner;
-            breaker.begin(&mut admission);
-            breaker.complete(admission, class);
-        }
-    }
-
-    /// The ticket of the call starting now (its clock started), or the
-    /// rejection. Made before the inner `call`: if that panics, the
-    /// ticket gives the admission back.
-    #[inline]
-    pub(crate) fn admit(&mut self) -> Result<Ticket<Lease<Inner>>, CircuitOpen> {
+    /// Records a reservation as `class` (the inner service's `poll_ready`
+    /// failed, so the call will not come).
+    pub(crate) fn settle(&self, mut admission: Admission, class: Classification) {
         let breaker = &self.breaker.inner;
-        let admitted = match std::mem::replace(&mut self.reserved, Reserved::Nothing) {
-            // Admitted in `poll_ready` and still valid: the call starts now,
-            // so waiting for readiness is not part of its duration.
-            Reserved::Admitted(mut admission) if breaker.is_current(admission.word) => {
-                breaker.begin(&mut admission);
-                Ok(admission)
-            }
-            // The breaker changed state since: give the place back and ask
-            // again; the inner service is ready.
-            Reserved::Admitted(stale) => {
-                breaker.release(stale);
-                breaker.acquire()
-            }
-            Reserved::Rejected(open) => Err(open),
-            // `call` without `poll_ready`: ask now rather than panic.
-            Reserved::Nothing => breaker.acquire(),
+        breaker.begin(&mut admission);
+        breaker.complete(admission, class);
+    }
+}
+
+impl<C> crate::gate::Guard for BreakerSide<C> {
+    type Reservation = Admission;
+    type Wait = std::convert::Infallible;
+    type Rejection = CircuitOpen;
+    type Permit = Ticket<Lease<Inner>>;
+
+    #[inline]
+    fn reserve(&self) -> crate::gate::Reserve<Self> {
+        match self.breaker.inner.reserve() {
+            Ok(admission) => crate::gate::Reserve::Held(admission),
+            Err(open) => crate::gate::Reserve::Rejected(open),
+        }
+    }
+
+    fn poll_wait(
+        &self,
+        wait: &mut std::convert::Infallible,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Result<Admission, CircuitOpen>> {
+        match *wait {}
+    }
+
+    /// Admitted in `poll_ready` and still valid: the call starts now, so
+    /// waiting for readiness is not part of its duration. If the breaker
+    /// changed state since, the admission goes back and the call asks
+    /// again (the inner service is ready).
+    #[inline]
+    fn permit(&self, mut admission: Admission) -> Result<Ticket<Lease<Inner>>, CircuitOpen> {
+        let breaker = &self.breaker.inner;
+        let admitted = if breaker.is_current(admission.word) {
+            breaker.begin(&mut admission);
+            Ok(admission)
+        } else {
+            breaker.release(admission);
+            breaker.acquire()
         };
         admitted.map(|admission| Ticket::new(self.lease.clone(), admission))
     }
 
-    /// Whether an admission is reserved (for `Debug`).
-    pub(crate) fn is_reserved(&self) -> bool {
-        matches!(self.reserved, Reserved::Admitted(_))
+    fn permit_now(&self) -> Result<Ticket<Lease<Inner>>, CircuitOpen> {
+        let admission = self.breaker.inner.acquire()?;
+        Ok(Ticket::new(self.lease.clone(), admission))
     }
-}
 
-impl<C> Drop for Gate<C> {
-    fn drop(&mut self) {
-        if let Reserved::Admitted(admission) = self.reserved {
-            self.breaker.inner.release(admission);
-        }
+    fn release(&self, admission: Admission) {
+        self.breaker.inner.release(admission);
     }
 }
 
@@ -168,13 +144,13 @@ impl<S, C> CircuitBreakerService<S, C> {
     ) -> Self {
         Self {
             inner,
-            gate: Gate::new(breaker, leases),
+            gate: Gate::new(BreakerSide::new(breaker, leases)),
         }
     }
 
     /// The guarding breaker.
     pub fn breaker(&self) -> &CircuitBreaker<C> {
-        &self.gate.breaker
+        &self.gate.guard.breaker
     }
 }
 
@@ -182,7 +158,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            gate: self.gate.fresh(),
+            gate: Gate::new(self.gate.guard.fresh()),
         }
     }
 }
@@ -191,8 +167,8 @@ impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreakerService")
             .field("inner", &self.inner)
-            .field("breaker", &self.gate.breaker)
-            .field("reserved", &self.gate.is_reserved())
+            .field("breaker", &self.gate.guard.breaker)
+            .field("reserved", &self.gate.holds())
             .finish()
     }
 }
@@ -212,8 +188,10 @@ where
         match self.gate.poll_ready(cx, |cx| inner.poll_ready(cx)) {
             Poll::Ready(Err(e)) => {
                 let result: Result<S::Response, S::Error> = Err(e);
-                let class = self.gate.breaker.classifier.classify(&result);
-                self.gate.settle_reserved(class);
+                if let Some(admission) = self.gate.take_reserved() {
+                    let class = self.gate.guard.breaker.classifier.classify(&result);
+                    self.gate.guard.settle(admission, class);
+                }
                 Poll::Ready(result.map(|_| ()).map_err(Error::Operation))
             }
             other => other.map_err(Error::Operation),
@@ -226,7 +204,7 @@ where
             Ok(ticket) => Kind::Running {
                 ticket,
                 fut: self.inner.call(req),
-                classifier: self.gate.breaker.classifier.clone(),
+                classifier: self.gate.guard.breaker.classifier.clone(),
             },
             Err(error) => Kind::Rejected { error },
         };

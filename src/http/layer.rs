@@ -13,8 +13,8 @@ use tower_service::Service;
 
 use super::service::{BulkheadService, CircuitBreakerService};
 use super::{BreakerVerdict, GrpcFailures, HttpFailures};
-use crate::bulkhead::guard::Gate as BulkheadGate;
-use crate::circuit_breaker::guard::Gate as BreakerGate;
+use crate::bulkhead::guard::{BulkheadSide, Gate as BulkheadGate};
+use crate::circuit_breaker::guard::{BreakerSide, Gate as BreakerGate};
 use crate::lease::Leases;
 use crate::limits::MAX_DURATION;
 use crate::{Bulkhead, CircuitBreaker};
@@ -188,7 +188,10 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreakerService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let gate = BreakerGate::new(self.breaker.clone(), Arc::clone(&self.leases));
+        let gate = BreakerGate::new(BreakerSide::new(
+            self.breaker.clone(),
+            Arc::clone(&self.leases),
+        ));
         CircuitBreakerService::new(inner, gate, self.classifier.clone(), self.max_hint)
     }
 }
@@ -269,7 +272,10 @@ impl<S> Layer<S> for BulkheadLayer {
     fn layer(&self, inner: S) -> Self::Service {
         BulkheadService::new(
             inner,
-            BulkheadGate::new(self.bulkhead.clone(), Arc::clone(&self.leases)),
+            BulkheadGate::new(BulkheadSide::new(
+                self.bulkhead.clone(),
+                Arc::clone(&self.leases),
+            )),
         )
     }
 }

@@ -61,7 +61,7 @@ impl<S, C> CircuitBreakerService<S, C> {
 
     /// The guarding breaker.
     pub fn breaker(&self) -> &crate::CircuitBreaker {
-        &self.gate.breaker
+        &self.gate.guard.breaker
     }
 }
 
@@ -69,7 +69,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreakerService<S, C> {
     fn clone(&self) -> Self {
         Self::new(
             self.inner.clone(),
-            self.gate.fresh(),
+            BreakerGate::new(self.gate.guard.fresh()),
             self.classifier.clone(),
             self.max_hint,
         )
@@ -80,7 +80,7 @@ impl<S: fmt::Debug, C: fmt::Debug> fmt::Debug for CircuitBreakerService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("http::CircuitBreakerService")
             .field("inner", &self.inner)
-            .field("breaker", &self.gate.breaker)
+            .field("breaker", &self.gate.guard.breaker)
             .field("classifier", &self.classifier)
             .field("max_hint", &self.max_hint)
             .finish()
@@ -104,8 +104,10 @@ where
         let inner = &mut self.inner;
         match self.gate.poll_ready(cx, |cx| inner.poll_ready(cx)) {
             Poll::Ready(Err(e)) => {
-                let class = self.classifier.clone().classify_error(&e).classification();
-                self.gate.settle_reserved(class);
+                if let Some(admission) = self.gate.take_reserved() {
+                    let class = self.classifier.clone().classify_error(&e).classification();
+                    self.gate.guard.settle(admission, class);
+                }
                 Poll::Ready(Err(Error::Operation(e)))
             }
             other => other.map_err(Error::Operation),
@@ -149,13 +151,16 @@ impl<S> BulkheadService<S> {
 
     /// The guarding bulkhead.
     pub fn bulkhead(&self) -> &crate::Bulkhead {
-        &self.gate.bulkhead
+        &self.gate.guard.bulkhead
     }
 }
 
 impl<S: Clone> Clone for BulkheadService<S> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.gate.fresh())
+        Self::new(
+            self.inner.clone(),
+            BulkheadGate::new(self.gate.guard.fresh()),
+        )
     }
 }
 
@@ -163,7 +168,7 @@ impl<S: fmt::Debug> fmt::Debug for BulkheadService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("http::BulkheadService")
             .field("inner", &self.inner)
-            .field("bulkhead", &self.gate.bulkhead)
+            .field("bulkhead", &self.gate.guard.bulkhead)
             .finish()
     }
 }
@@ -181,9 +186,11 @@ where
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let inner = &mut self.inner;
-        self.gate
-            .poll_ready(cx, |cx| inner.poll_ready(cx))
-            .map_err(Error::Operation)
+        let poll = self.gate.poll_ready(cx, |cx| inner.poll_ready(cx));
+        if let Poll::Ready(Err(_)) = poll {
+            self.gate.release_reserved();
+        }
+        poll.map_err(Error::Operation)
     }
 
     #[inline]
