@@ -1,0 +1,113 @@
+//! Hot paths for instruction counts under valgrind's callgrind: figures
+//! that do not move with a shared machine's load. Run by
+//! `.ci/instructions` (which builds nothing: `cargo bench --no-run` has),
+//! one path at a time:
+//!
+//! ```text
+//! instructions <path> <calls>
+//! ```
+//!
+//! The script runs each path with 0 and with N calls and divides the
+//! difference by N: the instructions of one call, without start-up.
+#![allow(missing_docs)]
+
+use std::future::{ready, Future};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::CircuitBreaker;
+use palisade::pipeline::Pipeline;
+use palisade::retry::Retry;
+use palisade::timer::ManualTimer;
+
+/// Polls a future once; the paths measured are ready at once.
+fn poll_ready<F: Future>(fut: F) -> F::Output {
+    match pin!(fut).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!("a ready path"),
+    }
+}
+
+fn op(i: u64) -> Result<u64, u64> {
+    if i % 10 == 0 {
+        Err(i)
+    } else {
+        Ok(i)
+    }
+}
+
+fn breaker(window: &str, slow: bool) -> CircuitBreaker {
+    let b = CircuitBreaker::builder().failure_rate_threshold(0.5);
+    let b = match window {
+        "time" => b.time_window(Duration::from_secs(10), 10).minimum_calls(100),
+        _ => b.count_window(100).minimum_calls(100),
+    };
+    let b = if slow {
+        b.slow_call_duration(Duration::from_secs(60))
+    } else {
+        b
+    };
+    b.build().unwrap()
+}
+
+/// The paths, by name.
+const PATHS: [&str; 6] = [
+    "breaker_count_sync",
+    "breaker_count_async",
+    "breaker_time_sync",
+    "breaker_count_slow_timing_sync",
+    "bulkhead_with_room",
+    "pipeline_five_guards",
+];
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().unwrap_or_default();
+    if path == "--bench" || path.is_empty() {
+        println!("paths: {}", PATHS.join(", "));
+        return;
+    }
+    let calls: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("usage: instructions <path> <calls>");
+    match path.as_str() {
+        "breaker_count_sync" | "breaker_time_sync" | "breaker_count_slow_timing_sync" => {
+            let window = if path.contains("time_sync") { "time" } else { "count" };
+            let b = breaker(window, path.contains("slow"));
+            for i in 0..calls {
+                let _ = black_box(b.call_sync(|| op(black_box(i))));
+            }
+        }
+        "breaker_count_async" => {
+            let b = breaker("count", false);
+            for i in 0..calls {
+                let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i))))));
+            }
+        }
+        "bulkhead_with_room" => {
+            let b = Bulkhead::builder().max_concurrent(1024).build().unwrap();
+            for i in 0..calls {
+                let _ = black_box(b.call_sync(|| Ok::<_, ()>(black_box(i))));
+            }
+        }
+        "pipeline_five_guards" => {
+            let timer = ManualTimer::new();
+            let p = Pipeline::builder(timer.clone())
+                .timeout(Duration::from_secs(10))
+                .retry(Retry::builder().timer(timer.clone()).build().unwrap())
+                .circuit_breaker(breaker("count", false))
+                .bulkhead(Bulkhead::builder().max_concurrent(1024).build().unwrap())
+                .attempt_timeout(Duration::from_secs(1))
+                .build()
+                .unwrap();
+            for i in 0..calls {
+                let _ = black_box(poll_ready(p.call(|| ready(Ok::<_, ()>(black_box(i))))));
+            }
+        }
+        other => panic!("no path `{other}`; paths: {}", PATHS.join(", ")),
+    }
+}
