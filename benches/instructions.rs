@@ -42,7 +42,9 @@ fn op(i: u64) -> Result<u64, u64> {
 fn breaker(window: &str, slow: bool) -> CircuitBreaker {
     let b = CircuitBreaker::builder().failure_rate_threshold(0.5);
     let b = match window {
-        "time" => b.time_window(Duration::from_secs(10), 10).minimum_calls(100),
+        "time" => b
+            .time_window(Duration::from_secs(10), 10)
+            .minimum_calls(100),
         _ => b.count_window(100).minimum_calls(100),
     };
     let b = if slow {
@@ -76,7 +78,11 @@ fn main() {
         .expect("usage: instructions <path> <calls>");
     match path.as_str() {
         "breaker_count_sync" | "breaker_time_sync" | "breaker_count_slow_timing_sync" => {
-            let window = if path.contains("time_sync") { "time" } else { "count" };
+            let window = if path.contains("time_sync") {
+                "time"
+            } else {
+                "count"
+            };
             let b = breaker(window, path.contains("slow"));
             for i in 0..calls {
                 let _ = black_box(b.call_sync(|| op(black_box(i))));
