@@ -172,6 +172,7 @@ pub mod clock;
 pub mod config;
 mod config_error;
 pub mod error;
+pub mod event;
 pub mod fallback;
 #[cfg(feature = "tower")]
 mod flatten;

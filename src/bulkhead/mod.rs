@@ -130,16 +130,9 @@ use crate::timer::DynTimer;
 use semaphore::{Entry, Semaphore, Waiter};
 
 /// Something that happened in a bulkhead.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BulkheadEvent<'a> {
-    /// The bulkhead's name (borrowed for the call: `to_string()` it to keep it).
-    pub name: &'a str,
-    /// What happened.
-    pub kind: BulkheadEventKind,
-}
+pub type BulkheadEvent<'a> = crate::event::GuardEvent<'a, BulkheadEventKind>;
 
-/// A listener of BulkheadEvents.
-pub(crate) type BulkheadEventListener = dyn for<'a> Fn(&BulkheadEvent<'a>) + Send + Sync;
+pub(crate) type BulkheadEventListener = crate::event::Listener<BulkheadEventKind>;
 
 /// What happened in a bulkhead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,13 +10,7 @@ use super::State;
 use crate::window::Outcome;
 
 /// Something that happened in a circuit breaker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CircuitBreakerEvent<'a> {
-    /// The breaker's name.
-    pub name: &'a str,
-    /// What happened.
-    pub kind: CircuitBreakerEventKind,
-}
+pub type CircuitBreakerEvent<'a> = crate::event::GuardEvent<'a, CircuitBreakerEventKind>;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +38,7 @@ pub enum CircuitBreakerEventKind {
 }
 
 /// A listener of a breaker's events.
-pub(crate) type Listener = dyn for<'a> Fn(&CircuitBreakerEvent<'a>) + Send + Sync;
+pub(crate) type Listener = crate::event::Listener<CircuitBreakerEventKind>;
 
 /// Where a breaker's events go: registered listeners and, with the
 /// `metrics` feature, `metrics`-crate instruments whose handles are created

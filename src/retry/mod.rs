@@ -80,16 +80,9 @@ use crate::timer::{default_timer, DynTimer, Timer};
 use backoff::Random;
 
 /// Something that happened in a retry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryEvent<'a> {
-    /// The retry's name (borrowed for the call: `to_string()` it to keep it).
-    pub name: &'a str,
-    /// What happened.
-    pub kind: RetryEventKind,
-}
+pub type RetryEvent<'a> = crate::event::GuardEvent<'a, RetryEventKind>;
 
-/// A listener of RetryEvents.
-pub(crate) type RetryEventListener = dyn for<'a> Fn(&RetryEvent<'a>) + Send + Sync;
+pub(crate) type RetryEventListener = crate::event::Listener<RetryEventKind>;
 
 /// What happened in a retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

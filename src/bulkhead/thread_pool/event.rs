@@ -3,16 +3,9 @@
 use super::super::Rejection;
 
 /// Something that happened in a [`ThreadPool`](super::ThreadPool).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ThreadPoolEvent<'a> {
-    /// The pool's name (borrowed for the call: `to_string()` it to keep it).
-    pub name: &'a str,
-    /// What happened.
-    pub kind: ThreadPoolEventKind,
-}
+pub type ThreadPoolEvent<'a> = crate::event::GuardEvent<'a, ThreadPoolEventKind>;
 
-/// A listener of PoolEvents.
-pub(crate) type ThreadPoolEventListener = dyn for<'a> Fn(&ThreadPoolEvent<'a>) + Send + Sync;
+pub(crate) type ThreadPoolEventListener = crate::event::Listener<ThreadPoolEventKind>;
 
 /// What happened in a thread pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
