@@ -182,6 +182,7 @@ mod gate;
 pub mod http;
 #[cfg(feature = "tower")]
 mod lease;
+pub mod limit;
 mod limits;
 mod listeners;
 mod name;

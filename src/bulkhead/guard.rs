@@ -32,12 +32,23 @@ pub(crate) fn leases(bulkhead: &Bulkhead) -> Arc<crate::lease::Leases<Core>> {
 
 /// A queued call's wait for a place, owned (the pipeline's future keeps
 /// it): polled by [`Seat::poll_queue`], it leaves the queue when dropped.
-pub(crate) type Queued = Wait<Arc<Core>>;
+// `pub` (in a crate-private module: unreachable from outside) only
+// because it is an associated type of the sealed `Limiter`.
+#[allow(unreachable_pub)]
+pub struct Queued(Wait<Arc<Core>>);
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued").finish_non_exhaustive()
+    }
+}
 
 /// A composed call's place in a bulkhead, as plain data (see the module
 /// docs).
+// `pub` for the same reason as `Queued`.
+#[allow(unreachable_pub)]
 #[derive(Debug, Default)]
-pub(crate) struct Seat {
+pub struct Seat {
     held: bool,
 }
 
@@ -58,7 +69,7 @@ impl Seat {
                 Ok(())
             }
             Admit::Queued(waiter) => {
-                *queue = Some(Wait::new(Arc::clone(&bulkhead.inner), waiter));
+                *queue = Some(Queued(Wait::new(Arc::clone(&bulkhead.inner), waiter)));
                 Ok(())
             }
             Admit::Rejected(full) => Err(full),
@@ -73,7 +84,7 @@ impl Seat {
         queued: &mut Queued,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), BulkheadFull>> {
-        let polled = queued.poll_wait(cx);
+        let polled = queued.0.poll_wait(cx);
         if let Poll::Ready(Ok(())) = polled {
             self.held = true;
         }

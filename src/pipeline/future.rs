@@ -17,11 +17,11 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::{judge, Pipeline};
-use crate::bulkhead::guard::{Queued, Seat};
 use crate::circuit_breaker::guard::Standing;
 use crate::circuit_breaker::Classification;
 use crate::circuit_breaker::Classify;
 use crate::error::Error;
+use crate::limit::Limiter;
 use crate::retry::guard::Progress;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
@@ -70,9 +70,16 @@ pin_project! {
     /// admission (a cancelled call), the bulkhead place or queue slot, and
     /// what the call holds of a retry budget.
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineCall<R, Tm: Timer, P, A: Attempts, C = crate::circuit_breaker::DefaultClassifier>
+    pub struct PipelineCall<
+        R,
+        Tm: Timer,
+        P,
+        A: Attempts,
+        C = crate::circuit_breaker::DefaultClassifier,
+        L: Limiter = crate::bulkhead::Bulkhead,
+    >
     where
-        R: Deref<Target = Pipeline<Tm, P, C>>,
+        R: Deref<Target = Pipeline<Tm, P, C, L>>,
     {
         // Declared first, dropped first: the operation, then what it held.
         #[pin]
@@ -84,11 +91,11 @@ pin_project! {
         // The wait before the next attempt, on the pipeline's timer.
         #[pin]
         backoff: Option<Tm::Sleep>,
-        queued: Option<Queued>,
+        queued: Option<L::Queued>,
         // The breaker's admission of the running attempt.
         admission: Standing,
-        // The running attempt's bulkhead place.
-        seat: Seat,
+        // The running attempt's place under the concurrency limit.
+        seat: L::Seat,
         progress: Progress,
         step: Step,
         attempts: A,
@@ -96,15 +103,15 @@ pin_project! {
         policy: PhantomData<fn() -> (P, C)>,
     }
 
-    impl<R, Tm: Timer, P, A: Attempts, C> PinnedDrop for PipelineCall<R, Tm, P, A, C>
+    impl<R, Tm: Timer, P, A: Attempts, C, L: Limiter> PinnedDrop for PipelineCall<R, Tm, P, A, C, L>
     where
-        R: Deref<Target = Pipeline<Tm, P, C>>,
+        R: Deref<Target = Pipeline<Tm, P, C, L>>,
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             // The operation first, then what it held.
             this.fut.set(None);
-            let pipeline: &Pipeline<Tm, P, C> = this.pipeline;
+            let pipeline: &Pipeline<Tm, P, C, L> = this.pipeline;
             // A queued wait leaves the queue when its field is dropped.
             give_back(pipeline, this.admission, this.seat, None);
             if let Some(retry) = &pipeline.retry {
@@ -116,17 +123,17 @@ pin_project! {
 
 /// Gives back what an attempt holds: its place, and its admission,
 /// recorded as `class` (`None`: cancelled).
-fn give_back<Tm, P, C>(
-    pipeline: &Pipeline<Tm, P, C>,
+fn give_back<Tm, P, C, L: Limiter>(
+    pipeline: &Pipeline<Tm, P, C, L>,
     admission: &mut Standing,
-    seat: &mut Seat,
+    seat: &mut L::Seat,
     class: Option<Classification>,
 ) {
     // What the attempt holds is looked at first: most of the time there is
     // nothing to give back (dropped after completion).
-    if seat.holds() {
-        if let Some(bulkhead) = &pipeline.bulkhead {
-            seat.release(bulkhead);
+    if L::holds(seat) {
+        if let Some(limit) = &pipeline.limit {
+            limit.release(seat);
         }
     }
     if admission.holds() {
@@ -136,9 +143,9 @@ fn give_back<Tm, P, C>(
     }
 }
 
-impl<R, Tm: Timer, P, A: Attempts, C> PipelineCall<R, Tm, P, A, C>
+impl<R, Tm: Timer, P, A: Attempts, C, L: Limiter> PipelineCall<R, Tm, P, A, C, L>
 where
-    R: Deref<Target = Pipeline<Tm, P, C>>,
+    R: Deref<Target = Pipeline<Tm, P, C, L>>,
 {
     pub(crate) fn new(pipeline: R, attempts: A) -> Self {
         Self {
@@ -148,7 +155,7 @@ where
             backoff: None,
             queued: None,
             admission: Standing::default(),
-            seat: Seat::default(),
+            seat: L::Seat::default(),
             progress: Progress::default(),
             step: Step::Start,
             attempts,
@@ -158,9 +165,10 @@ where
     }
 }
 
-impl<R, Tm, P, A, T, E, C> Future for PipelineCall<R, Tm, P, A, C>
+impl<R, Tm, P, A, T, E, C, L> Future for PipelineCall<R, Tm, P, A, C, L>
 where
-    R: Deref<Target = Pipeline<Tm, P, C>>,
+    R: Deref<Target = Pipeline<Tm, P, C, L>>,
+    L: Limiter,
     Tm: Timer,
     A: Attempts,
     A::Attempt: Future<Output = Result<T, E>>,
@@ -171,7 +179,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let pipeline: &Pipeline<Tm, P, C> = this.pipeline;
+        let pipeline: &Pipeline<Tm, P, C, L> = this.pipeline;
 
         // Makes the attempt's future; its deadline and the breaker's
         // slow-call clock start with it (not while the call waited for a
@@ -236,14 +244,14 @@ where
                         }
                     }
                     if rejected.is_none() {
-                        if let Some(bulkhead) = &pipeline.bulkhead {
-                            match this.seat.admit(bulkhead, this.queued) {
+                        if let Some(limit) = &pipeline.limit {
+                            match limit.admit(this.seat, this.queued) {
                                 Ok(()) if this.queued.is_some() => {
                                     *this.step = Step::Queued;
                                     continue;
                                 }
                                 Ok(()) => {}
-                                Err(full) => rejected = Some(Error::BulkheadFull(full)),
+                                Err(no) => rejected = Some(no),
                             }
                         }
                     }
@@ -257,15 +265,16 @@ where
                 }
                 Step::Queued => {
                     let queued = this.queued.as_mut().expect("queued");
-                    match this.seat.poll_queue(queued, cx) {
+                    let limit = pipeline.limit.as_ref().expect("a limit");
+                    match limit.poll_queue(this.seat, queued, cx) {
                         Poll::Ready(Ok(())) => {
                             *this.queued = None;
                             start_attempt!();
                             continue;
                         }
-                        Poll::Ready(Err(full)) => {
+                        Poll::Ready(Err(no)) => {
                             *this.queued = None;
-                            Err(Error::BulkheadFull(full))
+                            Err(no)
                         }
                         Poll::Pending => pending_or_total!(),
                     }
@@ -343,9 +352,10 @@ where
     }
 }
 
-impl<R, Tm: Timer, P, A: Attempts, C> std::fmt::Debug for PipelineCall<R, Tm, P, A, C>
+impl<R, Tm: Timer, P, A: Attempts, C, L: Limiter> std::fmt::Debug
+    for PipelineCall<R, Tm, P, A, C, L>
 where
-    R: Deref<Target = Pipeline<Tm, P, C>>,
+    R: Deref<Target = Pipeline<Tm, P, C, L>>,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineCall")

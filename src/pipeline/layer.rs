@@ -45,11 +45,16 @@ use crate::timer::Timer;
 /// assert_eq!(out.unwrap(), 42);
 /// # Ok::<(), palisade::ConfigError>(())
 /// ```
-pub struct PipelineLayer<Tm, P, C = crate::circuit_breaker::DefaultClassifier> {
-    pipeline: Arc<Pipeline<Tm, P, C>>,
+pub struct PipelineLayer<
+    Tm,
+    P,
+    C = crate::circuit_breaker::DefaultClassifier,
+    L = crate::bulkhead::Bulkhead,
+> {
+    pipeline: Arc<Pipeline<Tm, P, C, L>>,
 }
 
-impl<Tm, P, C> Clone for PipelineLayer<Tm, P, C> {
+impl<Tm, P, C, L> Clone for PipelineLayer<Tm, P, C, L> {
     fn clone(&self) -> Self {
         Self {
             pipeline: Arc::clone(&self.pipeline),
@@ -57,23 +62,23 @@ impl<Tm, P, C> Clone for PipelineLayer<Tm, P, C> {
     }
 }
 
-impl<Tm, P, C> fmt::Debug for PipelineLayer<Tm, P, C> {
+impl<Tm, P, C, L> fmt::Debug for PipelineLayer<Tm, P, C, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineLayer").finish_non_exhaustive()
     }
 }
 
-impl<Tm, P, C> PipelineLayer<Tm, P, C> {
+impl<Tm, P, C, L> PipelineLayer<Tm, P, C, L> {
     /// A layer running calls through `pipeline`.
-    pub fn new(pipeline: Pipeline<Tm, P, C>) -> Self {
+    pub fn new(pipeline: Pipeline<Tm, P, C, L>) -> Self {
         Self {
             pipeline: Arc::new(pipeline),
         }
     }
 }
 
-impl<S, Tm, P, C> Layer<S> for PipelineLayer<Tm, P, C> {
-    type Service = PipelineService<S, Tm, P, C>;
+impl<S, Tm, P, C, L> Layer<S> for PipelineLayer<Tm, P, C, L> {
+    type Service = PipelineService<S, Tm, P, C, L>;
 
     fn layer(&self, inner: S) -> Self::Service {
         PipelineService {
@@ -91,14 +96,20 @@ impl<S, Tm, P, C> Layer<S> for PipelineLayer<Tm, P, C> {
 /// call readies a service of its own if the breaker lets it through after
 /// all. The guards' rejections come from the response future, never from
 /// `poll_ready`.
-pub struct PipelineService<S, Tm, P, C = crate::circuit_breaker::DefaultClassifier> {
+pub struct PipelineService<
+    S,
+    Tm,
+    P,
+    C = crate::circuit_breaker::DefaultClassifier,
+    L = crate::bulkhead::Bulkhead,
+> {
     inner: S,
-    pipeline: Arc<Pipeline<Tm, P, C>>,
+    pipeline: Arc<Pipeline<Tm, P, C, L>>,
     /// `inner` is ready for the next call.
     readied: bool,
 }
 
-impl<S, Tm, P, C> PipelineService<S, Tm, P, C> {
+impl<S, Tm, P, C, L> PipelineService<S, Tm, P, C, L> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -116,7 +127,7 @@ impl<S, Tm, P, C> PipelineService<S, Tm, P, C> {
     }
 }
 
-impl<S: Clone, Tm, P, C> Clone for PipelineService<S, Tm, P, C> {
+impl<S: Clone, Tm, P, C, L> Clone for PipelineService<S, Tm, P, C, L> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -126,7 +137,7 @@ impl<S: Clone, Tm, P, C> Clone for PipelineService<S, Tm, P, C> {
     }
 }
 
-impl<S: fmt::Debug, Tm, P, C> fmt::Debug for PipelineService<S, Tm, P, C> {
+impl<S: fmt::Debug, Tm, P, C, L> fmt::Debug for PipelineService<S, Tm, P, C, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipelineService")
             .field("inner", &self.inner)
@@ -134,8 +145,9 @@ impl<S: fmt::Debug, Tm, P, C> fmt::Debug for PipelineService<S, Tm, P, C> {
     }
 }
 
-impl<S, Req, Tm, P, C> Service<Req> for PipelineService<S, Tm, P, C>
+impl<S, Req, Tm, P, C, L> Service<Req> for PipelineService<S, Tm, P, C, L>
 where
+    L: crate::limit::Limiter,
     S: Service<Req> + Clone,
     Req: Clone,
     Tm: Timer,
@@ -144,7 +156,7 @@ where
 {
     type Response = S::Response;
     type Error = Error<S::Error>;
-    type Future = PipelineCall<Arc<Pipeline<Tm, P, C>>, Tm, P, ServiceAttempts<S, Req>, C>;
+    type Future = PipelineCall<Arc<Pipeline<Tm, P, C, L>>, Tm, P, ServiceAttempts<S, Req>, C, L>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -82,6 +82,7 @@ use crate::clock::Clock;
 use crate::config_error::ConfigError;
 use crate::error::Error;
 use crate::fallback::{Fallback, FallbackCall, Handler, When};
+use crate::limit::Limiter;
 use crate::retry::{Retry, RetryErrors, RetryPolicy};
 use crate::timeout::Timeout;
 use crate::timer::Timer;
@@ -96,24 +97,24 @@ use crate::timer::Timer;
 /// [`Timer::clock`]) measures the retry's
 /// elapsed time, whatever timer and clock the retry was built with.
 #[derive(Clone)]
-pub struct Pipeline<Tm, P = RetryErrors, C = DefaultClassifier> {
+pub struct Pipeline<Tm, P = RetryErrors, C = DefaultClassifier, L = Bulkhead> {
     timer: Tm,
     clock: Arc<dyn Clock>,
     total: Option<Timeout<Tm>>,
     retry: Option<Retry<P>>,
     breaker: Option<CircuitBreaker<C>>,
-    bulkhead: Option<Bulkhead>,
+    limit: Option<L>,
     attempt: Option<Timeout<Tm>>,
 }
 
-impl<Tm: Timer + std::fmt::Debug, P, C> std::fmt::Debug for Pipeline<Tm, P, C> {
+impl<Tm: Timer + std::fmt::Debug, P, C, L: Limiter> std::fmt::Debug for Pipeline<Tm, P, C, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("timer", &self.timer)
             .field("total", &self.timeout())
             .field("retry", &self.retry.as_ref().map(Retry::name))
             .field("breaker", &self.breaker.as_ref().map(CircuitBreaker::name))
-            .field("bulkhead", &self.bulkhead.as_ref().map(Bulkhead::name))
+            .field("limit", &self.limit.as_ref().map(Limiter::limit_name))
             .field("attempt", &self.attempt_timeout())
             .finish()
     }
@@ -128,13 +129,13 @@ impl<Tm: Timer + Clone> Pipeline<Tm> {
             total: None,
             retry: None,
             breaker: None,
-            bulkhead: None,
+            limit: None,
             attempt: None,
         }
     }
 }
 
-impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
+impl<Tm: Timer, P, C, L> Pipeline<Tm, P, C, L> {
     /// The total timeout, if there is one.
     pub fn timeout(&self) -> Option<Duration> {
         self.total.as_ref().and_then(Timeout::duration)
@@ -151,9 +152,9 @@ impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
         self.breaker.as_ref()
     }
 
-    /// The bulkhead, if there is one.
-    pub fn bulkhead(&self) -> Option<&Bulkhead> {
-        self.bulkhead.as_ref()
+    /// The concurrency limit (the bulkhead), if there is one.
+    pub fn limiter(&self) -> Option<&L> {
+        self.limit.as_ref()
     }
 
     /// The timeout of each attempt, if there is one.
@@ -162,20 +163,27 @@ impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
     }
 }
 
+impl<Tm: Timer, P, C> Pipeline<Tm, P, C, Bulkhead> {
+    /// The bulkhead, if there is one.
+    pub fn bulkhead(&self) -> Option<&Bulkhead> {
+        self.limit.as_ref()
+    }
+}
+
 /// Builds a [`Pipeline`]; every guard is optional.
 #[derive(Debug)]
 #[must_use]
-pub struct PipelineBuilder<Tm, P = RetryErrors, C = DefaultClassifier> {
+pub struct PipelineBuilder<Tm, P = RetryErrors, C = DefaultClassifier, L = Bulkhead> {
     timer: Tm,
     name: std::borrow::Cow<'static, str>,
     total: Option<Duration>,
     retry: Option<Retry<P>>,
     breaker: Option<CircuitBreaker<C>>,
-    bulkhead: Option<Bulkhead>,
+    limit: Option<L>,
     attempt: Option<Duration>,
 }
 
-impl<Tm: Timer + Clone, P, C> PipelineBuilder<Tm, P, C> {
+impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
     /// The name of the pipeline's timeouts (in their errors). Default
     /// `"pipeline"`; the attempt timeout is `"<name>.attempt"`.
     pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
@@ -191,14 +199,14 @@ impl<Tm: Timer + Clone, P, C> PipelineBuilder<Tm, P, C> {
 
     /// Retries, with this retry's attempts, backoff, policy and budget; its
     /// waits are slept on the pipeline's timer.
-    pub fn retry<Q>(self, retry: Retry<Q>) -> PipelineBuilder<Tm, Q, C> {
+    pub fn retry<Q>(self, retry: Retry<Q>) -> PipelineBuilder<Tm, Q, C, L> {
         PipelineBuilder {
             timer: self.timer,
             name: self.name,
             total: self.total,
             retry: Some(retry),
             breaker: self.breaker,
-            bulkhead: self.bulkhead,
+            limit: self.limit,
             attempt: self.attempt,
         }
     }
@@ -209,22 +217,49 @@ impl<Tm: Timer + Clone, P, C> PipelineBuilder<Tm, P, C> {
     /// classifier says of the attempt's flat result (`&Result<T,
     /// palisade::Error<E>>`; the default: `Ok` a success, any `Err` a
     /// failure).
-    pub fn circuit_breaker<D>(self, breaker: CircuitBreaker<D>) -> PipelineBuilder<Tm, P, D> {
+    pub fn circuit_breaker<D>(self, breaker: CircuitBreaker<D>) -> PipelineBuilder<Tm, P, D, L> {
         PipelineBuilder {
             timer: self.timer,
             name: self.name,
             total: self.total,
             retry: self.retry,
             breaker: Some(breaker),
-            bulkhead: self.bulkhead,
+            limit: self.limit,
             attempt: self.attempt,
         }
     }
 
     /// A bulkhead bounding concurrent attempts (it may be shared).
-    pub fn bulkhead(mut self, bulkhead: Bulkhead) -> Self {
-        self.bulkhead = Some(bulkhead);
-        self
+    pub fn bulkhead(self, bulkhead: Bulkhead) -> PipelineBuilder<Tm, P, C, Bulkhead> {
+        self.limiter(bulkhead)
+    }
+
+    /// A concurrency limit bounding concurrent attempts, in the bulkhead's
+    /// place (see [`Limiter`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use palisade::bulkhead::Bulkhead;
+    /// use palisade::pipeline::Pipeline;
+    /// use palisade::timer::ManualTimer;
+    ///
+    /// let pipeline = Pipeline::builder(ManualTimer::new())
+    ///     .limiter(Bulkhead::builder().name("search").max_concurrent(8).build()?)
+    ///     .build()?;
+    /// assert_eq!(pipeline.limiter().map(Bulkhead::name), Some("search"));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn limiter<M: Limiter>(self, limit: M) -> PipelineBuilder<Tm, P, C, M> {
+        PipelineBuilder {
+            timer: self.timer,
+            name: self.name,
+            total: self.total,
+            retry: self.retry,
+            breaker: self.breaker,
+            limit: Some(limit),
+            attempt: self.attempt,
+        }
     }
 
     /// A timeout for each attempt.
@@ -239,7 +274,7 @@ impl<Tm: Timer + Clone, P, C> PipelineBuilder<Tm, P, C> {
     ///
     /// A [`ConfigError`] naming `duration` if a timeout is zero or above
     /// `MAX_DURATION`.
-    pub fn build(self) -> Result<Pipeline<Tm, P, C>, ConfigError> {
+    pub fn build(self) -> Result<Pipeline<Tm, P, C, L>, ConfigError> {
         let timeout = |name: std::borrow::Cow<'static, str>, d: Option<Duration>| {
             d.map(|d| {
                 Timeout::builder()
@@ -257,7 +292,7 @@ impl<Tm: Timer + Clone, P, C> PipelineBuilder<Tm, P, C> {
             attempt: timeout(format!("{}.attempt", self.name).into(), self.attempt)?,
             retry: self.retry,
             breaker: self.breaker,
-            bulkhead: self.bulkhead,
+            limit: self.limit,
         })
     }
 }
@@ -267,12 +302,13 @@ impl<Tm: Timer + Clone, P, C> PipelineBuilder<Tm, P, C> {
 /// pipeline's final, flat error (a rejection, a timeout, the last
 /// attempt's error) and may replace it.
 #[derive(Clone)]
-pub struct FallbackPipeline<Tm, P, H, W, C = DefaultClassifier> {
-    pipeline: Pipeline<Tm, P, C>,
+pub struct FallbackPipeline<Tm, P, H, W, C = DefaultClassifier, L = Bulkhead> {
+    pipeline: Pipeline<Tm, P, C, L>,
     fallback: Fallback<H, W>,
 }
 
-impl<Tm: Timer + std::fmt::Debug, P, H, W, C> std::fmt::Debug for FallbackPipeline<Tm, P, H, W, C>
+impl<Tm: Timer + std::fmt::Debug, P, H, W, C, L: Limiter> std::fmt::Debug
+    for FallbackPipeline<Tm, P, H, W, C, L>
 where
     Fallback<H, W>: std::fmt::Debug,
 {
@@ -284,7 +320,7 @@ where
     }
 }
 
-impl<Tm: Timer, P, H, W, C> FallbackPipeline<Tm, P, H, W, C> {
+impl<Tm: Timer, P, H, W, C, L: Limiter> FallbackPipeline<Tm, P, H, W, C, L> {
     /// Runs `make`'s futures through the pipeline; an error the fallback
     /// picks becomes its value.
     ///
@@ -296,7 +332,7 @@ impl<Tm: Timer, P, H, W, C> FallbackPipeline<Tm, P, H, W, C> {
     pub fn call<F, Fut, T, E>(
         &self,
         make: F,
-    ) -> FallbackCall<'_, H, W, PipelineCall<&Pipeline<Tm, P, C>, Tm, P, F, C>, H::Future>
+    ) -> FallbackCall<'_, H, W, PipelineCall<&Pipeline<Tm, P, C, L>, Tm, P, F, C, L>, H::Future>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -309,7 +345,7 @@ impl<Tm: Timer, P, H, W, C> FallbackPipeline<Tm, P, H, W, C> {
     }
 
     /// The pipeline inside.
-    pub fn pipeline(&self) -> &Pipeline<Tm, P, C> {
+    pub fn pipeline(&self) -> &Pipeline<Tm, P, C, L> {
         &self.pipeline
     }
 }
@@ -326,7 +362,7 @@ where
     }
 }
 
-impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
+impl<Tm: Timer, P, C, L: Limiter> Pipeline<Tm, P, C, L> {
     /// This pipeline with `fallback` around it (the outermost guard).
     ///
     /// # Examples
@@ -347,7 +383,10 @@ impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
     /// assert_eq!(reply.unwrap(), "cached");
     /// # Ok::<(), palisade::ConfigError>(())
     /// ```
-    pub fn with_fallback<H, W>(self, fallback: Fallback<H, W>) -> FallbackPipeline<Tm, P, H, W, C> {
+    pub fn with_fallback<H, W>(
+        self,
+        fallback: Fallback<H, W>,
+    ) -> FallbackPipeline<Tm, P, H, W, C, L> {
         FallbackPipeline {
             pipeline: self,
             fallback,
@@ -364,7 +403,7 @@ impl<Tm: Timer, P, C> Pipeline<Tm, P, C> {
     /// stopped the call ([`Error::TimedOut`], [`Error::CircuitOpen`],
     /// [`Error::BulkheadFull`]).
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, make: F) -> PipelineCall<&Self, Tm, P, F, C>
+    pub fn call<F, Fut, T, E>(&self, make: F) -> PipelineCall<&Self, Tm, P, F, C, L>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,

@@ -1,0 +1,96 @@
+//! [`Limiter`]: a concurrency limit that a [`Pipeline`](crate::pipeline::Pipeline)
+//! holds between its breaker and its attempts.
+
+use std::task::{Context, Poll};
+
+use crate::error::Error;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A concurrency limit a pipeline can hold in the bulkhead's place: the
+/// semaphore [`Bulkhead`](crate::bulkhead::Bulkhead) now, an adaptive
+/// limit next.
+///
+/// Sealed: the pipeline keeps a limit's per-call state as plain data in its
+/// own future (no reference count per call), which only palisade's limits
+/// provide. A limit's rejection is not the dependency's fault: the breaker
+/// ignores it.
+pub trait Limiter: sealed::Sealed {
+    #[doc(hidden)]
+    /// A call's place, as plain data.
+    type Seat: Default;
+    #[doc(hidden)]
+    /// A call's wait for a place.
+    type Queued;
+
+    #[doc(hidden)]
+    /// The limit's name.
+    fn limit_name(&self) -> &str;
+
+    #[doc(hidden)]
+    /// Asks for a place: `Ok` seated, or queued (`queue` holds the wait).
+    fn admit<E>(
+        &self,
+        seat: &mut Self::Seat,
+        queue: &mut Option<Self::Queued>,
+    ) -> Result<(), Error<E>>;
+
+    #[doc(hidden)]
+    /// Polls a queued call: `Ok` once seated.
+    fn poll_queue<E>(
+        &self,
+        seat: &mut Self::Seat,
+        queued: &mut Self::Queued,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error<E>>>;
+
+    #[doc(hidden)]
+    /// The seat holds a place.
+    fn holds(seat: &Self::Seat) -> bool;
+
+    #[doc(hidden)]
+    /// Gives the place back, if the seat holds one.
+    fn release(&self, seat: &mut Self::Seat);
+}
+
+impl sealed::Sealed for crate::bulkhead::Bulkhead {}
+
+impl Limiter for crate::bulkhead::Bulkhead {
+    type Seat = crate::bulkhead::guard::Seat;
+    type Queued = crate::bulkhead::guard::Queued;
+
+    fn limit_name(&self) -> &str {
+        self.name()
+    }
+
+    #[inline(always)]
+    fn admit<E>(
+        &self,
+        seat: &mut Self::Seat,
+        queue: &mut Option<Self::Queued>,
+    ) -> Result<(), Error<E>> {
+        seat.admit(self, queue).map_err(Error::BulkheadFull)
+    }
+
+    #[inline(always)]
+    fn poll_queue<E>(
+        &self,
+        seat: &mut Self::Seat,
+        queued: &mut Self::Queued,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error<E>>> {
+        seat.poll_queue(queued, cx).map_err(Error::BulkheadFull)
+    }
+
+    #[inline(always)]
+    fn holds(seat: &Self::Seat) -> bool {
+        seat.holds()
+    }
+
+    #[inline(always)]
+    fn release(&self, seat: &mut Self::Seat) {
+        seat.release(self);
+    }
+}
