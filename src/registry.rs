@@ -235,7 +235,8 @@ impl<T: Clone> Making<'_, T> {
                 table.slots.get(self.name),
                 Some(Slot::Making(p)) if Arc::ptr_eq(p, &pending)
             );
-            // Removed while it was made (`remove`): handed out, not kept.
+            // Always ours (nothing else removes a slot being made; `remove`
+            // takes only made instances): checked, not assumed.
             if ours {
                 match &result {
                     Ok(value) => {
@@ -297,7 +298,8 @@ impl<T: Clone> Registry<T> {
     /// The instance for `name`, made now if the registry has none (or
     /// evicted it). Concurrent first uses make one instance: the first
     /// calls `make`, outside the registry's lock, and the others wait for
-    /// it. Making room costs O(log n) amortised.
+    /// it (so `make` may use the registry, but not ask it for the name it
+    /// is making). Making room costs O(log n) amortised.
     ///
     /// # Errors
     ///
