@@ -689,18 +689,39 @@ mod tower_stack {
 #[test]
 fn tower_services_give_their_inner_service_back() {
     use tower::Layer;
-    let inner = || tower::service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+
+    /// An inner service that says which one it is.
+    #[derive(Clone, Debug)]
+    struct Inner(u32);
+    impl tower::Service<u32> for Inner {
+        type Response = u32;
+        type Error = std::io::Error;
+        type Future = std::future::Ready<Result<u32, std::io::Error>>;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), std::io::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, x: u32) -> Self::Future {
+            std::future::ready(Ok(x + self.0))
+        }
+    }
+
     let timer = ManualTimer::new();
-    let breaker = palisade::circuit_breaker::CircuitBreakerLayer::new(breaker(4)).layer(inner());
-    let _: &_ = breaker.get_ref();
-    let bulkhead =
-        palisade::bulkhead::BulkheadLayer::new(Bulkhead::builder().build().unwrap()).layer(inner());
-    let _ = bulkhead.into_inner();
+    let mut breaker =
+        palisade::circuit_breaker::CircuitBreakerLayer::new(breaker(4)).layer(Inner(1));
+    breaker.get_mut().0 = 2;
+    assert_eq!(breaker.get_ref().0, 2);
+    assert_eq!(breaker.into_inner().0, 2);
+    let bulkhead = palisade::bulkhead::BulkheadLayer::new(Bulkhead::builder().build().unwrap())
+        .layer(Inner(3));
+    assert_eq!(bulkhead.into_inner().0, 3);
     let mut pipeline =
         palisade::pipeline::PipelineLayer::new(Pipeline::builder(timer.clone()).build().unwrap())
-            .layer(inner());
-    let _ = pipeline.get_mut();
-    let _ = pipeline.into_inner();
+            .layer(Inner(4));
+    pipeline.get_mut().0 = 5;
+    assert_eq!(pipeline.into_inner().0, 5);
     let timeout = palisade::timeout::TimeoutLayer::new(
         palisade::timeout::Timeout::builder()
             .duration(Duration::from_secs(1))
@@ -708,8 +729,8 @@ fn tower_services_give_their_inner_service_back() {
             .build()
             .unwrap(),
     )
-    .layer(inner());
-    let _ = timeout.into_inner();
-    let retry = palisade::retry::RetryLayer::new(retry(&timer, 2, MS)).layer(inner());
-    let _ = retry.get_ref();
+    .layer(Inner(6));
+    assert_eq!(timeout.get_ref().0, 6);
+    let retry = palisade::retry::RetryLayer::new(retry(&timer, 2, MS)).layer(Inner(7));
+    assert_eq!(retry.into_inner().0, 7);
 }
