@@ -619,6 +619,47 @@ mod tower_stack {
         assert_eq!(drive(&timer, svc.call(3)).unwrap(), 3);
     }
 
+    /// Behind a `Buffer`, with a hung call holding the `ConcurrencyLimit`
+    /// below the pipeline: once the breaker opens, the next call is
+    /// rejected at once (the buffer's worker is not stuck in the inner
+    /// service's `poll_ready`).
+    #[tokio::test]
+    async fn behind_a_buffer_an_open_breaker_rejects_while_a_hung_call_holds_the_limit() {
+        let started = std::sync::Arc::new(tokio::sync::Notify::new());
+        let b = breaker(10);
+        let pipeline = Pipeline::builder(palisade::timer::TokioTimer)
+            .circuit_breaker(b.clone())
+            .build()
+            .unwrap();
+        let svc = ServiceBuilder::new()
+            .buffer(8)
+            .layer(PipelineLayer::new(pipeline))
+            .concurrency_limit(1)
+            .service(tower::service_fn({
+                let started = std::sync::Arc::clone(&started);
+                move |hang: bool| {
+                    let started = std::sync::Arc::clone(&started);
+                    async move {
+                        if hang {
+                            started.notify_one();
+                            std::future::pending::<()>().await;
+                        }
+                        Ok::<_, std::io::Error>("answered")
+                    }
+                }
+            }));
+        let hung = tokio::spawn(svc.clone().oneshot(true));
+        // The hung call holds the limit.
+        started.notified().await;
+        b.transition_to(State::ForcedOpen);
+        let rejected = tokio::time::timeout(Duration::from_secs(5), svc.clone().oneshot(false))
+            .await
+            .expect("rejected at once, not stuck behind the hung call");
+        let err = rejected.unwrap_err();
+        assert_eq!(kind_of(err.as_ref()), ErrorKind::CircuitOpen, "{err}");
+        hung.abort();
+    }
+
     /// In a real `axum::Router` behind `HandleErrorLayer`, under a
     /// `Buffer`: rejections are classified from the `BoxError`, and the
     /// stack survives an open breaker.
