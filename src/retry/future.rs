@@ -55,10 +55,7 @@ impl Progress {
     /// The first attempt starts, measured on the retry's own clock.
     #[inline]
     pub(crate) fn start(&mut self, shared: &Shared) {
-        self.attempts = 1;
-        if shared.needs_start {
-            self.start_slow(shared, &*shared.clock);
-        }
+        self.start_on(shared, &*shared.clock);
     }
 
     /// The first attempt starts, measured on `clock` (a pipeline's: its
