@@ -436,11 +436,16 @@ mod tower_service {
     use palisade::bulkhead::BulkheadLayer;
     use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
+    /// An inner service that answers its request, guarded by `b`.
+    fn echo(b: &Bulkhead) -> impl Service<u32, Response = u32, Error = Error<()>> {
+        BulkheadLayer::new(b.clone())
+            .layer(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }))
+    }
+
     #[test]
     fn fail_fast_rejects_from_the_response_future_not_poll_ready() {
         let b = fail_fast(1);
-        let mut svc = BulkheadLayer::new(b.clone())
-            .layer(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }));
+        let mut svc = echo(&b);
         let held = b.try_acquire().unwrap();
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
@@ -459,8 +464,7 @@ mod tower_service {
     #[test]
     fn poll_ready_after_places_free_drops_a_stale_rejection() {
         let b = fail_fast(1);
-        let mut svc = BulkheadLayer::new(b.clone())
-            .layer(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }));
+        let mut svc = echo(&b);
         let held = b.try_acquire().unwrap();
         let mut cx = Context::from_waker(Waker::noop());
         assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
@@ -504,8 +508,7 @@ mod tower_service {
     #[test]
     fn a_service_dropped_holding_a_place_gives_it_back() {
         let b = fail_fast(1);
-        let mut svc = BulkheadLayer::new(b.clone())
-            .layer(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }));
+        let mut svc = echo(&b);
         let mut cx = Context::from_waker(Waker::noop());
         assert!(svc.poll_ready(&mut cx).is_ready());
         assert_eq!(b.metrics().in_flight, 1);
@@ -516,8 +519,7 @@ mod tower_service {
     #[tokio::test(start_paused = true)]
     async fn queueing_waits_in_poll_ready() {
         let b = queueing(1, 4, Duration::from_secs(1));
-        let mut svc = BulkheadLayer::new(b.clone())
-            .layer(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }));
+        let mut svc = echo(&b);
         let held = b.try_acquire().unwrap();
         let mut ready = pin!(svc.ready());
         assert!(futures::poll!(ready.as_mut()).is_pending());
