@@ -23,13 +23,30 @@ use crossbeam_utils::CachePadded;
 /// pair).
 const LEASES: usize = 8;
 
-/// A reference to the guard's state `T`, held by one response future.
-pub(crate) struct Lease<T>(Arc<CachePadded<Arc<T>>>);
+/// A reference to the guard's state `T`, held by one response future: one
+/// of a layer's leases, or (for a response a pipeline hands its guards to,
+/// see `Lease::own`) a reference of its own.
+pub(crate) enum Lease<T> {
+    Shared(Arc<CachePadded<Arc<T>>>),
+    Own(Arc<T>),
+}
+
+impl<T> Lease<T> {
+    /// A reference of its own to `inner`: a count on the guard's own `Arc`,
+    /// for a composer with no layer to lease from (a pipeline handing an
+    /// attempt's guards to its response body).
+    pub(crate) fn own(inner: &Arc<T>) -> Self {
+        Self::Own(Arc::clone(inner))
+    }
+}
 
 impl<T> Clone for Lease<T> {
     #[inline]
     fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
+        match self {
+            Self::Shared(lease) => Self::Shared(Arc::clone(lease)),
+            Self::Own(inner) => Self::Own(Arc::clone(inner)),
+        }
     }
 }
 
@@ -38,7 +55,10 @@ impl<T> Deref for Lease<T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        &self.0
+        match self {
+            Self::Shared(lease) => lease,
+            Self::Own(inner) => inner,
+        }
     }
 }
 
@@ -52,7 +72,7 @@ impl<T> Leases<T> {
     pub(crate) fn new(inner: &Arc<T>) -> Self {
         Self {
             leases: (0..LEASES)
-                .map(|_| Lease(Arc::new(CachePadded::new(Arc::clone(inner)))))
+                .map(|_| Lease::Shared(Arc::new(CachePadded::new(Arc::clone(inner)))))
                 .collect(),
             next: AtomicUsize::new(0),
         }

@@ -26,6 +26,11 @@ pub trait Limiter: sealed::Sealed {
     type Queued;
 
     #[doc(hidden)]
+    /// A place handed over to a response body, given back when dropped.
+    #[cfg(feature = "http")]
+    type Held: Send + Sync + 'static;
+
+    #[doc(hidden)]
     /// The limit's name.
     fn limit_name(&self) -> &str;
 
@@ -53,6 +58,12 @@ pub trait Limiter: sealed::Sealed {
     #[doc(hidden)]
     /// Gives the place back, if the seat holds one.
     fn release(&self, seat: &mut Self::Seat);
+
+    #[doc(hidden)]
+    /// Hands the seat's place to a holder of its own; `None` if it holds
+    /// none.
+    #[cfg(feature = "http")]
+    fn hand_over(&self, seat: &mut Self::Seat) -> Option<Self::Held>;
 }
 
 impl sealed::Sealed for crate::bulkhead::Bulkhead {}
@@ -60,6 +71,8 @@ impl sealed::Sealed for crate::bulkhead::Bulkhead {}
 impl Limiter for crate::bulkhead::Bulkhead {
     type Seat = crate::bulkhead::guard::Seat;
     type Queued = crate::bulkhead::guard::Queued;
+    #[cfg(feature = "http")]
+    type Held = crate::bulkhead::guard::Held;
 
     fn limit_name(&self) -> &str {
         self.name()
@@ -92,5 +105,10 @@ impl Limiter for crate::bulkhead::Bulkhead {
     #[inline(always)]
     fn release(&self, seat: &mut Self::Seat) {
         seat.release(self);
+    }
+
+    #[cfg(feature = "http")]
+    fn hand_over(&self, seat: &mut Self::Seat) -> Option<Self::Held> {
+        seat.hand_over(self)
     }
 }

@@ -10,7 +10,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-#[cfg(feature = "tokio")]
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,11 +22,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use palisade::circuit_breaker::{CircuitBreaker, State};
 use palisade::clock::ManualClock;
-#[cfg(feature = "tokio")]
-use palisade::http::HttpFailures;
 use palisade::http::{BulkheadLayer, CircuitBreakerLayer, CircuitBreakerService};
-#[cfg(feature = "tokio")]
+use palisade::http::{GrpcFailures, HttpFailures};
+use palisade::pipeline::Pipeline;
 use palisade::retry::Retry;
+use palisade::timer::ManualTimer;
 use palisade::Bulkhead;
 use support::SEC;
 use tokio::sync::Notify;
@@ -632,4 +631,191 @@ async fn tower_http_server_errors_classifier_needs_no_glue() {
     assert_eq!(b.state(), State::Closed, "recorded when the body ends");
     let _ = res.into_body().collect().await.unwrap();
     assert_eq!(b.state(), State::Open);
+}
+
+// A pipeline whose breaker judges with an HTTP preset: the same rules,
+// through the pipeline's one order (breaker outside the bulkhead).
+
+/// [`breaker`], judging with the gRPC preset.
+fn grpc_breaker(clock: &ManualClock) -> CircuitBreaker<GrpcFailures> {
+    CircuitBreaker::builder()
+        .name("dep")
+        .count_window(10)
+        .minimum_calls(1)
+        .failure_rate_threshold(0.5)
+        .open_duration(5 * SEC)
+        .half_open_trial_calls(1)
+        .half_open_max_concurrent(1)
+        .clock(clock.clone())
+        .classifier(GrpcFailures::new())
+        .build()
+        .unwrap()
+}
+
+type GrpcPipeline = Pipeline<ManualTimer, palisade::retry::RetryErrors, GrpcFailures>;
+
+/// A pipeline with the gRPC preset as its breaker's classifier and a
+/// bulkhead of one place.
+fn grpc_pipeline(clock: &ManualClock) -> GrpcPipeline {
+    Pipeline::builder(ManualTimer::new())
+        .circuit_breaker(grpc_breaker(clock))
+        .bulkhead(
+            Bulkhead::builder()
+                .name("dep")
+                .max_concurrent(1)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_grpc_pipeline_records_unavailable_in_trailers_and_holds_its_place_until_the_body_ends() {
+    let (addr, served) = server().await;
+    let client = h2_client();
+    let pipeline = grpc_pipeline(&ManualClock::new());
+    let breaker = pipeline.circuit_breaker().unwrap().clone();
+    let bulkhead = pipeline.bulkhead().unwrap().clone();
+    let call = |path: &'static str| pipeline.call(|| client.request(get(addr, path)));
+
+    let res = call("/trailers/14").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.body().is_holding());
+    // The head said nothing yet: not recorded, the place still held.
+    assert_eq!(breaker.snapshot().calls(), 0);
+    assert_eq!(bulkhead.metrics().in_flight, 1);
+    let full = call("/").await.unwrap_err();
+    assert!(full.is_bulkhead_full(), "{full}");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "the rejected call never left"
+    );
+    assert_eq!(
+        breaker.snapshot().calls(),
+        0,
+        "a full bulkhead is not counted"
+    );
+
+    let collected = res.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers().unwrap()["grpc-status"], "14");
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+    assert_eq!(breaker.state(), State::Open);
+    let rejected = call("/trailers/0").await.unwrap_err();
+    assert!(rejected.is_circuit_open(), "{rejected}");
+}
+
+#[tokio::test]
+async fn a_grpc_pipeline_counts_ok_in_trailers_as_a_success_and_client_errors_not_at_all() {
+    let (addr, _) = server().await;
+    let client = h2_client();
+    let pipeline = grpc_pipeline(&ManualClock::new());
+    let breaker = pipeline.circuit_breaker().unwrap();
+    for (path, calls) in [("/trailers/0", 1), ("/trailers/5", 1), ("/trailers/0", 2)] {
+        let res = pipeline
+            .call(|| client.request(get(addr, path)))
+            .await
+            .unwrap();
+        let _ = res.into_body().collect().await.unwrap();
+        assert_eq!(breaker.snapshot().calls(), calls, "{path}");
+    }
+    assert_eq!(breaker.snapshot().failures(), 0);
+}
+
+#[tokio::test]
+async fn a_grpc_pipeline_records_a_cut_stream_as_a_failure() {
+    let (addr, _, cut) = server_with_cut().await;
+    let client = h2_client();
+    let pipeline = grpc_pipeline(&ManualClock::new());
+    let breaker = pipeline.circuit_breaker().unwrap();
+    let res = pipeline
+        .call(|| client.request(get(addr, "/cut")))
+        .await
+        .unwrap();
+    let mut body = res.into_body();
+    assert!(body.frame().await.unwrap().unwrap().is_data());
+    assert_eq!(breaker.snapshot().calls(), 0);
+    cut.notify_one();
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            break;
+        }
+    }
+    assert!(!body.is_holding());
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(pipeline.bulkhead().unwrap().metrics().in_flight, 0);
+}
+
+#[tokio::test]
+async fn a_grpc_pipelines_body_dropped_early_is_a_cancelled_call_and_frees_the_place() {
+    let (addr, _) = server().await;
+    let client = h2_client();
+    let clock = ManualClock::new();
+    let pipeline = grpc_pipeline(&clock);
+    let breaker = pipeline.circuit_breaker().unwrap();
+    // Half-open with a single probe place.
+    breaker.transition_to(State::Open);
+    clock.advance(5 * SEC);
+    let res = pipeline
+        .call(|| client.request(get(addr, "/hang")))
+        .await
+        .unwrap();
+    let mut body = res.into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    assert_eq!(breaker.snapshot().calls(), 0);
+    assert_eq!(breaker.state(), State::HalfOpen);
+    assert_eq!(pipeline.bulkhead().unwrap().metrics().in_flight, 0);
+    let res = pipeline
+        .call(|| client.request(get(addr, "/trailers/0")))
+        .await
+        .unwrap();
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[tokio::test]
+async fn an_http_pipeline_retries_a_gateway_error_and_holds_its_budget_share_until_the_body_ends() {
+    let (addr, served) = server().await;
+    let client = h2_client();
+    // Two retries in flight per call in flight.
+    let budget = palisade::retry::RetryBudget::in_flight(2.0, 0).unwrap();
+    let breaker = CircuitBreaker::builder()
+        .classifier(HttpFailures::new())
+        .build()
+        .unwrap();
+    let timer = ManualTimer::new();
+    let pipeline = Pipeline::builder(timer.clone())
+        .retry(
+            Retry::builder()
+                .timer(timer)
+                .max_attempts(2)
+                .backoff(palisade::retry::Backoff::constant(Duration::ZERO))
+                .policy(HttpFailures::new())
+                .budget(budget.clone())
+                .build()
+                .unwrap(),
+        )
+        .circuit_breaker(breaker)
+        .build()
+        .unwrap();
+    let res = pipeline
+        .call(|| client.request(get(addr, "/status/502")))
+        .await
+        .unwrap();
+    // Retried once, then the second 502 is the answer.
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+    assert_eq!(res.status(), 502);
+    let breaker = pipeline.circuit_breaker().unwrap();
+    assert_eq!(
+        breaker.snapshot().failures(),
+        1,
+        "the first attempt, recorded at its retry"
+    );
+    // The call and its retry are in flight until the body ends.
+    assert_eq!(budget.available(), 1);
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(budget.available(), 0);
+    assert_eq!(breaker.snapshot().failures(), 2);
 }

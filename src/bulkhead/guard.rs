@@ -43,6 +43,22 @@ impl std::fmt::Debug for Queued {
     }
 }
 
+/// A place handed over from a [`Seat`] to a holder of its own (a response
+/// body): given back when dropped.
+// `pub` for the same reason as `Queued`.
+#[cfg(feature = "http")]
+#[allow(unreachable_pub)]
+pub struct Held(Place<crate::lease::Lease<Core>>);
+
+#[cfg(feature = "http")]
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("bulkhead", &self.0 .0.name)
+            .finish()
+    }
+}
+
 /// A composed call's place in a bulkhead, as plain data (see the module
 /// docs).
 // `pub` for the same reason as `Queued`.
@@ -95,6 +111,14 @@ impl Seat {
     #[inline(always)]
     pub(crate) fn holds(&self) -> bool {
         self.held
+    }
+
+    /// Hands the place to a holder of its own (a response body that gives
+    /// it back when it ends); `None` if the seat holds none.
+    #[cfg(feature = "http")]
+    pub(crate) fn hand_over(&mut self, bulkhead: &Bulkhead) -> Option<Held> {
+        std::mem::take(&mut self.held)
+            .then(|| Held(Place(crate::lease::Lease::own(&bulkhead.inner))))
     }
 
     /// Gives the place back, if the seat holds one.

@@ -78,6 +78,18 @@ impl Standing {
         !self.0.is_none()
     }
 
+    /// Hands the admission to a holder of its own (a response body that
+    /// records the call when it ends); `None` if it holds none.
+    #[cfg(feature = "http")]
+    pub(crate) fn hand_over<C>(
+        &mut self,
+        breaker: &CircuitBreaker<C>,
+    ) -> Option<Ticket<crate::lease::Lease<Core>>> {
+        let admission = std::mem::replace(&mut self.0, Admission::NONE);
+        (!admission.is_none())
+            .then(|| Ticket::new(crate::lease::Lease::own(&breaker.inner), admission))
+    }
+
     /// Records the call as `class`, or cancels it (`None`); does nothing if
     /// it holds no admission (never admitted, or settled already).
     #[inline(always)]

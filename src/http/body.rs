@@ -15,6 +15,7 @@ use crate::bulkhead::guard::Place;
 use crate::circuit_breaker::guard::Ticket;
 use crate::circuit_breaker::Classification;
 use crate::lease::Lease;
+use crate::pipeline::Judged;
 use crate::retry::guard::BudgetHold;
 use crate::retry::hint::{self, Hint};
 
@@ -148,7 +149,7 @@ where
     }
 }
 
-mod sealed {
+pub(super) mod sealed {
     pub trait Sealed {}
 }
 
@@ -167,17 +168,11 @@ pub trait BodyGuard: sealed::Sealed + Sized {
     fn broke<E: fmt::Display + 'static>(self, error: &E);
 }
 
-/// How the call is judged: by the response head, or at the end.
-enum Verdict<E> {
-    Known(Classification),
-    AtEnd(E),
-}
-
 /// A circuit breaker's admission, held by a [`ResponseBody`] until the body
 /// ends.
 pub struct BreakerGuard<E> {
     ticket: Ticket<Lease<BreakerInner>>,
-    verdict: Verdict<E>,
+    verdict: Judged<E>,
     /// The longest open duration a response's hint may ask for; `None`:
     /// hints are not read.
     max_hint: Option<Duration>,
@@ -188,18 +183,14 @@ pub struct BreakerGuard<E> {
 impl<E> BreakerGuard<E> {
     pub(crate) fn new(
         ticket: Ticket<Lease<BreakerInner>>,
-        head: Result<Classification, E>,
+        verdict: Judged<E>,
         headers: &HeaderMap,
         max_hint: Option<Duration>,
     ) -> Self {
-        let verdict = match head {
-            Ok(class) => Verdict::Known(class),
-            Err(eos) => Verdict::AtEnd(eos),
-        };
         // Read only when asked for, and only when the call may fail.
         let may_fail = !matches!(
             verdict,
-            Verdict::Known(Classification::Success | Classification::Ignored)
+            Judged::Now(Classification::Success | Classification::Ignored)
         );
         let hint = match max_hint {
             Some(_) if may_fail => {
@@ -222,7 +213,7 @@ impl<E> BreakerGuard<E> {
     }
 
     fn settle(&mut self, class: Classification, hint: Option<Duration>) {
-        self.verdict = Verdict::Known(Classification::Ignored);
+        self.verdict = Judged::Now(Classification::Ignored);
         self.ticket.finish(class);
         if let (Classification::Failure, Some(hint), Some(max)) = (class, hint, self.max_hint) {
             self.ticket.hold_open(hint.min(max));
@@ -243,11 +234,11 @@ where
     E::FailureClass: BreakerVerdict,
 {
     fn trailers(mut self, trailers: &HeaderMap) {
-        let class =
-            match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
-                Verdict::Known(class) => class,
-                Verdict::AtEnd(eos) => counted(eos.classify_eos(Some(trailers))),
-            };
+        let class = match std::mem::replace(&mut self.verdict, Judged::Now(Classification::Ignored))
+        {
+            Judged::Now(class) => class,
+            Judged::AtBodyEnd(eos) => counted(eos.classify_eos(Some(trailers))),
+        };
         let hint = match self.max_hint {
             Some(_) => self
                 .hint
@@ -258,22 +249,22 @@ where
     }
 
     fn ended(mut self) {
-        let class =
-            match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
-                Verdict::Known(class) => class,
-                Verdict::AtEnd(eos) => counted(eos.classify_eos(None)),
-            };
+        let class = match std::mem::replace(&mut self.verdict, Judged::Now(Classification::Ignored))
+        {
+            Judged::Now(class) => class,
+            Judged::AtBodyEnd(eos) => counted(eos.classify_eos(None)),
+        };
         let hint = self.hint;
         self.record(class, hint);
     }
 
     fn broke<Err: fmt::Display + 'static>(mut self, error: &Err) {
-        let class =
-            match std::mem::replace(&mut self.verdict, Verdict::Known(Classification::Ignored)) {
-                // The head looked fine (or not), but the body broke.
-                Verdict::Known(_) => Classification::Failure,
-                Verdict::AtEnd(eos) => eos.classify_error(error).classification(),
-            };
+        let class = match std::mem::replace(&mut self.verdict, Judged::Now(Classification::Ignored))
+        {
+            // The head looked fine (or not), but the body broke.
+            Judged::Now(_) => Classification::Failure,
+            Judged::AtBodyEnd(eos) => eos.classify_error(error).classification(),
+        };
         let hint = self.hint;
         self.record(class, hint);
     }
@@ -284,7 +275,7 @@ impl<E> Drop for BreakerGuard<E> {
         // Dropped before the end (when recorded, the ticket holds nothing
         // and this does nothing): a verdict from the head stands; one that
         // waited for the end is a cancelled call, the ticket's own drop.
-        if let Verdict::Known(class) = self.verdict {
+        if let Judged::Now(class) = self.verdict {
             let hint = self.hint;
             self.settle(class, hint);
         }
@@ -295,7 +286,7 @@ impl<E> fmt::Debug for BreakerGuard<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerGuard")
             .field("breaker", &self.ticket.name())
-            .field("at_end", &matches!(self.verdict, Verdict::AtEnd(_)))
+            .field("at_end", &matches!(self.verdict, Judged::AtBodyEnd(_)))
             .finish_non_exhaustive()
     }
 }

@@ -11,6 +11,7 @@ use tower_http::classify::{
 };
 
 use crate::circuit_breaker::Classification;
+use crate::pipeline::Judged;
 use crate::retry::hint::{self, Hint};
 use crate::retry::{Decision, Rejectable, RetryPolicy};
 
@@ -60,6 +61,21 @@ every_class_a_failure!(
     GrpcFailureClass,
     StatusInRangeFailureClass
 );
+
+/// The breaker's verdict on a response head by a `tower-http` classifier:
+/// known from the head, or at the end of the body.
+pub(crate) fn head_verdict<C, B>(classifier: C, response: &Response<B>) -> Judged<C::ClassifyEos>
+where
+    C: ClassifyResponse,
+    C::FailureClass: BreakerVerdict,
+{
+    match classifier.classify_response(response) {
+        ClassifiedResponse::Ready(verdict) => Judged::Now(
+            verdict.map_or_else(|class| class.classification(), |()| Classification::Success),
+        ),
+        ClassifiedResponse::RequiresEos(eos) => Judged::AtBodyEnd(eos),
+    }
+}
 
 /// The HTTP preset: a `tower-http` classifier, a breaker verdict and a
 /// retry policy in one.

@@ -32,14 +32,50 @@
 //! after `.map_response(http::Response::from)`; and around a future such as
 //! reqwest's `send()` through [`CircuitBreakerLayer::call`].
 //!
-//! # Order
+//! # Several guards: the pipeline
 //!
-//! Put the bulkhead outside the breaker here: the breaker judges errors
-//! with the classifier, which cannot tell a bulkhead's rejection from a
-//! failed connection (the [`Pipeline`](crate::pipeline::Pipeline), which
-//! knows its own guards, ignores it). A call the breaker rejects holds its
-//! place only until that rejection is returned, at once. A retry goes
-//! outside both; `Error::flatten` keeps the error flat:
+//! To put several guards around a call, use a
+//! [`Pipeline`](crate::pipeline::Pipeline) whose breaker judges with a
+//! preset (or any `tower-http` classifier in [`BodyEnd`]): its one
+//! documented order, one flat error, and the same rules as here, the
+//! attempt's admission, place and budget share riding in the body:
+//!
+//! ```
+//! use palisade::circuit_breaker::CircuitBreaker;
+//! use palisade::http::GrpcFailures;
+//! use palisade::pipeline::Pipeline;
+//! use palisade::timer::ManualTimer;
+//! use palisade::Bulkhead;
+//!
+//! # futures::executor::block_on(async {
+//! let pipeline = Pipeline::builder(ManualTimer::new())
+//!     .circuit_breaker(CircuitBreaker::builder().classifier(GrpcFailures::new()).build()?)
+//!     .bulkhead(Bulkhead::builder().max_concurrent(10).build()?)
+//!     .build()?;
+//! let response = pipeline
+//!     .call(|| async {
+//!         // Here the real client's call (hyper-util, tonic's channel).
+//!         let body = http_body_util::Full::new(bytes::Bytes::from("reply"));
+//!         Ok::<_, std::io::Error>(http::Response::new(body))
+//!     })
+//!     .await
+//!     .unwrap();
+//! // The body holds the place (and waits for its trailers' `grpc-status`).
+//! assert_eq!(pipeline.bulkhead().unwrap().metrics().in_flight, 1);
+//! drop(response);
+//! assert_eq!(pipeline.bulkhead().unwrap().metrics().in_flight, 0);
+//! # Ok::<(), palisade::ConfigError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Stacking the single-guard layers
+//!
+//! Put the bulkhead outside the breaker: the breaker judges errors with
+//! the classifier, which cannot tell a bulkhead's rejection from a failed
+//! connection (the pipeline, which knows its own guards, ignores it). A
+//! call the breaker rejects holds its place only until that rejection is
+//! returned, at once. A retry goes outside both; `Error::flatten` keeps the
+//! error flat:
 //!
 //! ```
 //! use palisade::circuit_breaker::CircuitBreaker;
@@ -81,6 +117,7 @@
 mod body;
 mod classify;
 mod layer;
+mod pipeline;
 mod retry;
 mod service;
 
@@ -89,6 +126,7 @@ pub use body::{
 };
 pub use classify::{BreakerVerdict, GrpcEos, GrpcFailure, GrpcFailures, HttpFailure, HttpFailures};
 pub use layer::{BulkheadLayer, CircuitBreakerLayer, GuardedCall, OnceService};
+pub use pipeline::{BodyEnd, PipelineGuard};
 pub use retry::{RetryLayer, RetryResponse, RetryService};
 pub use service::{
     Arm, BreakerArm, BulkheadArm, BulkheadService, CircuitBreakerService, ResponseFuture,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::Response;
 use pin_project_lite::pin_project;
-use tower_http::classify::{ClassifiedResponse, ClassifyResponse};
+use tower_http::classify::ClassifyResponse;
 use tower_service::Service;
 
 use super::body::{BodyGuard, BreakerGuard, BulkheadGuard, ResponseBody};
@@ -244,12 +244,7 @@ where
     type Rejection = CircuitOpen;
 
     fn arrived<B>(self, response: &Response<B>) -> Self::Guard {
-        let head =
-            match self.classifier.classify_response(response) {
-                ClassifiedResponse::Ready(verdict) => Ok(verdict
-                    .map_or_else(|class| class.classification(), |()| Classification::Success)),
-                ClassifiedResponse::RequiresEos(eos) => Err(eos),
-            };
+        let head = super::classify::head_verdict(self.classifier, response);
         BreakerGuard::new(self.ticket, head, response.headers(), self.max_hint)
     }
 

@@ -16,10 +16,10 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::{judge, Pipeline};
+use super::judge::{HandOver, Judge, Judged};
+use super::Pipeline;
 use crate::circuit_breaker::guard::Standing;
 use crate::circuit_breaker::Classification;
-use crate::circuit_breaker::Classify;
 use crate::error::Error;
 use crate::limit::Limiter;
 use crate::retry::guard::Progress;
@@ -173,9 +173,9 @@ where
     A: Attempts,
     A::Attempt: Future<Output = Result<T, E>>,
     P: RetryPolicy<T, Error<E>>,
-    C: Classify<T, Error<E>>,
+    C: Judge<T, E, L>,
 {
-    type Output = Result<T, Error<E>>;
+    type Output = Result<C::Output, Error<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -313,17 +313,17 @@ where
                     continue;
                 }
             };
-            // The attempt is over: drop it, give back its place, and let the
-            // breaker judge it.
+            // The attempt is over: drop it and let the breaker judge it.
             this.fut.set(None);
             this.attempt_deadline.set(None);
-            let class = match &pipeline.breaker {
-                Some(breaker) => judge(breaker.classifier(), &outcome),
-                None => Classification::Ignored,
+            let verdict = match (&pipeline.breaker, &outcome) {
+                (Some(_), Err(Error::BulkheadFull(_))) | (None, _) => {
+                    Judged::Now(Classification::Ignored)
+                }
+                (Some(breaker), _) => breaker.classifier().judge(&outcome),
             };
-            give_back(pipeline, this.admission, this.seat, Some(class));
-            match &pipeline.retry {
-                None => return Poll::Ready(outcome),
+            let result = match &pipeline.retry {
+                None => outcome,
                 Some(retry) => {
                     let (shared, policy) = retry.parts();
                     // Under a total timeout, a retry whose wait would end
@@ -338,16 +338,45 @@ where
                         remaining,
                     ) {
                         Ok(delay) => {
+                            // Retried: the attempt's response (if any) is
+                            // dropped unread, and its head's verdict stands.
+                            give_back(pipeline, this.admission, this.seat, verdict.now());
                             this.backoff.set(Some(pipeline.timer.sleep(delay)));
                             *this.step = Step::Backoff;
+                            continue;
                         }
-                        Err(result) => {
-                            this.progress.finish(shared);
-                            return Poll::Ready(result);
-                        }
+                        Err(result) => result,
                     }
                 }
+            };
+            // The call's result: its value may take over what the attempt
+            // holds (an HTTP response until its body ends); the rest is
+            // given back now.
+            let mut verdict = Some(verdict);
+            let result = result.map(|value| {
+                C::deliver(
+                    value,
+                    HandOver {
+                        verdict: &mut verdict,
+                        breaker: pipeline.breaker.as_ref(),
+                        admission: &mut *this.admission,
+                        limit: pipeline.limit.as_ref(),
+                        seat: &mut *this.seat,
+                        retry: pipeline.retry.as_ref().map(|retry| retry.parts().0),
+                        progress: &mut *this.progress,
+                    },
+                )
+            });
+            give_back(
+                pipeline,
+                this.admission,
+                this.seat,
+                verdict.and_then(Judged::now),
+            );
+            if let Some(retry) = &pipeline.retry {
+                this.progress.finish(retry.parts().0);
             }
+            return Poll::Ready(result);
         }
     }
 }

@@ -11,8 +11,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::{Attempts, PipelineCall};
-use super::Pipeline;
-use crate::circuit_breaker::Classify;
+use super::{Judge, Pipeline};
 use crate::error::Error;
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
@@ -22,7 +21,10 @@ use crate::timer::Timer;
 /// flat [`Error`] (never `Error<Error<E>>`). Requests must be `Clone` (a
 /// retry sends a clone) and so must the inner service: the first attempt
 /// goes through the service `poll_ready` readied, every retry through a
-/// clone readied in turn.
+/// clone readied in turn. (`http::Request` is not `Clone`: around an HTTP
+/// client, call [`Pipeline::call`] with a closure that builds each
+/// attempt's request, as the module docs of
+/// [`palisade::http`](crate::http) show.)
 ///
 /// # Examples
 ///
@@ -152,9 +154,9 @@ where
     Req: Clone,
     Tm: Timer,
     P: RetryPolicy<S::Response, Error<S::Error>>,
-    C: Classify<S::Response, Error<S::Error>>,
+    C: Judge<S::Response, S::Error, L>,
 {
-    type Response = S::Response;
+    type Response = C::Output;
     type Error = Error<S::Error>;
     type Future = PipelineCall<Arc<Pipeline<Tm, P, C, L>>, Tm, P, ServiceAttempts<S, Req>, C, L>;
 

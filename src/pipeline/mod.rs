@@ -32,6 +32,22 @@
 //!   place is not part of the attempt's deadline, and a timed-out attempt
 //!   gives its place back at once.
 //!
+//! # Over HTTP and gRPC
+//!
+//! An HTTP call is over when its response *body* ends: a gRPC status
+//! arrives in trailers, a stream can break mid-body, and the connection is
+//! busy until then. With an HTTP judge as its breaker's classifier (the
+//! presets [`HttpFailures`](crate::http::HttpFailures) and
+//! [`GrpcFailures`](crate::http::GrpcFailures), or any `tower-http`
+//! classifier in [`BodyEnd`](crate::http::BodyEnd); feature `http`), the
+//! pipeline hands the attempt's breaker admission, bulkhead place and retry
+//! budget share to the response's body
+//! ([`ResponseBody`](crate::http::ResponseBody)), which records the call
+//! when it ends: the same rules as the single-guard layers in
+//! [`palisade::http`](crate::http), in this one order. An attempt the
+//! retry drops (to try again) is recorded by its response head. See
+//! [`Judge`].
+//!
 //! Every guard is optional and every instance (breaker, bulkhead, budget)
 //! may be shared with other pipelines. A pipeline is cheap to clone (clones
 //! share its instances) and its accessors reach them. Its timer times the
@@ -67,17 +83,19 @@ use std::future::Future;
 use std::time::Duration;
 
 mod future;
+pub(crate) mod judge;
 #[cfg(feature = "tower")]
 mod layer;
 
 pub use future::{Attempts, PipelineCall};
+pub use judge::{HandOver, Judge, Judged};
 #[cfg(feature = "tower")]
 pub use layer::{PipelineLayer, PipelineService, ServiceAttempt, ServiceAttempts};
 
 use std::sync::Arc;
 
 use crate::bulkhead::Bulkhead;
-use crate::circuit_breaker::{CircuitBreaker, Classification, Classify, DefaultClassifier};
+use crate::circuit_breaker::{CircuitBreaker, DefaultClassifier};
 use crate::clock::Clock;
 use crate::config_error::ConfigError;
 use crate::error::Error;
@@ -216,7 +234,8 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
     /// (`Ok`, the operation's error, a timeout, a panic) is what the
     /// classifier says of the attempt's flat result (`&Result<T,
     /// palisade::Error<E>>`; the default: `Ok` a success, any `Err` a
-    /// failure).
+    /// failure). An HTTP classifier judges at the end of the response body
+    /// (see [`Judge`]).
     pub fn circuit_breaker<D>(self, breaker: CircuitBreaker<D>) -> PipelineBuilder<Tm, P, D, L> {
         PipelineBuilder {
             timer: self.timer,
@@ -337,8 +356,8 @@ impl<Tm: Timer, P, H, W, C, L: Limiter> FallbackPipeline<Tm, P, H, W, C, L> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         P: RetryPolicy<T, Error<E>>,
-        C: Classify<T, Error<E>>,
-        H: Handler<Error<E>, T>,
+        C: Judge<T, E, L>,
+        H: Handler<Error<E>, C::Output>,
         W: When<Error<E>>,
     {
         self.fallback.call(|| self.pipeline.call(make))
@@ -347,18 +366,6 @@ impl<Tm: Timer, P, H, W, C, L: Limiter> FallbackPipeline<Tm, P, H, W, C, L> {
     /// The pipeline inside.
     pub fn pipeline(&self) -> &Pipeline<Tm, P, C, L> {
         &self.pipeline
-    }
-}
-
-/// How a breaker inside a pipeline judges an attempt: a full bulkhead is
-/// not the dependency's fault; everything else is the classifier's call.
-fn judge<C, T, E>(classifier: &C, result: &Result<T, Error<E>>) -> Classification
-where
-    C: Classify<T, Error<E>>,
-{
-    match result {
-        Err(Error::BulkheadFull(_)) => Classification::Ignored,
-        _ => classifier.classify(result),
     }
 }
 
@@ -408,7 +415,7 @@ impl<Tm: Timer, P, C, L: Limiter> Pipeline<Tm, P, C, L> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         P: RetryPolicy<T, Error<E>>,
-        C: Classify<T, Error<E>>,
+        C: Judge<T, E, L>,
     {
         PipelineCall::new(self, make)
     }
