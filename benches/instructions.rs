@@ -17,8 +17,12 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::Full;
 use palisade::bulkhead::Bulkhead;
 use palisade::circuit_breaker::CircuitBreaker;
+use palisade::http::GrpcFailures;
 use palisade::pipeline::Pipeline;
 use palisade::retry::Retry;
 use palisade::timer::ManualTimer;
@@ -28,6 +32,15 @@ fn poll_ready<F: Future>(fut: F) -> F::Output {
     match pin!(fut).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(out) => out,
         Poll::Pending => unreachable!("a ready path"),
+    }
+}
+
+/// Reads a body to its end; its frames are ready at once.
+fn drain<B: Body>(body: B) {
+    let mut body = pin!(body);
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+        black_box(frame.ok());
     }
 }
 
@@ -56,13 +69,15 @@ fn breaker(window: &str, slow: bool) -> CircuitBreaker {
 }
 
 /// The paths, by name.
-const PATHS: [&str; 6] = [
+const PATHS: [&str; 8] = [
     "breaker_count_sync",
     "breaker_count_async",
     "breaker_time_sync",
     "breaker_count_slow_timing_sync",
     "bulkhead_with_room",
     "pipeline_five_guards",
+    "pipeline_http_default",
+    "pipeline_http_grpc",
 ];
 
 fn main() {
@@ -112,6 +127,46 @@ fn main() {
                 .unwrap();
             for i in 0..calls {
                 let _ = black_box(poll_ready(p.call(|| ready(Ok::<_, ()>(black_box(i))))));
+            }
+        }
+        // The same five guards around an HTTP call whose response carries
+        // `grpc-status: 0` in its head and one data frame, read to its end:
+        // judged at once by the default classifier, or handed over to the
+        // body by the gRPC preset (the difference is the hand-over).
+        "pipeline_http_default" | "pipeline_http_grpc" => {
+            let timer = ManualTimer::new();
+            let builder = Pipeline::builder(timer.clone())
+                .timeout(Duration::from_secs(10))
+                .retry(Retry::builder().timer(timer.clone()).build().unwrap())
+                .bulkhead(Bulkhead::builder().max_concurrent(1024).build().unwrap())
+                .attempt_timeout(Duration::from_secs(1));
+            let response = || {
+                let mut res = http::Response::new(Full::new(Bytes::from_static(b"x")));
+                res.headers_mut()
+                    .insert("grpc-status", http::HeaderValue::from_static("0"));
+                ready(Ok::<_, std::io::Error>(res))
+            };
+            if path == "pipeline_http_grpc" {
+                let breaker = CircuitBreaker::builder()
+                    .count_window(100)
+                    .minimum_calls(100)
+                    .classifier(GrpcFailures::new())
+                    .build()
+                    .unwrap();
+                let p = builder.circuit_breaker(breaker).build().unwrap();
+                for _ in 0..calls {
+                    let res = poll_ready(p.call(response)).unwrap();
+                    drain(black_box(res).into_body());
+                }
+            } else {
+                let p = builder
+                    .circuit_breaker(breaker("count", false))
+                    .build()
+                    .unwrap();
+                for _ in 0..calls {
+                    let res = poll_ready(p.call(response)).unwrap();
+                    drain(black_box(res).into_body());
+                }
             }
         }
         other => panic!("no path `{other}`; paths: {}", PATHS.join(", ")),
