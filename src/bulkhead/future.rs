@@ -1,5 +1,6 @@
-//! The bulkhead's futures: [`Acquire`] (a place) and [`BulkheadCall`] (a
-//! guarded operation), and the waiting both share.
+//! The bulkhead's futures: [`Acquire`] (a place), [`BulkheadCall`] (a
+//! guarded operation) and the waiting both share, and the tower services'
+//! response futures [`BulkheadResponse`] and [`ThreadPoolResponse`].
 
 use std::future::Future;
 use std::ops::Deref;
@@ -14,6 +15,8 @@ use super::permit::Place;
 use super::semaphore::{Left, Waiter};
 use super::{Admit, BulkheadFull, BulkheadPermit, Inner, Rejection};
 use crate::error::Error;
+#[cfg(feature = "tower")]
+use crate::lease::Lease;
 use crate::timer::BoxSleep;
 
 /// A caller in the queue: resolves when it is granted a place (it then
@@ -280,5 +283,95 @@ impl<F, Fut> std::fmt::Debug for BulkheadCall<'_, F, Fut> {
         f.debug_struct("BulkheadCall")
             .field("bulkhead", &self.inner.name)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tower")]
+pin_project! {
+    /// The response future of [`BulkheadService`](super::BulkheadService): holds the place until the
+    /// inner future completes or this is dropped.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BulkheadResponse<F> {
+        #[pin]
+        pub(super) kind: Kind<F>,
+    }
+}
+
+#[cfg(feature = "tower")]
+pin_project! {
+    #[project = KindProj]
+    #[project_replace = KindTaken]
+    pub(super) enum Kind<F> {
+        Running {
+            #[pin]
+            fut: F,
+            place: Place<Lease<Inner>>,
+        },
+        Rejected {
+            error: BulkheadFull,
+        },
+        Done,
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<F, T, E> Future for BulkheadResponse<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut kind = self.project().kind;
+        match kind.as_mut().project() {
+            KindProj::Running { fut, .. } => {
+                let result = std::task::ready!(fut.poll(cx));
+                // Completed: the place goes back now.
+                kind.set(Kind::Done);
+                Poll::Ready(result.map_err(Error::Operation))
+            }
+            KindProj::Rejected { .. } => {
+                let KindTaken::Rejected { error } = kind.project_replace(Kind::Done) else {
+                    unreachable!("rejected above")
+                };
+                Poll::Ready(Err(Error::BulkheadFull(error)))
+            }
+            KindProj::Done => panic!("`BulkheadResponse` polled after completion"),
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<F> std::fmt::Debug for BulkheadResponse<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkheadResponse").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tower")]
+/// The response future of [`ThreadPoolService`](super::ThreadPoolService).
+#[must_use = "futures do nothing unless polled; dropping this cancels the job"]
+pub struct ThreadPoolResponse<T, E> {
+    pub(super) job: super::PoolJob<Result<T, E>>,
+}
+
+#[cfg(feature = "tower")]
+impl<T, E> Future for ThreadPoolResponse<T, E> {
+    type Output = Result<T, Error<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match std::task::ready!(Pin::new(&mut self.job).poll(cx)) {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(Error::Operation(e)),
+            Err(pool) => Err(pool.into()),
+        })
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<T, E> std::fmt::Debug for ThreadPoolResponse<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPoolResponse").finish_non_exhaustive()
     }
 }

@@ -90,8 +90,8 @@
 //! per call beyond the permit itself.
 
 mod builder;
-mod error;
-mod future;
+pub mod error;
+pub mod future;
 pub(crate) mod guard;
 #[cfg(feature = "tower")]
 mod layer;
@@ -112,10 +112,12 @@ pub use builder::BulkheadBuilder;
 pub use error::{BulkheadFull, Rejection};
 pub use future::{Acquire, BulkheadCall};
 #[cfg(feature = "tower")]
+pub use future::{BulkheadResponse, ThreadPoolResponse};
+#[cfg(feature = "tower")]
 pub use layer::{BulkheadLayer, ThreadPoolLayer};
 pub use permit::BulkheadPermit;
 #[cfg(feature = "tower")]
-pub use service::{BulkheadResponse, BulkheadService, ThreadPoolResponse, ThreadPoolService};
+pub use service::{BulkheadService, ThreadPoolService};
 pub use thread_pool::{
     JobPanicked, PoolError, PoolJob, Shutdown, ThreadPool, ThreadPoolBuilder, ThreadPoolEvent,
     ThreadPoolEventKind, ThreadPoolMetrics, MAX_THREADS,

@@ -1,13 +1,10 @@
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::future::Wait;
+use super::future::{BulkheadResponse, Kind, ThreadPoolResponse, Wait};
 use super::permit::Place;
 use super::{Admit, Bulkhead, BulkheadFull, Inner};
 use crate::error::Error;
@@ -174,65 +171,6 @@ where
     }
 }
 
-pin_project! {
-    /// The response future of [`BulkheadService`]: holds the place until the
-    /// inner future completes or this is dropped.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct BulkheadResponse<F> {
-        #[pin]
-        kind: Kind<F>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    #[project_replace = KindTaken]
-    enum Kind<F> {
-        Running {
-            #[pin]
-            fut: F,
-            place: Place<Lease<Inner>>,
-        },
-        Rejected {
-            error: BulkheadFull,
-        },
-        Done,
-    }
-}
-
-impl<F, T, E> Future for BulkheadResponse<F>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, Error<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut kind = self.project().kind;
-        match kind.as_mut().project() {
-            KindProj::Running { fut, .. } => {
-                let result = std::task::ready!(fut.poll(cx));
-                // Completed: the place goes back now.
-                kind.set(Kind::Done);
-                Poll::Ready(result.map_err(Error::Operation))
-            }
-            KindProj::Rejected { .. } => {
-                let KindTaken::Rejected { error } = kind.project_replace(Kind::Done) else {
-                    unreachable!("rejected above")
-                };
-                Poll::Ready(Err(Error::BulkheadFull(error)))
-            }
-            KindProj::Done => panic!("`BulkheadResponse` polled after completion"),
-        }
-    }
-}
-
-impl<F> fmt::Debug for BulkheadResponse<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BulkheadResponse").finish_non_exhaustive()
-    }
-}
-
 /// A tower [`Service`] whose calls run on a [`ThreadPool`](super::ThreadPool);
 /// made by [`ThreadPoolLayer`](super::ThreadPoolLayer).
 ///
@@ -279,30 +217,6 @@ where
         ThreadPoolResponse {
             job: self.pool.spawn(move || ready.call(req)),
         }
-    }
-}
-
-/// The response future of [`ThreadPoolService`].
-#[must_use = "futures do nothing unless polled; dropping this cancels the job"]
-pub struct ThreadPoolResponse<T, E> {
-    job: super::PoolJob<Result<T, E>>,
-}
-
-impl<T, E> Future for ThreadPoolResponse<T, E> {
-    type Output = Result<T, Error<E>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(match std::task::ready!(Pin::new(&mut self.job).poll(cx)) {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(Error::Operation(e)),
-            Err(pool) => Err(pool.into()),
-        })
-    }
-}
-
-impl<T, E> fmt::Debug for ThreadPoolResponse<T, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadPoolResponse").finish_non_exhaustive()
     }
 }
 

@@ -1,10 +1,16 @@
-//! The future returned by [`CircuitBreaker::call`](super::CircuitBreaker::call).
+//! The futures of a circuit breaker: [`CircuitBreakerCall`] from
+//! [`CircuitBreaker::call`](super::CircuitBreaker::call), and
+//! [`CircuitBreakerResponse`], the tower service's response future.
 
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+#[cfg(feature = "tower")]
+use super::error::CircuitOpen;
+#[cfg(feature = "tower")]
+use crate::lease::Lease;
 use pin_project_lite::pin_project;
 
 use super::permit::Ticket;
@@ -122,4 +128,72 @@ where
     let result = std::task::ready!(poll);
     ticket.finish(classifier.classify(&result));
     Poll::Ready(result.map_err(Error::Operation))
+}
+
+#[cfg(feature = "tower")]
+pin_project! {
+    /// The response future of [`CircuitBreakerService`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`CircuitBreakerCall`](super::CircuitBreakerCall): dropping it counts as a cancelled call.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CircuitBreakerResponse<F, C> {
+        #[pin]
+        pub(super) kind: Kind<F, C>,
+    }
+}
+
+#[cfg(feature = "tower")]
+pin_project! {
+    #[project = KindProj]
+    #[project_replace = KindTaken]
+    pub(super) enum Kind<F, C> {
+        Running {
+            #[pin]
+            fut: F,
+            ticket: Ticket<Lease<Inner>>,
+            classifier: C,
+        },
+        Rejected {
+            error: CircuitOpen,
+        },
+        Done,
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<F, C, T, E> Future for CircuitBreakerResponse<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    C: Classify<T, E>,
+{
+    type Output = Result<T, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut kind = self.project().kind;
+        match kind.as_mut().project() {
+            KindProj::Running {
+                fut,
+                ticket,
+                classifier,
+            } => poll_admitted(fut, ticket, classifier, cx),
+            KindProj::Rejected { .. } => {
+                let KindTaken::Rejected { error } = kind.project_replace(Kind::Done) else {
+                    unreachable!("rejected above")
+                };
+                Poll::Ready(Err(Error::CircuitOpen(error)))
+            }
+            KindProj::Done => panic!("`CircuitBreakerResponse` polled after completion"),
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<F, C> std::fmt::Debug for CircuitBreakerResponse<F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreakerResponse")
+            .finish_non_exhaustive()
+    }
 }

@@ -152,7 +152,7 @@ mod admission;
 mod builder;
 mod classify;
 mod config;
-mod error;
+pub mod error;
 mod event;
 pub mod future;
 pub(crate) mod guard;
@@ -181,10 +181,12 @@ pub use error::CircuitOpen;
 pub use event::{CircuitBreakerEvent, CircuitBreakerEventKind};
 pub use future::CircuitBreakerCall;
 #[cfg(feature = "tower")]
+pub use future::CircuitBreakerResponse;
+#[cfg(feature = "tower")]
 pub use layer::CircuitBreakerLayer;
 pub use permit::Permit;
 #[cfg(feature = "tower")]
-pub use service::{CircuitBreakerResponse, CircuitBreakerService};
+pub use service::CircuitBreakerService;
 pub use view::Metrics;
 
 use crate::config_error::ConfigError;

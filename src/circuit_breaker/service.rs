@@ -1,14 +1,11 @@
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::error::CircuitOpen;
-use super::future::poll_admitted;
+use super::future::{CircuitBreakerResponse, Kind};
 use super::permit::Ticket;
 use super::state::{Admission, Inner};
 use super::{CircuitBreaker, Classification, Classify, DefaultClassifier};
@@ -209,70 +206,6 @@ where
             Err(error) => Kind::Rejected { error },
         };
         CircuitBreakerResponse { kind }
-    }
-}
-
-pin_project! {
-    /// The response future of [`CircuitBreakerService`].
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`CircuitBreakerCall`](super::CircuitBreakerCall): dropping it counts as a cancelled call.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct CircuitBreakerResponse<F, C> {
-        #[pin]
-        kind: Kind<F, C>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    #[project_replace = KindTaken]
-    enum Kind<F, C> {
-        Running {
-            #[pin]
-            fut: F,
-            ticket: Ticket<Lease<Inner>>,
-            classifier: C,
-        },
-        Rejected {
-            error: CircuitOpen,
-        },
-        Done,
-    }
-}
-
-impl<F, C, T, E> Future for CircuitBreakerResponse<F, C>
-where
-    F: Future<Output = Result<T, E>>,
-    C: Classify<T, E>,
-{
-    type Output = Result<T, Error<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut kind = self.project().kind;
-        match kind.as_mut().project() {
-            KindProj::Running {
-                fut,
-                ticket,
-                classifier,
-            } => poll_admitted(fut, ticket, classifier, cx),
-            KindProj::Rejected { .. } => {
-                let KindTaken::Rejected { error } = kind.project_replace(Kind::Done) else {
-                    unreachable!("rejected above")
-                };
-                Poll::Ready(Err(Error::CircuitOpen(error)))
-            }
-            KindProj::Done => panic!("`CircuitBreakerResponse` polled after completion"),
-        }
-    }
-}
-
-impl<F, C> fmt::Debug for CircuitBreakerResponse<F, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CircuitBreakerResponse")
-            .finish_non_exhaustive()
     }
 }
 

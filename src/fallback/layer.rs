@@ -1,15 +1,12 @@
 //! Fallback as a tower layer.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Fallback, Handler, Stage, When};
+use super::future::{FallbackResponse, Stage};
+use super::{Fallback, Handler, When};
 
 /// A tower [`Layer`] that turns the inner service's picked errors into a
 /// fallback response.
@@ -80,39 +77,6 @@ where
             handler: self.fallback.handler.clone(),
             when: self.fallback.when.clone(),
         }
-    }
-}
-
-pin_project! {
-    /// The response future of [`FallbackService`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct FallbackResponse<F, Fb, H, W> {
-        #[pin]
-        stage: Stage<F, Fb>,
-        handler: H,
-        when: W,
-    }
-}
-
-impl<F, Fb, H, W, T, E> Future for FallbackResponse<F, Fb, H, W>
-where
-    F: Future<Output = Result<T, E>>,
-    H: Handler<E, T, Future = Fb>,
-    Fb: Future<Output = T>,
-    W: When<E>,
-{
-    type Output = Result<T, E>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        this.stage.poll_with(this.handler, this.when, cx)
-    }
-}
-
-impl<F, Fb, H, W> fmt::Debug for FallbackResponse<F, Fb, H, W> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FallbackResponse").finish_non_exhaustive()
     }
 }
 

@@ -24,17 +24,18 @@
 //! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
+pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
 
 use std::future::{ready, Future, Ready};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
-
+pub use future::FallbackCall;
 #[cfg(feature = "tower")]
-pub use layer::{FallbackLayer, FallbackResponse, FallbackService};
+pub use future::FallbackResponse;
+use future::Stage;
+#[cfg(feature = "tower")]
+pub use layer::{FallbackLayer, FallbackService};
 
 /// Makes the fallback value from the error.
 pub trait Handler<E, T> {
@@ -172,75 +173,5 @@ impl<H, W> Fallback<H, W> {
             handler: &self.handler,
             when: &self.when,
         }
-    }
-}
-
-pin_project! {
-    #[project = StageProj]
-    pub(crate) enum Stage<Fut, Fb> {
-        Running { #[pin] fut: Fut },
-        Falling { #[pin] fallback: Fb },
-    }
-}
-
-impl<Fut, Fb> Stage<Fut, Fb> {
-    /// Polls the operation, then the fallback if the error was picked.
-    #[inline]
-    pub(crate) fn poll_with<T, E, H, W>(
-        mut self: Pin<&mut Self>,
-        handler: &H,
-        when: &W,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, E>>
-    where
-        Fut: Future<Output = Result<T, E>>,
-        H: Handler<E, T, Future = Fb>,
-        Fb: Future<Output = T>,
-        W: When<E>,
-    {
-        loop {
-            match self.as_mut().project() {
-                StageProj::Running { fut } => match std::task::ready!(fut.poll(cx)) {
-                    Err(e) if when.applies(&e) => self.set(Stage::Falling {
-                        fallback: handler.handle(e),
-                    }),
-                    other => return Poll::Ready(other),
-                },
-                StageProj::Falling { fallback } => return fallback.poll(cx).map(Ok),
-            }
-        }
-    }
-}
-
-pin_project! {
-    /// The future of [`Fallback::call`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct FallbackCall<'a, H, W, Fut, Fb> {
-        #[pin]
-        stage: Stage<Fut, Fb>,
-        handler: &'a H,
-        when: &'a W,
-    }
-}
-
-impl<H, W, Fut, Fb, T, E> Future for FallbackCall<'_, H, W, Fut, Fb>
-where
-    Fut: Future<Output = Result<T, E>>,
-    H: Handler<E, T, Future = Fb>,
-    Fb: Future<Output = T>,
-    W: When<E>,
-{
-    type Output = Result<T, E>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        this.stage.poll_with(*this.handler, *this.when, cx)
-    }
-}
-
-impl<H, W, Fut, Fb> std::fmt::Debug for FallbackCall<'_, H, W, Fut, Fb> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FallbackCall").finish_non_exhaustive()
     }
 }

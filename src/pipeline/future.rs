@@ -15,6 +15,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
+#[cfg(feature = "tower")]
+use tower_service::Service;
 
 use super::judge::{HandOver, Judge, Judged};
 use super::Pipeline;
@@ -390,5 +392,103 @@ where
         f.debug_struct("PipelineCall")
             .field("step", &self.step)
             .finish_non_exhaustive()
+    }
+}
+
+/// The attempts of a tower call: the readied service first, then clones.
+#[cfg(feature = "tower")]
+#[derive(Debug)]
+pub struct ServiceAttempts<S, Req> {
+    ready: Option<S>,
+    template: S,
+    req: Req,
+}
+
+#[cfg(feature = "tower")]
+impl<S, Req> ServiceAttempts<S, Req> {
+    /// `ready` (a service readied for the first attempt, if any) calls
+    /// first, then clones of `template`, readied in turn.
+    pub(super) fn new(ready: Option<S>, template: S, req: Req) -> Self {
+        Self {
+            ready,
+            template,
+            req,
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<S, Req> Attempts for ServiceAttempts<S, Req>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+{
+    type Attempt = ServiceAttempt<S, Req>;
+
+    fn next_attempt(&mut self) -> ServiceAttempt<S, Req> {
+        let stage = match self.ready.take() {
+            Some(mut ready) => Stage::Calling {
+                fut: ready.call(self.req.clone()),
+            },
+            None => Stage::Readying {
+                service: self.template.clone(),
+                req: Some(self.req.clone()),
+            },
+        };
+        ServiceAttempt { stage }
+    }
+}
+
+#[cfg(feature = "tower")]
+pin_project! {
+    /// One attempt of a tower call: readies its service, then calls it.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ServiceAttempt<S, Req>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        stage: Stage<S, Req>,
+    }
+}
+
+#[cfg(feature = "tower")]
+pin_project! {
+    #[project = StageProj]
+    enum Stage<S, Req>
+    where
+        S: Service<Req>,
+    {
+        Readying { service: S, req: Option<Req> },
+        Calling { #[pin] fut: S::Future },
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<S: Service<Req>, Req> Future for ServiceAttempt<S, Req> {
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut stage = self.project().stage;
+        loop {
+            match stage.as_mut().project() {
+                StageProj::Readying { service, req } => {
+                    if let Err(e) = std::task::ready!(service.poll_ready(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                    let req = req.take().expect("called once");
+                    let fut = service.call(req);
+                    stage.set(Stage::Calling { fut });
+                }
+                StageProj::Calling { fut } => return fut.poll(cx),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<S: Service<Req>, Req> std::fmt::Debug for ServiceAttempt<S, Req> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAttempt").finish_non_exhaustive()
     }
 }

@@ -1,16 +1,13 @@
 //! The pipeline as a tower layer: one layer, one flat error.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::future::{Attempts, PipelineCall};
+use super::future::{PipelineCall, ServiceAttempts};
 use super::{Judge, Pipeline};
 use crate::error::Error;
 use crate::retry::RetryPolicy;
@@ -185,90 +182,7 @@ where
         });
         PipelineCall::new(
             Arc::clone(&self.pipeline),
-            ServiceAttempts {
-                ready,
-                template: self.inner.clone(),
-                req,
-            },
+            ServiceAttempts::new(ready, self.inner.clone(), req),
         )
-    }
-}
-
-/// The attempts of a tower call: the readied service first, then clones.
-#[derive(Debug)]
-pub struct ServiceAttempts<S, Req> {
-    ready: Option<S>,
-    template: S,
-    req: Req,
-}
-
-impl<S, Req> Attempts for ServiceAttempts<S, Req>
-where
-    S: Service<Req> + Clone,
-    Req: Clone,
-{
-    type Attempt = ServiceAttempt<S, Req>;
-
-    fn next_attempt(&mut self) -> ServiceAttempt<S, Req> {
-        let stage = match self.ready.take() {
-            Some(mut ready) => Stage::Calling {
-                fut: ready.call(self.req.clone()),
-            },
-            None => Stage::Readying {
-                service: self.template.clone(),
-                req: Some(self.req.clone()),
-            },
-        };
-        ServiceAttempt { stage }
-    }
-}
-
-pin_project! {
-    /// One attempt of a tower call: readies its service, then calls it.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct ServiceAttempt<S, Req>
-    where
-        S: Service<Req>,
-    {
-        #[pin]
-        stage: Stage<S, Req>,
-    }
-}
-
-pin_project! {
-    #[project = StageProj]
-    enum Stage<S, Req>
-    where
-        S: Service<Req>,
-    {
-        Readying { service: S, req: Option<Req> },
-        Calling { #[pin] fut: S::Future },
-    }
-}
-
-impl<S: Service<Req>, Req> Future for ServiceAttempt<S, Req> {
-    type Output = Result<S::Response, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut stage = self.project().stage;
-        loop {
-            match stage.as_mut().project() {
-                StageProj::Readying { service, req } => {
-                    if let Err(e) = std::task::ready!(service.poll_ready(cx)) {
-                        return Poll::Ready(Err(e));
-                    }
-                    let req = req.take().expect("called once");
-                    let fut = service.call(req);
-                    stage.set(Stage::Calling { fut });
-                }
-                StageProj::Calling { fut } => return fut.poll(cx),
-            }
-        }
-    }
-}
-
-impl<S: Service<Req>, Req> fmt::Debug for ServiceAttempt<S, Req> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServiceAttempt").finish_non_exhaustive()
     }
 }

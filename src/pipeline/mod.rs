@@ -82,15 +82,17 @@
 use std::future::Future;
 use std::time::Duration;
 
-mod future;
+pub mod future;
 pub(crate) mod judge;
 #[cfg(feature = "tower")]
 mod layer;
 
 pub use future::{Attempts, PipelineCall};
+#[cfg(feature = "tower")]
+pub use future::{ServiceAttempt, ServiceAttempts};
 pub use judge::{HandOver, Judge, Judged};
 #[cfg(feature = "tower")]
-pub use layer::{PipelineLayer, PipelineService, ServiceAttempt, ServiceAttempts};
+pub use layer::{PipelineLayer, PipelineService};
 
 use std::sync::Arc;
 

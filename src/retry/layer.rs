@@ -1,17 +1,12 @@
 //! Retry as a tower layer.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::future::Progress;
+use super::future::{Progress, RetryResponse, State};
 use super::{Retry, RetryPolicy};
-use crate::timer::BoxSleep;
 
 /// A tower [`Layer`] that retries the inner service's calls with a
 /// [`Retry`]. Requests must be `Clone` (each attempt gets a clone), and so
@@ -118,118 +113,6 @@ impl<S, P: Clone> RetryService<S, P> {
             progress,
             hand_over,
         }
-    }
-}
-
-pin_project! {
-    /// The response future of [`RetryService`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct RetryResponse<S, Req, P>
-    where
-        S: Service<Req>,
-    {
-        #[pin]
-        state: State<S::Future>,
-        service: S,
-        req: Req,
-        retry: Retry<P>,
-        progress: Progress,
-        // Keep the budget holds at completion (the HTTP layer moves them
-        // into the response body).
-        hand_over: bool,
-    }
-
-    impl<S, Req, P> PinnedDrop for RetryResponse<S, Req, P>
-    where
-        S: Service<Req>,
-    {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            this.progress.finish(&this.retry.shared);
-        }
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Calling { #[pin] fut: F },
-        Sleeping { sleep: BoxSleep },
-        Readying,
-    }
-}
-
-impl<S, Req, P> Future for RetryResponse<S, Req, P>
-where
-    S: Service<Req>,
-    P: RetryPolicy<S::Response, S::Error>,
-    Req: Clone,
-{
-    type Output = Result<S::Response, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Calling { fut } => {
-                    let result = std::task::ready!(fut.poll(cx));
-                    match this
-                        .progress
-                        .next(&this.retry.shared, &this.retry.policy, result)
-                    {
-                        Ok(sleep) => this.state.set(State::Sleeping { sleep }),
-                        Err(result) => {
-                            if !*this.hand_over {
-                                this.progress.finish(&this.retry.shared);
-                            }
-                            return Poll::Ready(result);
-                        }
-                    }
-                }
-                StateProj::Sleeping { sleep } => {
-                    std::task::ready!(sleep.as_mut().poll(cx));
-                    this.state.set(State::Readying);
-                }
-                StateProj::Readying => {
-                    // Every attempt goes through a readied service; an error
-                    // here is the attempt's outcome.
-                    if let Err(e) = std::task::ready!(this.service.poll_ready(cx)) {
-                        match this
-                            .progress
-                            .next(&this.retry.shared, &this.retry.policy, Err(e))
-                        {
-                            Ok(sleep) => this.state.set(State::Sleeping { sleep }),
-                            Err(result) => {
-                                if !*this.hand_over {
-                                    this.progress.finish(&this.retry.shared);
-                                }
-                                return Poll::Ready(result);
-                            }
-                        }
-                        continue;
-                    }
-                    let fut = this.service.call(this.req.clone());
-                    this.state.set(State::Calling { fut });
-                }
-            }
-        }
-    }
-}
-
-#[cfg(feature = "http")]
-impl<S: Service<Req>, Req, P> RetryResponse<S, Req, P> {
-    /// What the finished call holds of its budget, taken over.
-    pub(crate) fn take_hold(self: Pin<&mut Self>) -> Option<super::budget::BudgetHold> {
-        let this = self.project();
-        this.progress.take_hold(&this.retry.shared)
-    }
-}
-
-impl<S: Service<Req>, Req, P> fmt::Debug for RetryResponse<S, Req, P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryResponse")
-            .field("attempts", &self.progress.attempts())
-            .finish_non_exhaustive()
     }
 }
 

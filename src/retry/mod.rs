@@ -53,7 +53,7 @@
 
 mod backoff;
 mod budget;
-mod future;
+pub mod future;
 pub(crate) mod guard;
 pub mod hint;
 #[cfg(feature = "tower")]
@@ -66,9 +66,11 @@ use std::time::Duration;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
+#[cfg(feature = "tower")]
+pub use future::RetryResponse;
 pub use future::{Counted, RetryCall};
 #[cfg(feature = "tower")]
-pub use layer::{RetryLayer, RetryResponse, RetryService};
+pub use layer::{RetryLayer, RetryService};
 pub use policy::{Decision, Rejectable, RetryErrors, RetryPolicy};
 
 use crate::clock::Clock;

@@ -124,3 +124,61 @@ where
         _ => Poll::Pending,
     }
 }
+
+#[cfg(feature = "tower")]
+pin_project! {
+    /// The response future of [`TimeoutService`](super::TimeoutService).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TimeoutResponse<F, S> {
+        #[pin]
+        pub(super) stage: Running<F, S>,
+        pub(super) name: Name,
+        pub(super) after: Duration,
+    }
+}
+
+#[cfg(feature = "tower")]
+pin_project! {
+    #[project = RunningProj]
+    pub(super) enum Running<F, S> {
+        Running {
+            #[pin]
+            fut: F,
+            #[pin]
+            sleep: Option<S>,
+        },
+        Done,
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<F, S, U, E> Future for TimeoutResponse<F, S>
+where
+    F: Future<Output = Result<U, E>>,
+    S: Future,
+{
+    type Output = Result<U, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let poll = match this.stage.as_mut().project() {
+            RunningProj::Running { fut, sleep } => race(fut, sleep, this.name, *this.after, cx),
+            RunningProj::Done => panic!("`TimeoutResponse` polled after completion"),
+        };
+        if poll.is_ready() {
+            this.stage.set(Running::Done);
+        }
+        poll
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<F, S> std::fmt::Debug for TimeoutResponse<F, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeoutResponse")
+            .field("name", &self.name)
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,16 +1,12 @@
 //! The timeout as a tower layer.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::future::race;
+use super::future::{Running, TimeoutResponse};
 use super::Timeout;
 use crate::error::Error;
 use crate::limits::MAX_DURATION;
@@ -149,60 +145,6 @@ where
             name: self.name.clone(),
             after: after.unwrap_or_default(),
         }
-    }
-}
-
-pin_project! {
-    /// The response future of [`TimeoutService`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct TimeoutResponse<F, S> {
-        #[pin]
-        stage: Running<F, S>,
-        name: Name,
-        after: Duration,
-    }
-}
-
-pin_project! {
-    #[project = RunningProj]
-    enum Running<F, S> {
-        Running {
-            #[pin]
-            fut: F,
-            #[pin]
-            sleep: Option<S>,
-        },
-        Done,
-    }
-}
-
-impl<F, S, U, E> Future for TimeoutResponse<F, S>
-where
-    F: Future<Output = Result<U, E>>,
-    S: Future,
-{
-    type Output = Result<U, Error<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let poll = match this.stage.as_mut().project() {
-            RunningProj::Running { fut, sleep } => race(fut, sleep, this.name, *this.after, cx),
-            RunningProj::Done => panic!("`TimeoutResponse` polled after completion"),
-        };
-        if poll.is_ready() {
-            this.stage.set(Running::Done);
-        }
-        poll
-    }
-}
-
-impl<F, S> fmt::Debug for TimeoutResponse<F, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeoutResponse")
-            .field("name", &self.name)
-            .field("after", &self.after)
-            .finish_non_exhaustive()
     }
 }
 

@@ -30,8 +30,8 @@
 //! # Ok::<(), palisade::ConfigError>(())
 //! ```
 
-mod error;
-mod future;
+pub mod error;
+pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
 
@@ -41,7 +41,9 @@ use std::time::Duration;
 pub use error::TimedOut;
 pub use future::TimeoutCall;
 #[cfg(feature = "tower")]
-pub use layer::{Fixed, PerRequest, TimeoutLayer, TimeoutResponse, TimeoutService};
+pub use future::TimeoutResponse;
+#[cfg(feature = "tower")]
+pub use layer::{Fixed, PerRequest, TimeoutLayer, TimeoutService};
 
 use crate::config_error::ConfigError;
 use crate::limits::MAX_DURATION;
