@@ -12,9 +12,13 @@ use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::time::Duration;
 
+use http_body_util::Full;
+
+use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use palisade::bulkhead::Bulkhead;
 use palisade::circuit_breaker::CircuitBreaker;
+use palisade::http::GrpcFailures;
 use palisade::pipeline::Pipeline;
 use palisade::retry::Retry;
 use palisade::timeout::Timeout;
@@ -26,6 +30,28 @@ use support::{poll_ready, run, seatbelt_context, tower_call, Never};
 #[inline]
 fn op(i: u64) -> Ready<Result<u64, std::io::Error>> {
     ready(Ok(i))
+}
+
+/// An HTTP response as a gRPC server's unary answer carries it: OK in the
+/// head, one data frame.
+#[inline]
+fn grpc_response(i: u64) -> Ready<Result<http::Response<Full<Bytes>>, std::io::Error>> {
+    let mut res = http::Response::new(Full::new(Bytes::from_static(b"x")));
+    res.headers_mut()
+        .insert(GRPC_STATUS, http::HeaderValue::from_static("0"));
+    black_box(i);
+    ready(Ok(res))
+}
+
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
+/// Reads a body to its end; its frames are ready at once.
+fn drain<B: http_body::Body>(body: B) {
+    let mut body = std::pin::pin!(body);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    while let std::task::Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+        black_box(frame.ok());
+    }
 }
 
 fn breaker() -> CircuitBreaker {
@@ -54,6 +80,28 @@ fn pipeline(c: &mut Criterion) {
         .circuit_breaker(breaker())
         .bulkhead(bulkhead())
         .attempt_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    // The same five guards around an HTTP call: judged by the default
+    // classifier when the response arrives, or by the gRPC preset at the
+    // end of its body.
+    let five = || {
+        Pipeline::builder(Never)
+            .timeout(Duration::from_secs(10))
+            .retry(retry())
+            .bulkhead(bulkhead())
+            .attempt_timeout(Duration::from_secs(1))
+    };
+    let http_default = five().circuit_breaker(breaker()).build().unwrap();
+    let grpc = five()
+        .circuit_breaker(
+            CircuitBreaker::builder()
+                .count_window(100)
+                .minimum_calls(100)
+                .classifier(GrpcFailures::new())
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let (timeout, r, b, bh) = (
@@ -117,6 +165,26 @@ fn pipeline(c: &mut Criterion) {
             let p = &full;
             Box::new(move |i| {
                 let _ = black_box(poll_ready(p.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "http_bare", threads, &|| {
+            Box::new(move |i| {
+                let res = poll_ready(grpc_response(i)).unwrap();
+                drain(black_box(res).into_body());
+            })
+        });
+        run(&mut g, "palisade_pipeline_http_default", threads, &|| {
+            let p = &http_default;
+            Box::new(move |i| {
+                let res = poll_ready(p.call(|| grpc_response(i))).unwrap();
+                drain(black_box(res).into_body());
+            })
+        });
+        run(&mut g, "palisade_pipeline_http_grpc", threads, &|| {
+            let p = &grpc;
+            Box::new(move |i| {
+                let res = poll_ready(p.call(|| grpc_response(i))).unwrap();
+                drain(black_box(res).into_body());
             })
         });
         run(&mut g, "part_timeout", threads, &|| {
