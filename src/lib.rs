@@ -165,6 +165,7 @@ macro_rules! inner_service {
     };
 }
 
+pub mod adaptive;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod clock;

@@ -3,6 +3,7 @@
 
 use std::task::{Context, Poll};
 
+use crate::circuit_breaker::Classification;
 use crate::error::Error;
 
 mod sealed {
@@ -10,8 +11,8 @@ mod sealed {
 }
 
 /// A concurrency limit a pipeline can hold in the bulkhead's place: the
-/// semaphore [`Bulkhead`](crate::bulkhead::Bulkhead) now, an adaptive
-/// limit next.
+/// semaphore [`Bulkhead`](crate::bulkhead::Bulkhead) or an
+/// [`AdaptiveLimit`](crate::adaptive::AdaptiveLimit).
 ///
 /// Sealed: the pipeline keeps a limit's per-call state as plain data in its
 /// own future (no reference count per call), which only palisade's limits
@@ -56,14 +57,16 @@ pub trait Limiter: sealed::Sealed {
     fn holds(seat: &Self::Seat) -> bool;
 
     #[doc(hidden)]
-    /// Gives the place back, if the seat holds one.
-    fn release(&self, seat: &mut Self::Seat);
+    /// Gives the place back, if the seat holds one, with how the call
+    /// went as the breaker's classifier judged it (`None`: cancelled).
+    fn release(&self, seat: &mut Self::Seat, class: Option<Classification>);
 
     #[doc(hidden)]
-    /// Hands the seat's place to a holder of its own; `None` if it holds
-    /// none.
+    /// Hands the seat's place to a holder of its own, judged `class` so
+    /// far; `None` if it holds none.
     #[cfg(feature = "http")]
-    fn hand_over(&self, seat: &mut Self::Seat) -> Option<Self::Held>;
+    fn hand_over(&self, seat: &mut Self::Seat, class: Option<Classification>)
+        -> Option<Self::Held>;
 }
 
 impl sealed::Sealed for crate::bulkhead::Bulkhead {}
@@ -103,12 +106,70 @@ impl Limiter for crate::bulkhead::Bulkhead {
     }
 
     #[inline(always)]
-    fn release(&self, seat: &mut Self::Seat) {
+    fn release(&self, seat: &mut Self::Seat, _class: Option<Classification>) {
         seat.release(self);
     }
 
     #[cfg(feature = "http")]
-    fn hand_over(&self, seat: &mut Self::Seat) -> Option<Self::Held> {
+    fn hand_over(
+        &self,
+        seat: &mut Self::Seat,
+        _class: Option<Classification>,
+    ) -> Option<Self::Held> {
         seat.hand_over(self)
+    }
+}
+
+impl sealed::Sealed for crate::adaptive::AdaptiveLimit {}
+
+/// The adaptive limit in a pipeline: an attempt's latency is sampled from
+/// the moment it got its place; one its breaker's classifier calls a
+/// failure (a timeout always is) is a drop; a cancelled attempt is no
+/// sample. It never queues.
+impl Limiter for crate::adaptive::AdaptiveLimit {
+    type Seat = crate::adaptive::guard::Seat;
+    type Queued = std::convert::Infallible;
+    #[cfg(feature = "http")]
+    type Held = crate::adaptive::guard::Held;
+
+    fn limit_name(&self) -> &str {
+        self.name()
+    }
+
+    #[inline(always)]
+    fn admit<E>(
+        &self,
+        seat: &mut Self::Seat,
+        _queue: &mut Option<Self::Queued>,
+    ) -> Result<(), Error<E>> {
+        seat.admit(self).map_err(Error::BulkheadFull)
+    }
+
+    fn poll_queue<E>(
+        &self,
+        _seat: &mut Self::Seat,
+        queued: &mut Self::Queued,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error<E>>> {
+        match *queued {}
+    }
+
+    #[inline(always)]
+    fn holds(seat: &Self::Seat) -> bool {
+        seat.holds()
+    }
+
+    #[inline(always)]
+    fn release(&self, seat: &mut Self::Seat, class: Option<Classification>) {
+        seat.release(self, class);
+    }
+
+    #[cfg(feature = "http")]
+    fn hand_over(
+        &self,
+        seat: &mut Self::Seat,
+        class: Option<Classification>,
+    ) -> Option<Self::Held> {
+        seat.hand_over(self, class)
     }
 }

@@ -16,6 +16,9 @@ pub enum Rejection {
     WaitTimedOut,
     /// A thread pool shut down before the job ran.
     ShutDown,
+    /// An [`AdaptiveLimit`](crate::adaptive::AdaptiveLimit) had as many
+    /// calls in flight as its current limit.
+    AdaptiveLimit,
 }
 
 /// A call was rejected by a bulkhead: which one, its limit, and whether it
@@ -76,11 +79,12 @@ impl BulkheadFull {
     }
 
     /// The kind of guard that rejected the call, as logs name it: a thread
-    /// pool's shutdown is the pool's; every other rejection is a
-    /// bulkhead's.
+    /// pool's shutdown is the pool's, an adaptive limit's rejection its
+    /// own; every other rejection is a bulkhead's.
     pub(crate) fn guard(&self) -> &'static str {
         match self.reason {
             Rejection::ShutDown => "thread pool",
+            Rejection::AdaptiveLimit => "adaptive limit",
             _ => "bulkhead",
         }
     }
@@ -111,6 +115,13 @@ impl fmt::Display for BulkheadFull {
         let calls = if self.limit == 1 { "call" } else { "calls" };
         match self.reason {
             Rejection::ShutDown => f.write_str("shut down"),
+            Rejection::AdaptiveLimit => {
+                write!(
+                    f,
+                    "full at its current limit of {} concurrent {calls}",
+                    self.limit
+                )
+            }
             Rejection::WaitTimedOut => write!(
                 f,
                 "no place within {} at {} concurrent {calls}",

@@ -234,8 +234,8 @@ impl Inner {
     fn rejected(&self, reason: Rejection, waited: Duration) -> BulkheadFull {
         let k = match reason {
             Rejection::WaitTimedOut => REJECTED_TIMED_OUT,
-            // A semaphore bulkhead never shuts down.
-            Rejection::Full | Rejection::ShutDown => REJECTED_FULL,
+            // A semaphore bulkhead never shuts down nor adapts.
+            Rejection::Full | Rejection::ShutDown | Rejection::AdaptiveLimit => REJECTED_FULL,
         };
         let _count = self.counts.increment(k);
         #[cfg(feature = "metrics")]

@@ -151,6 +151,12 @@ impl<A, L: Limiter> PipelineGuard<A, L> {
             retry,
             progress,
         } = hand_over;
+        // What the limit hears: the head's verdict (a verdict that waits
+        // for the body counts the call as completed).
+        let class = verdict.as_ref().map(|verdict| match verdict {
+            Judged::Now(class) => *class,
+            Judged::AtBodyEnd(_) => Classification::Success,
+        });
         let breaker = breaker.and_then(|breaker| {
             let ticket = admission.hand_over(breaker)?;
             let verdict = verdict.take()?;
@@ -158,7 +164,7 @@ impl<A, L: Limiter> PipelineGuard<A, L> {
         });
         Self {
             breaker,
-            place: limit.and_then(|limit| limit.hand_over(seat)),
+            place: limit.and_then(|limit| limit.hand_over(seat, class)),
             budget: BudgetGuard::new(retry.and_then(|retry| progress.take_hold(retry))),
         }
     }

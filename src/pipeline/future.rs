@@ -135,7 +135,7 @@ fn give_back<Tm, P, C, L: Limiter>(
     // nothing to give back (dropped after completion).
     if L::holds(seat) {
         if let Some(limit) = &pipeline.limit {
-            limit.release(seat);
+            limit.release(seat, class);
         }
     }
     if admission.holds() {
@@ -318,11 +318,13 @@ where
             // The attempt is over: drop it and let the breaker judge it.
             this.fut.set(None);
             this.attempt_deadline.set(None);
+            // The breaker's verdict, which the limit hears too; with no
+            // breaker, `Ok` or not (for an adaptive limit, a drop).
             let verdict = match (&pipeline.breaker, &outcome) {
-                (Some(_), Err(Error::BulkheadFull(_))) | (None, _) => {
-                    Judged::Now(Classification::Ignored)
-                }
+                (_, Err(Error::BulkheadFull(_))) => Judged::Now(Classification::Ignored),
                 (Some(breaker), _) => breaker.classifier().judge(&outcome),
+                (None, Ok(_)) => Judged::Now(Classification::Success),
+                (None, Err(_)) => Judged::Now(Classification::Failure),
             };
             let result = match &pipeline.retry {
                 None => outcome,
