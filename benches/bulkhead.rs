@@ -1,7 +1,10 @@
 //! Semaphore bulkhead overhead: one acquire and release per operation,
 //! against a raw `tokio::sync::Semaphore`, tower's `ConcurrencyLimit` and
 //! tower-resilience's bulkhead, side by side in one run, at 1 and 2
-//! threads sharing one bulkhead (limit 1024, never full).
+//! threads sharing one bulkhead (limit 1024, never full). With them the
+//! adaptive limit (held at 1024 by its floor and ceiling, so the same
+//! work: a place, a latency sample) and tower-resilience's adaptive layer
+//! (AIMD, likewise pinned).
 //!
 //! Also the thread-pool round trip against tokio's `spawn_blocking`.
 //!
@@ -13,6 +16,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use palisade::adaptive::{AdaptiveLimit, AdaptiveLimitLayer};
 use palisade::bulkhead::{Bulkhead, BulkheadLayer};
 use tower::{service_fn, Layer};
 
@@ -38,7 +42,49 @@ fn semaphore(c: &mut Criterion) {
         .build()
         .unwrap()
         .layer(inner());
+    // The adaptive limit: its limit stays far above what is in flight (a
+    // window of ready calls with no latency never lowers it).
+    let adaptive = AdaptiveLimit::builder()
+        .initial_limit(LIMIT)
+        .max_limit(LIMIT)
+        .min_limit(LIMIT)
+        .build()
+        .unwrap();
+    let adaptive_svc = AdaptiveLimitLayer::new(adaptive.clone()).layer(inner());
+    let peer_adaptive_svc = tower_resilience::adaptive::AdaptiveLimiterLayer::new(
+        tower_resilience::adaptive::Aimd::builder()
+            .initial_limit(LIMIT as usize)
+            .min_limit(LIMIT as usize)
+            .max_limit(LIMIT as usize)
+            .build()
+            .unwrap(),
+    )
+    .layer(inner());
     for threads in [1, 2] {
+        run(&mut g, "adaptive_try_acquire", threads, &|| {
+            let a = &adaptive;
+            Box::new(move |_| {
+                drop(black_box(a.try_acquire()));
+            })
+        });
+        run(&mut g, "adaptive_call", threads, &|| {
+            let a = &adaptive;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(a.call(|| ready(Ok::<_, u64>(black_box(i))))));
+            })
+        });
+        run(&mut g, "tower_adaptive", threads, &|| {
+            let mut svc = adaptive_svc.clone();
+            Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
+        run(&mut g, "tower_resilience_adaptive", threads, &|| {
+            let mut svc = peer_adaptive_svc.clone();
+            Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
         run(&mut g, "tokio_semaphore_try_acquire", threads, &|| {
             let s = &tokio_sem;
             Box::new(move |_| {

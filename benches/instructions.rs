@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::Body;
 use http_body_util::Full;
+use palisade::adaptive::AdaptiveLimit;
 use palisade::bulkhead::Bulkhead;
 use palisade::circuit_breaker::CircuitBreaker;
 use palisade::http::GrpcFailures;
@@ -69,12 +70,13 @@ fn breaker(window: &str, slow: bool) -> CircuitBreaker {
 }
 
 /// The paths, by name.
-const PATHS: [&str; 8] = [
+const PATHS: [&str; 9] = [
     "breaker_count_sync",
     "breaker_count_async",
     "breaker_time_sync",
     "breaker_count_slow_timing_sync",
     "bulkhead_with_room",
+    "adaptive_with_room",
     "pipeline_five_guards",
     "pipeline_http_default",
     "pipeline_http_grpc",
@@ -113,6 +115,20 @@ fn main() {
             let b = Bulkhead::builder().max_concurrent(1024).build().unwrap();
             for i in 0..calls {
                 let _ = black_box(b.call_sync(|| Ok::<_, ()>(black_box(i))));
+            }
+        }
+        // On a manual clock: the default clock's calibration at start-up
+        // runs for a while, not a number of instructions.
+        "adaptive_with_room" => {
+            let a = AdaptiveLimit::builder()
+                .clock(palisade::clock::ManualClock::new())
+                .initial_limit(1024)
+                .min_limit(1024)
+                .max_limit(1024)
+                .build()
+                .unwrap();
+            for i in 0..calls {
+                let _ = black_box(poll_ready(a.call(|| ready(Ok::<_, ()>(black_box(i))))));
             }
         }
         "pipeline_five_guards" => {
