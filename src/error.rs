@@ -7,6 +7,7 @@ use std::fmt;
 pub use crate::bulkhead::{BulkheadFull, JobPanicked};
 pub use crate::circuit_breaker::CircuitOpen;
 pub use crate::config_error::ConfigError;
+pub use crate::rate_limit::RateLimited;
 pub use crate::timeout::TimedOut;
 
 /// The one error a guarded call returns: either a guard rejected the call,
@@ -63,6 +64,10 @@ pub enum Error<E> {
     /// or the wait for a place timed out (or, a thread pool, shut down).
     #[error("{} `{}` rejected the call", .0.guard(), .0.name())]
     BulkheadFull(#[source] BulkheadFull),
+    /// A rate limit rejected the call without running the operation; it
+    /// says when the next call may go ([`RateLimited::retry_after`]).
+    #[error("rate limit `{}` rejected the call", .0.name())]
+    RateLimited(#[source] RateLimited),
     /// The operation ran out of time and was dropped.
     #[error("timeout `{}` stopped the call", .0.name())]
     TimedOut(#[source] TimedOut),
@@ -86,6 +91,11 @@ impl<E> Error<E> {
         matches!(self, Self::BulkheadFull(_))
     }
 
+    /// True if a rate limit rejected the call.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::RateLimited(_))
+    }
+
     /// True if the operation ran out of time.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::TimedOut(_))
@@ -93,7 +103,10 @@ impl<E> Error<E> {
 
     /// True if a guard rejected the call (the operation never ran).
     pub fn is_rejection(&self) -> bool {
-        matches!(self, Self::CircuitOpen(_) | Self::BulkheadFull(_))
+        matches!(
+            self,
+            Self::CircuitOpen(_) | Self::BulkheadFull(_) | Self::RateLimited(_)
+        )
     }
 
     /// The operation's own error, if that is what this is.
@@ -132,6 +145,7 @@ impl<E> Error<Error<E>> {
             Self::Operation(inner) => inner,
             Self::CircuitOpen(open) => Error::CircuitOpen(open),
             Self::BulkheadFull(full) => Error::BulkheadFull(full),
+            Self::RateLimited(limited) => Error::RateLimited(limited),
             Self::TimedOut(timed_out) => Error::TimedOut(timed_out),
             Self::Panicked(panicked) => Error::Panicked(panicked),
         }
@@ -145,8 +159,11 @@ impl<E> Error<Error<E>> {
 pub enum ErrorKind {
     /// A circuit breaker rejected the call.
     CircuitOpen,
-    /// A bulkhead (or a thread pool) rejected the call.
+    /// A bulkhead (or a thread pool, or an adaptive limit) rejected the
+    /// call.
     BulkheadFull,
+    /// A rate limit rejected the call.
+    RateLimited,
     /// The call timed out.
     TimedOut,
     /// The call panicked on a thread pool.
@@ -161,6 +178,7 @@ impl<E> Error<E> {
         match self {
             Self::CircuitOpen(_) => ErrorKind::CircuitOpen,
             Self::BulkheadFull(_) => ErrorKind::BulkheadFull,
+            Self::RateLimited(_) => ErrorKind::RateLimited,
             Self::TimedOut(_) => ErrorKind::TimedOut,
             Self::Panicked(_) => ErrorKind::Panicked,
             Self::Operation(_) => ErrorKind::Operation,
@@ -195,6 +213,8 @@ pub fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
                 Some(ErrorKind::CircuitOpen)
             } else if e.is::<BulkheadFull>() {
                 Some(ErrorKind::BulkheadFull)
+            } else if e.is::<RateLimited>() {
+                Some(ErrorKind::RateLimited)
             } else if e.is::<TimedOut>() {
                 Some(ErrorKind::TimedOut)
             } else if e.is::<JobPanicked>() {
@@ -282,6 +302,12 @@ impl<E> From<TimedOut> for Error<E> {
 impl<E> From<BulkheadFull> for Error<E> {
     fn from(full: BulkheadFull) -> Self {
         Self::BulkheadFull(full)
+    }
+}
+
+impl<E> From<RateLimited> for Error<E> {
+    fn from(limited: RateLimited) -> Self {
+        Self::RateLimited(limited)
     }
 }
 

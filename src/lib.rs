@@ -189,6 +189,7 @@ mod listeners;
 mod name;
 pub mod pipeline;
 mod random;
+pub mod rate_limit;
 pub mod registry;
 pub mod retry;
 mod striped;

@@ -11,8 +11,9 @@ mod sealed {
 }
 
 /// A concurrency limit a pipeline can hold in the bulkhead's place: the
-/// semaphore [`Bulkhead`](crate::bulkhead::Bulkhead) or an
-/// [`AdaptiveLimit`](crate::adaptive::AdaptiveLimit).
+/// semaphore [`Bulkhead`](crate::bulkhead::Bulkhead), an
+/// [`AdaptiveLimit`](crate::adaptive::AdaptiveLimit) or a
+/// [`RateLimit`](crate::rate_limit::RateLimit).
 ///
 /// Sealed: the pipeline keeps a limit's per-call state as plain data in its
 /// own future (no reference count per call), which only palisade's limits
@@ -117,6 +118,60 @@ impl Limiter for crate::bulkhead::Bulkhead {
         _class: Option<Classification>,
     ) -> Option<Self::Held> {
         seat.hand_over(self)
+    }
+}
+
+impl sealed::Sealed for crate::rate_limit::RateLimit {}
+
+/// The rate limit in a pipeline: each attempt takes a turn (a retry
+/// too), waiting for it up to the limit's `max_wait`; over the rate, the
+/// attempt is rejected with [`Error::RateLimited`] (the breaker ignores
+/// it: not the dependency's fault). A turn is taken, not held: nothing is
+/// given back.
+impl Limiter for crate::rate_limit::RateLimit {
+    type Seat = crate::rate_limit::guard::Seat;
+    type Queued = crate::rate_limit::guard::Turn;
+    #[cfg(feature = "http")]
+    type Held = std::convert::Infallible;
+
+    fn limit_name(&self) -> &str {
+        self.name()
+    }
+
+    #[inline]
+    fn admit<E>(
+        &self,
+        _seat: &mut Self::Seat,
+        queue: &mut Option<Self::Queued>,
+    ) -> Result<(), Error<E>> {
+        *queue = crate::rate_limit::guard::Turn::ask(&*self.inner, None)?;
+        Ok(())
+    }
+
+    fn poll_queue<E>(
+        &self,
+        _seat: &mut Self::Seat,
+        queued: &mut Self::Queued,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error<E>>> {
+        queued.poll(&*self.inner, cx).map_err(Error::RateLimited)
+    }
+
+    #[inline(always)]
+    fn holds(_seat: &Self::Seat) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn release(&self, _seat: &mut Self::Seat, _class: Option<Classification>) {}
+
+    #[cfg(feature = "http")]
+    fn hand_over(
+        &self,
+        _seat: &mut Self::Seat,
+        _class: Option<Classification>,
+    ) -> Option<Self::Held> {
+        None
     }
 }
 

@@ -321,7 +321,10 @@ where
             // The breaker's verdict, which the limit hears too; with no
             // breaker, `Ok` or not (for an adaptive limit, a drop).
             let verdict = match (&pipeline.breaker, &outcome) {
-                (_, Err(Error::BulkheadFull(_))) => Judged::Now(Classification::Ignored),
+                // A limit's rejection is not the dependency's fault.
+                (_, Err(Error::BulkheadFull(_) | Error::RateLimited(_))) => {
+                    Judged::Now(Classification::Ignored)
+                }
                 (Some(breaker), _) => breaker.classifier().judge(&outcome),
                 (None, Ok(_)) => Judged::Now(Classification::Success),
                 (None, Err(_)) => Judged::Now(Classification::Failure),

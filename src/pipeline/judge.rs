@@ -52,7 +52,7 @@ pub(crate) mod sealed {
 ///   documents (a gRPC status in trailers, a cut stream, a drop before the
 ///   end), exactly as the single-guard HTTP layers do.
 ///
-/// In either case a full bulkhead is ignored (not the dependency's
+/// In either case a limit's rejection (a full bulkhead, a rate limit) is ignored (not the dependency's
 /// fault). Sealed: implemented for the types above only.
 pub trait Judge<T, E, L: Limiter>: sealed::Sealed<T, E> {
     /// What the caller gets of an attempt's `Ok` value.
@@ -61,7 +61,7 @@ pub trait Judge<T, E, L: Limiter>: sealed::Sealed<T, E> {
     #[doc(hidden)]
     type AtEnd;
 
-    /// The verdict on `result` (never a full bulkhead: the pipeline
+    /// The verdict on `result` (never a limit's rejection: the pipeline
     /// ignores those itself).
     #[doc(hidden)]
     fn judge(&self, result: &Result<T, Error<E>>) -> Judged<Self::AtEnd>;

@@ -103,8 +103,16 @@ impl Rejectable for BulkheadFull {
     }
 }
 
+impl Rejectable for crate::error::RateLimited {
+    fn is_rejection(&self) -> bool {
+        true
+    }
+}
+
 fn boxed_is_rejection(e: &(dyn std::error::Error + 'static)) -> bool {
-    CircuitOpen::find_in(e).is_some() || BulkheadFull::find_in(e).is_some()
+    CircuitOpen::find_in(e).is_some()
+        || BulkheadFull::find_in(e).is_some()
+        || crate::error::RateLimited::find_in(e).is_some()
 }
 
 impl Rejectable for Box<dyn std::error::Error + Send + Sync> {

@@ -1,0 +1,149 @@
+//! The rate limit as a tower layer.
+
+use std::task::{Context, Poll};
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::RateLimitResponse;
+use super::guard::Turn;
+use super::{RateLimit, RateLimited};
+use crate::error::Error;
+
+/// A tower [`Layer`] that puts a [`RateLimit`] around the inner service.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::rate_limit::{RateLimit, RateLimitLayer};
+/// use std::time::Duration;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// let limit = RateLimit::builder().rate(1, Duration::from_secs(60)).build()?;
+/// let svc = ServiceBuilder::new()
+///     .layer(RateLimitLayer::new(limit))
+///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+/// futures::executor::block_on(async {
+///     assert_eq!(svc.clone().oneshot(1).await.unwrap(), 1);
+///     let limited = svc.oneshot(2).await.unwrap_err();
+///     assert!(limited.is_rate_limited());
+/// });
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer {
+    limit: RateLimit,
+}
+
+impl RateLimitLayer {
+    /// A layer for `limit` (it may be shared).
+    pub fn new(limit: RateLimit) -> Self {
+        Self { limit }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService {
+            inner,
+            limit: self.limit.clone(),
+            state: State::Idle,
+        }
+    }
+}
+
+/// What the service holds for its next call.
+#[derive(Debug)]
+enum State {
+    /// Nothing asked yet.
+    Idle,
+    /// Waiting for a turn (a limit with a `max_wait`).
+    Waiting(Turn),
+    /// A turn taken: the next call goes.
+    Reserved,
+    /// Over the rate: the next call is rejected.
+    Rejected(RateLimited),
+}
+
+/// A tower [`Service`] under a [`RateLimit`]; made by [`RateLimitLayer`].
+///
+/// It keeps the tower contract: `poll_ready` takes the next call's turn;
+/// over the rate it waits for the turn only when the limit has a
+/// `max_wait` and the turn is within it, and otherwise is ready at once
+/// without polling the inner service: the call's response future then
+/// resolves to [`Error::RateLimited`]. A turn taken by `poll_ready` and
+/// never used (the service dropped) is spent; a clone starts with none.
+pub struct RateLimitService<S> {
+    inner: S,
+    limit: RateLimit,
+    state: State,
+}
+
+impl<S: Clone> Clone for RateLimitService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            limit: self.limit.clone(),
+            state: State::Idle,
+        }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for RateLimitService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitService")
+            .field("inner", &self.inner)
+            .field("limit", &self.limit)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<S, Req> Service<Req> for RateLimitService<S>
+where
+    S: Service<Req>,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = RateLimitResponse<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        loop {
+            match &mut self.state {
+                State::Idle => {
+                    self.state = match Turn::ask(&*self.limit.inner, None) {
+                        Ok(None) => State::Reserved,
+                        Ok(Some(turn)) => State::Waiting(turn),
+                        Err(limited) => State::Rejected(limited),
+                    };
+                }
+                State::Waiting(turn) => {
+                    self.state = match std::task::ready!(turn.poll(&*self.limit.inner, cx)) {
+                        Ok(()) => State::Reserved,
+                        Err(limited) => State::Rejected(limited),
+                    };
+                }
+                State::Reserved => return self.inner.poll_ready(cx).map_err(Error::Operation),
+                // Rejected: the call will not reach the inner service.
+                State::Rejected(_) => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Reserved => RateLimitResponse::called(self.inner.call(req)),
+            State::Rejected(limited) => RateLimitResponse::limited(limited),
+            // Called without `poll_ready` (a contract breach): asked now,
+            // without waiting.
+            State::Idle | State::Waiting(_) => match self.limit.try_acquire() {
+                Ok(()) => RateLimitResponse::called(self.inner.call(req)),
+                Err(limited) => RateLimitResponse::limited(limited),
+            },
+        }
+    }
+}
+
+inner_service!(RateLimitService<S>);
