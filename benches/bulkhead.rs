@@ -4,7 +4,8 @@
 //! threads sharing one bulkhead (limit 1024, never full). With them the
 //! adaptive limit (held at 1024 by its floor and ceiling, so the same
 //! work: a place, a latency sample) and tower-resilience's adaptive layer
-//! (AIMD, likewise pinned).
+//! (AIMD, likewise pinned). And the rate limit (a rate it never reaches)
+//! against `governor` used directly.
 //!
 //! Also the thread-pool round trip against tokio's `spawn_blocking`.
 //!
@@ -60,7 +61,28 @@ fn semaphore(c: &mut Criterion) {
             .unwrap(),
     )
     .layer(inner());
+    // The rate limit with a rate it never reaches, against governor used
+    // directly (its default clock).
+    let rate = palisade::rate_limit::RateLimit::builder()
+        .rate(1_000_000_000, std::time::Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let governor = governor::RateLimiter::direct(governor::Quota::per_second(
+        std::num::NonZeroU32::new(1_000_000_000).unwrap(),
+    ));
     for threads in [1, 2] {
+        run(&mut g, "rate_limit_try_acquire", threads, &|| {
+            let r = &rate;
+            Box::new(move |_| {
+                let _ = black_box(r.try_acquire());
+            })
+        });
+        run(&mut g, "governor_check", threads, &|| {
+            let r = &governor;
+            Box::new(move |_| {
+                let _ = black_box(r.check());
+            })
+        });
         run(&mut g, "adaptive_try_acquire", threads, &|| {
             let a = &adaptive;
             Box::new(move |_| {
