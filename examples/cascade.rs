@@ -52,9 +52,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use palisade::adaptive::AdaptiveLimit;
 use palisade::bulkhead::Bulkhead;
+use palisade::circuit_breaker::DefaultClassifier;
 use palisade::circuit_breaker::{CircuitBreaker, State};
 use palisade::pipeline::Pipeline;
+use palisade::retry::RetryErrors;
 use palisade::retry::{Backoff, Retry, RetryBudget};
 use palisade::timer::TokioTimer;
 
@@ -87,6 +90,8 @@ pub struct Options {
     pub verbose: bool,
     /// Write a picture of both phases here (SVG).
     pub plot: Option<std::path::PathBuf>,
+    /// Protect with an adaptive concurrency limit in the bulkhead's place.
+    pub adaptive: bool,
 }
 
 impl Default for Options {
@@ -105,6 +110,7 @@ impl Default for Options {
             open_for: Duration::from_secs(3),
             verbose: true,
             plot: None,
+            adaptive: false,
         }
     }
 }
@@ -226,11 +232,43 @@ async fn call_b(client: &reqwest::Client, url: &str) -> Result<String, Upstream>
     response.text().await.map_err(Upstream::Http)
 }
 
-/// What A uses to call B in the protected phase.
+/// What A uses to call B in the protected phase: the pipeline with a fixed
+/// bulkhead, or (`--adaptive`) with an adaptive limit in its place.
 struct Guard {
-    pipeline: Pipeline<TokioTimer>,
+    pipeline: Limited,
     breaker: CircuitBreaker,
-    bulkhead: Bulkhead,
+}
+
+enum Limited {
+    Fixed(Pipeline<TokioTimer>),
+    Adaptive(Pipeline<TokioTimer, RetryErrors, DefaultClassifier, AdaptiveLimit>),
+}
+
+impl Guard {
+    async fn call(
+        &self,
+        client: &reqwest::Client,
+        b: &str,
+    ) -> Result<String, palisade::Error<Upstream>> {
+        match &self.pipeline {
+            Limited::Fixed(p) => p.call(|| call_b(client, b)).await,
+            Limited::Adaptive(p) => p.call(|| call_b(client, b)).await,
+        }
+    }
+
+    /// Calls in flight to B, and the limit.
+    fn limit(&self) -> (u32, u32) {
+        match &self.pipeline {
+            Limited::Fixed(p) => {
+                let m = p.bulkhead().expect("a bulkhead").metrics();
+                (m.in_flight, m.limit)
+            }
+            Limited::Adaptive(p) => {
+                let m = p.limiter().expect("a limit").metrics();
+                (m.in_flight, m.limit)
+            }
+        }
+    }
 }
 
 /// A's capacity: its workers and the queue in front of them.
@@ -294,7 +332,7 @@ async fn route_b(AxumState(a): AxumState<A>) -> Response {
                     Ok(body) => (StatusCode::OK, body).into_response(),
                     Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
                 },
-                Some(guard) => match guard.pipeline.call(|| call_b(&a.client, &a.b)).await {
+                Some(guard) => match guard.call(&a.client, &a.b).await {
                     Ok(body) => (StatusCode::OK, body).into_response(),
                     // The fallback: a cached answer, at once.
                     Err(e) if e.is_rejection() || e.is_timeout() => {
@@ -547,11 +585,6 @@ fn guard(opts: &Options) -> Guard {
         .half_open_max_concurrent(3)
         .build()
         .unwrap();
-    let bulkhead = Bulkhead::builder()
-        .name("b")
-        .max_concurrent(4)
-        .build()
-        .unwrap();
     let retry = Retry::builder()
         .name("b")
         .max_attempts(2)
@@ -564,15 +597,28 @@ fn guard(opts: &Options) -> Guard {
         .timeout(Duration::from_secs(1))
         .retry(retry)
         .circuit_breaker(breaker.clone())
-        .bulkhead(bulkhead.clone())
-        .attempt_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    Guard {
-        pipeline,
-        breaker,
-        bulkhead,
-    }
+        .attempt_timeout(Duration::from_millis(300));
+    let pipeline = if opts.adaptive {
+        // Starts where the fixed bulkhead is, finds B's capacity from its
+        // latency; a window of 10 calls, so it moves within a second here.
+        let limit = AdaptiveLimit::builder()
+            .name("b")
+            .initial_limit(4)
+            .min_limit(1)
+            .max_limit(64)
+            .window(10)
+            .build()
+            .unwrap();
+        Limited::Adaptive(pipeline.limiter(limit).build().unwrap())
+    } else {
+        let bulkhead = Bulkhead::builder()
+            .name("b")
+            .max_concurrent(4)
+            .build()
+            .unwrap();
+        Limited::Fixed(pipeline.bulkhead(bulkhead).build().unwrap())
+    };
+    Guard { pipeline, breaker }
 }
 
 /// One client request: up to `1 + retries` attempts, each with the
@@ -687,12 +733,17 @@ pub async fn phase(opts: &Options, protected: bool) -> PhaseReport {
     let state_now = || {
         let queue = format!(" | A queue {:>3}", capacity.waiting.load(Ordering::SeqCst));
         match &guard {
-            Some(g) => format!(
-                "{queue} | breaker {:<8} bulkhead {}/{}",
-                format!("{:?}", g.breaker.state()),
-                g.bulkhead.metrics().in_flight,
-                g.bulkhead.metrics().limit
-            ),
+            Some(g) => {
+                let (in_flight, limit) = g.limit();
+                let kind = match g.pipeline {
+                    Limited::Fixed(_) => "bulkhead",
+                    Limited::Adaptive(_) => "adaptive",
+                };
+                format!(
+                    "{queue} | breaker {:<8} {kind} {in_flight}/{limit}",
+                    format!("{:?}", g.breaker.state()),
+                )
+            }
             None => queue,
         }
     };
@@ -817,6 +868,10 @@ struct Cli {
     /// Also draw both phases on one time axis into this SVG file.
     #[arg(long, value_name = "FILE.svg", value_parser = svg_path)]
     plot: Option<std::path::PathBuf>,
+    /// Protect with an adaptive concurrency limit (it finds B's capacity
+    /// from B's latency) in place of the fixed bulkhead of 4.
+    #[arg(long)]
+    adaptive: bool,
 }
 
 fn svg_path(value: &str) -> Result<std::path::PathBuf, String> {
@@ -853,6 +908,7 @@ impl Cli {
             client_retries: self.client_retries,
             verbose: !self.quiet,
             plot: self.plot,
+            adaptive: self.adaptive,
             ..Options::default()
         })
     }
@@ -885,7 +941,12 @@ async fn main() {
     );
     println!("Phase 1: A calls B unprotected.");
     let unprotected = phase(&opts, false).await;
-    println!("\nPhase 2: A calls B through a palisade pipeline (timeout, retry with budget, breaker, bulkhead) and a fallback.");
+    let limit = if opts.adaptive {
+        "adaptive concurrency limit"
+    } else {
+        "bulkhead"
+    };
+    println!("\nPhase 2: A calls B through a palisade pipeline (timeout, retry with budget, breaker, {limit}) and a fallback.");
     let protected = phase(&opts, true).await;
     print_summary(&opts, &unprotected, &protected);
     if let Some(file) = &opts.plot {

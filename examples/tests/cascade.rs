@@ -127,4 +127,23 @@ fn bad_command_lines_are_errors_with_exit_code_2() {
     assert_eq!(opts.phase, Duration::from_secs(12));
     assert!(!opts.verbose);
     assert_eq!(opts.plot.as_deref(), Some(std::path::Path::new("out.svg")));
+    assert!(!opts.adaptive);
+    assert!(parse("cascade --adaptive").unwrap().adaptive);
+}
+
+/// With `--adaptive`, the protected phase holds as with the fixed
+/// bulkhead: `/local` stays up, `/b` is answered, the breaker cycles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adaptive_limit_in_the_bulkheads_place_also_holds() {
+    let opts = Options {
+        adaptive: true,
+        verbose: true,
+        ..options()
+    };
+    let protected = phase(&opts, true).await;
+    let (at, worst) = protected.worst_local_second();
+    assert!(worst >= cascade::UP_EVERY_SECOND, "t={at}s: {worst}");
+    assert!(protected.b_answered() >= 0.95, "{:?}", protected.b);
+    let to: Vec<State> = protected.transitions.iter().map(|(_, _, to)| *to).collect();
+    assert_eq!(to.last(), Some(&State::Closed), "closed at the end: {to:?}");
 }
