@@ -65,8 +65,9 @@ impl Default for Algorithm {
 /// creep seen in Netflix's `Gradient2Limit` and failsafe-go). So every
 /// `probe_every` windows the limit *probes*: it halves for three windows
 /// (one for the calls in flight to drain, two measured), and the lower
-/// measured mean is the new baseline, up or down; between probes a faster
-/// window lowers it at once. This is Envoy's adaptive concurrency filter's
+/// measured mean is the new baseline, up or down. Between probes it does
+/// not move: the lowest of many noisy windows would only ever fall, and
+/// the limit with it. This is Envoy's adaptive concurrency filter's
 /// answer (its `minRTT` window at a pinned concurrency). A probe costs
 /// throughput: three windows in `probe_every + 3` at half the limit.
 /// Before the first probe, the first window's mean is the baseline.
@@ -291,10 +292,9 @@ impl Estimator {
                     limit
                 }
                 Probe::After(windows) => {
-                    let baseline = self
-                        .baseline
-                        .map_or(window.mean_micros, |b| b.min(window.mean_micros));
-                    self.baseline = Some(baseline);
+                    // Only a probe (or the first window) sets it: the
+                    // lowest of many noisy windows would only ever fall.
+                    let baseline = *self.baseline.get_or_insert(window.mean_micros);
                     // How much slower than the baseline the window was.
                     let ratio = if baseline > 0.0 {
                         window.mean_micros / baseline
@@ -313,7 +313,12 @@ impl Estimator {
                     } else {
                         Probe::After(windows + 1)
                     };
-                    limit * (1.0 - g.smoothing) + new * g.smoothing
+                    if used {
+                        limit * (1.0 - g.smoothing) + new * g.smoothing
+                    } else {
+                        // Not what holds the calls back: left alone.
+                        limit
+                    }
                 }
             },
             Algorithm::Aimd(a) => {
@@ -359,10 +364,10 @@ mod tests {
     }
 
     #[test]
-    fn gradient_does_not_grow_an_idle_limit() {
+    fn gradient_leaves_an_unused_limit_alone_whatever_the_latency() {
         let mut e = Estimator::new(Algorithm::default(), 16, 1, 1000);
-        for _ in 0..10 {
-            assert_eq!(e.update(window(1000.0, 0, 3)), 16);
+        for mean in [1000.0, 900.0, 5000.0, 1000.0, 3000.0] {
+            assert_eq!(e.update(window(mean, 0, 3)), 16);
         }
     }
 
@@ -395,9 +400,9 @@ mod tests {
         // The lower measured mean is the new baseline, up as well as down.
         assert_eq!(e.baseline(), Some(900.0));
         assert!(!e.probing());
-        // Between probes, a faster window lowers it at once.
+        // Between probes it stays.
         e.update(window(300.0, 0, 0));
-        assert_eq!(e.baseline(), Some(300.0));
+        assert_eq!(e.baseline(), Some(900.0));
     }
 
     #[test]
