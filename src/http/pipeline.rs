@@ -102,6 +102,7 @@ macro_rules! judge_at_body_end {
         {
             type Output = GuardedResponse<B, PipelineGuard<$eos, L>>;
             type AtEnd = $eos;
+            const HANDS_OVER: bool = true;
 
             fn judge(&self, result: &Result<Response<B>, Error<E>>) -> Judged<$eos> {
                 let $classifier = self.clone();

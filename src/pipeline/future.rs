@@ -125,6 +125,7 @@ pin_project! {
 
 /// Gives back what an attempt holds: its place, and its admission,
 /// recorded as `class` (`None`: cancelled).
+#[inline(always)]
 fn give_back<Tm, P, C, L: Limiter>(
     pipeline: &Pipeline<Tm, P, C, L>,
     admission: &mut Standing,
@@ -329,6 +330,11 @@ where
                 (None, Ok(_)) => Judged::Now(Classification::Success),
                 (None, Err(_)) => Judged::Now(Classification::Failure),
             };
+            if !C::HANDS_OVER {
+                // Judged now, whatever happens next: given back at once
+                // (the path of every judge but the HTTP ones).
+                give_back(pipeline, this.admission, this.seat, verdict.now());
+            }
             let result = match &pipeline.retry {
                 None => outcome,
                 Some(retry) => {
@@ -378,7 +384,7 @@ where
                 pipeline,
                 this.admission,
                 this.seat,
-                verdict.and_then(Judged::now),
+                verdict.as_ref().and_then(Judged::now),
             );
             if let Some(retry) = &pipeline.retry {
                 this.progress.finish(retry.parts().0);

@@ -22,9 +22,9 @@ impl<A> Judged<A> {
     /// What is recorded if the attempt's permissions are given back now:
     /// the verdict, or (`None`) a cancelled call when it waited for a body
     /// that will not be read.
-    pub(crate) fn now(self) -> Option<Classification> {
+    pub(crate) fn now(&self) -> Option<Classification> {
         match self {
-            Self::Now(class) => Some(class),
+            Self::Now(class) => Some(*class),
             Self::AtBodyEnd(_) => None,
         }
     }
@@ -60,6 +60,10 @@ pub trait Judge<T, E, L: Limiter>: sealed::Sealed<T, E> {
     /// The end-of-stream half of a verdict that waits for the body.
     #[doc(hidden)]
     type AtEnd;
+    /// Whether the caller's value may take over what the attempt holds
+    /// (else it is given back as soon as the attempt is judged).
+    #[doc(hidden)]
+    const HANDS_OVER: bool;
 
     /// The verdict on `result` (never a limit's rejection: the pipeline
     /// ignores those itself).
@@ -77,6 +81,7 @@ impl<T, E, C: Classify<T, Error<E>>> sealed::Sealed<T, E> for C {}
 impl<T, E, L: Limiter, C: Classify<T, Error<E>>> Judge<T, E, L> for C {
     type Output = T;
     type AtEnd = std::convert::Infallible;
+    const HANDS_OVER: bool = false;
 
     #[inline(always)]
     fn judge(&self, result: &Result<T, Error<E>>) -> Judged<Self::AtEnd> {
