@@ -1,5 +1,6 @@
-//! The metrics scheme end to end: breaker, bulkhead, retry and thread pool
-//! report through a real Prometheus exporter (`metrics-exporter-prometheus`),
+//! The metrics scheme end to end: breaker, bulkhead, retry, thread pool,
+//! adaptive limit and rate limit report through a real Prometheus exporter
+//! (`metrics-exporter-prometheus`),
 //! whose text is served over HTTP on 127.0.0.1 and scraped with a real
 //! client after a scripted sequence of calls.
 #![cfg(feature = "metrics")]
@@ -32,6 +33,21 @@ async fn every_primitive_reports_through_a_real_exporter() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     let timer = ManualTimer::new();
+    let (adaptive, rate) = metrics::with_local_recorder(&recorder, || {
+        (
+            palisade::adaptive::AdaptiveLimit::builder()
+                .name("search")
+                .initial_limit(1)
+                .window(1)
+                .build()
+                .unwrap(),
+            palisade::rate_limit::RateLimit::builder()
+                .name("partner")
+                .rate(1, Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+    });
     let (breaker, bulkhead, retry, pool) = metrics::with_local_recorder(&recorder, || {
         (
             CircuitBreaker::builder()
@@ -77,6 +93,13 @@ async fn every_primitive_reports_through_a_real_exporter() {
         .call(|| async { Err::<(), _>(std::io::Error::other("flaky")) })
         .await;
     pool.spawn_blocking(|| 1).await.unwrap();
+    // The adaptive limit: a rejection, then a drop (which closes a window).
+    let place = adaptive.try_acquire().unwrap();
+    assert!(adaptive.try_acquire().is_err());
+    place.dropped();
+    // The rate limit: one call, then one rejected.
+    rate.try_acquire().unwrap();
+    assert!(rate.try_acquire().is_err());
     // Batched per-call counts are published at these reads.
     let _ = (breaker.metrics(), bulkhead.metrics());
 
@@ -129,6 +152,23 @@ async fn every_primitive_reports_through_a_real_exporter() {
             &[b[0], ("state", "closed")]
         ),
         0.0
+    );
+
+    let a = [("adaptive", "search")];
+    assert_eq!(sample(&text, "palisade_adaptive_rejected_total", &a), 1.0);
+    assert_eq!(sample(&text, "palisade_adaptive_drops_total", &a), 1.0);
+    assert_eq!(sample(&text, "palisade_adaptive_in_flight", &a), 0.0);
+    assert_eq!(
+        sample(&text, "palisade_adaptive_limit", &a),
+        f64::from(adaptive.limit())
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "palisade_rate_limit_rejected_total",
+            &[("rate_limit", "partner")]
+        ),
+        1.0
     );
 
     let p = ("bulkhead", "pool");

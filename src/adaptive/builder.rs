@@ -147,9 +147,12 @@ impl AdaptiveLimitBuilder {
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
+        let name = Name::new(self.name);
         Ok(AdaptiveLimit {
             inner: Arc::new(Inner {
-                name: Name::new(self.name),
+                #[cfg(feature = "metrics")]
+                instruments: super::metrics::Instruments::new(name.as_str()),
+                name,
                 limit: AtomicU32::new(self.initial),
                 in_flight: AtomicU32::new(0),
                 window: AtomicU64::new(0),

@@ -28,6 +28,16 @@
 //! It is also a [`Limiter`](crate::limit::Limiter): a pipeline can hold it
 //! in the bulkhead's place (`.limiter(adaptive)`).
 //!
+//! # Metrics
+//!
+//! [`AdaptiveLimit::metrics`] reads the limit, the calls in flight and the
+//! counts. With the `metrics` feature, labelled `adaptive` = its name, the
+//! gauges `palisade_adaptive_limit` and `palisade_adaptive_in_flight` and
+//! the counters `palisade_adaptive_drops_total` and
+//! `palisade_adaptive_rejected_total` are published when a window closes
+//! and when `metrics()` is read (the call path touches no handle). With
+//! `tracing`, each move of the limit is a `debug` event.
+//!
 //! # Examples
 //!
 //! ```
@@ -49,6 +59,8 @@ pub mod future;
 pub(crate) mod guard;
 #[cfg(feature = "tower")]
 mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -114,6 +126,8 @@ pub(crate) struct Inner {
     drops_total: AtomicU64,
     windows: AtomicU64,
     probing: AtomicBool,
+    #[cfg(feature = "metrics")]
+    pub(crate) instruments: metrics::Instruments,
 }
 
 impl Inner {
@@ -207,6 +221,8 @@ impl Inner {
         self.limit.store(limit, Ordering::Relaxed);
         self.probing.store(estimator.probing(), Ordering::Relaxed);
         self.windows.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.instruments.publish(&self.snapshot());
         #[cfg(feature = "tracing")]
         tracing::debug!(
             target: "palisade::adaptive",
@@ -216,6 +232,19 @@ impl Inner {
             drops = window.drops,
             "adaptive limit moved"
         );
+    }
+}
+
+impl Inner {
+    fn snapshot(&self) -> AdaptiveMetrics {
+        AdaptiveMetrics {
+            limit: self.limit.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            drops: self.drops_total.load(Ordering::Relaxed),
+            rejections: self.rejections.load(Ordering::Relaxed),
+            windows: self.windows.load(Ordering::Relaxed),
+            probing: self.probing.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -260,16 +289,13 @@ impl AdaptiveLimit {
     }
 
     /// The current limit, calls in flight and the counts since it was
-    /// built.
+    /// built (with feature `metrics`, also published to the recorder: see
+    /// the module docs).
     pub fn metrics(&self) -> AdaptiveMetrics {
-        AdaptiveMetrics {
-            limit: self.limit(),
-            in_flight: self.in_flight(),
-            drops: self.inner.drops_total.load(Ordering::Relaxed),
-            rejections: self.inner.rejections.load(Ordering::Relaxed),
-            windows: self.inner.windows.load(Ordering::Relaxed),
-            probing: self.inner.probing.load(Ordering::Relaxed),
-        }
+        let snapshot = self.inner.snapshot();
+        #[cfg(feature = "metrics")]
+        self.inner.instruments.publish(&snapshot);
+        snapshot
     }
 
     /// Live reconfiguration: a new floor and ceiling; the limit is brought

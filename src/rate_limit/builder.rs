@@ -147,8 +147,17 @@ impl RateLimitBuilder {
             .expect("a period above zero")
             .allow_burst(burst);
         let clock = crate::timer::clock_for(self.clock, self.timer.as_deref());
+        let name = Name::new(self.name);
+        #[cfg(feature = "metrics")]
+        metrics::describe_counter!(
+            "palisade_rate_limit_rejected_total",
+            metrics::Unit::Count,
+            "Calls a rate limit turned away."
+        );
         let settings = Settings {
-            name: Name::new(self.name),
+            #[cfg(feature = "metrics")]
+            rejected: metrics::counter!("palisade_rate_limit_rejected_total", "rate_limit" => name.as_str().to_owned()),
+            name,
             max_wait: self.max_wait,
             timer: self.timer,
             clock: Arc::clone(&clock),

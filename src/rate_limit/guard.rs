@@ -20,6 +20,19 @@ pub struct Settings {
     pub(crate) max_wait: Duration,
     pub(crate) timer: Option<Arc<dyn DynTimer>>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// `palisade_rate_limit_rejected_total{rate_limit=NAME}`.
+    #[cfg(feature = "metrics")]
+    pub(crate) rejected: metrics::Counter,
+}
+
+impl Settings {
+    /// A call over the rate: its rejection, counted.
+    #[cold]
+    pub(crate) fn rejected(&self, wait: Duration) -> RateLimited {
+        #[cfg(feature = "metrics")]
+        self.rejected.increment(1);
+        RateLimited::new(self.name.clone(), wait)
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -69,7 +82,7 @@ impl Turn {
                 began,
                 sleep: timer.sleep_boxed(wait),
             })),
-            _ => Err(RateLimited::new(settings.name.clone(), wait)),
+            _ => Err(settings.rejected(wait)),
         }
     }
 

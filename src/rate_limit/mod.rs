@@ -19,6 +19,9 @@
 //! [`Pipeline`](crate::pipeline::Pipeline) can hold in the bulkhead's place.
 //! A [`KeyedRateLimit`] keeps a rate per key.
 //!
+//! With the `metrics` feature, every rejection counts in
+//! `palisade_rate_limit_rejected_total`, labelled `rate_limit` = its name.
+//!
 //! # Examples
 //!
 //! ```
@@ -160,7 +163,7 @@ impl RateLimit {
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
         self.inner
             .check()
-            .map_err(|wait| RateLimited::new(self.inner.settings.name.clone(), wait))
+            .map_err(|wait| self.inner.settings.rejected(wait))
     }
 
     /// Runs `make()`'s future when the rate allows: at once, after a wait
@@ -264,7 +267,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimit<K> {
         self.inner.limiter.check_key(key).map_err(|not_until| {
             let wait =
                 not_until.wait_time_from(governor::clock::Clock::now(self.inner.limiter.clock()));
-            RateLimited::new(self.inner.settings.name.clone(), wait)
+            self.inner.settings.rejected(wait)
         })
     }
 
