@@ -98,6 +98,30 @@ fn within(limit: u32, target: u32, tolerance: f64) -> bool {
     (f64::from(limit) - f64::from(target)).abs() <= f64::from(target) * tolerance
 }
 
+/// Runs `steps` steps and checks that the limit gets within 25 % of
+/// `capacity` in at most `within_steps` steps and stays there.
+fn settles(
+    dep: &mut Dependency,
+    limit: &AdaptiveLimit,
+    (label, steps): (&str, usize),
+    capacity: u32,
+    within_steps: usize,
+) {
+    let trajectory = dep.run(limit, steps);
+    show(label, &trajectory);
+    let first = trajectory
+        .iter()
+        .position(|&l| within(l, capacity, 0.25))
+        .unwrap_or_else(|| panic!("{label}: never within 25 %: {trajectory:?}"));
+    assert!(first <= within_steps, "{label}: only after {first} steps");
+    assert!(
+        trajectory[first..]
+            .iter()
+            .all(|&l| within(l, capacity, 0.25)),
+        "{label}: left the band: {trajectory:?}"
+    );
+}
+
 fn show(label: &str, trajectory: &[u32]) {
     let every: Vec<String> = trajectory.iter().step_by(5).map(u32::to_string).collect();
     println!("{label}: {}", every.join(" "));
@@ -114,42 +138,13 @@ fn the_gradient_limit_finds_the_knee_follows_it_down_and_back_up() {
     let mut dep = Dependency::new(50, &clock);
 
     // From 20, the limit climbs to the knee (50) and settles there.
-    let up = dep.run(&limit, 150);
-    show("capacity 50", &up);
-    let first = up
-        .iter()
-        .position(|&l| within(l, 50, 0.25))
-        .expect("converges");
-    assert!(first <= 80, "converged only after {first} steps");
-    assert!(up[first..].iter().all(|&l| within(l, 50, 0.25)), "{up:?}");
-
+    settles(&mut dep, &limit, ("capacity 50", 150), 50, 80);
     // The dependency loses half its capacity: the limit follows it down.
     dep.capacity = 25.0;
-    let down = dep.run(&limit, 100);
-    show("capacity 25", &down);
-    let first = down
-        .iter()
-        .position(|&l| within(l, 25, 0.25))
-        .expect("falls");
-    assert!(first <= 40, "fell only after {first} steps");
-    assert!(
-        down[first..].iter().all(|&l| within(l, 25, 0.25)),
-        "{down:?}"
-    );
-
+    settles(&mut dep, &limit, ("capacity 25", 100), 25, 40);
     // It comes back: so does the limit (the baseline was never lost).
     dep.capacity = 50.0;
-    let back = dep.run(&limit, 150);
-    show("capacity 50 again", &back);
-    let first = back
-        .iter()
-        .position(|&l| within(l, 50, 0.25))
-        .expect("climbs");
-    assert!(first <= 80, "climbed back only after {first} steps");
-    assert!(
-        back[first..].iter().all(|&l| within(l, 50, 0.25)),
-        "{back:?}"
-    );
+    settles(&mut dep, &limit, ("capacity 50 again", 150), 50, 80);
 }
 
 #[test]

@@ -127,6 +127,10 @@ fn get(addr: SocketAddr, path: &str) -> Request<Empty<Bytes>> {
 
 /// A breaker that trips on one failure in one call, on a manual clock.
 fn breaker(clock: &ManualClock) -> CircuitBreaker {
+    breaker_builder(clock).build().unwrap()
+}
+
+fn breaker_builder(clock: &ManualClock) -> palisade::circuit_breaker::CircuitBreakerBuilder {
     CircuitBreaker::builder()
         .name("dep")
         .count_window(10)
@@ -136,8 +140,6 @@ fn breaker(clock: &ManualClock) -> CircuitBreaker {
         .half_open_trial_calls(1)
         .half_open_max_concurrent(1)
         .clock(clock.clone())
-        .build()
-        .unwrap()
 }
 
 type H2 = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
@@ -638,15 +640,7 @@ async fn tower_http_server_errors_classifier_needs_no_glue() {
 
 /// [`breaker`], judging with the gRPC preset.
 fn grpc_breaker(clock: &ManualClock) -> CircuitBreaker<GrpcFailures> {
-    CircuitBreaker::builder()
-        .name("dep")
-        .count_window(10)
-        .minimum_calls(1)
-        .failure_rate_threshold(0.5)
-        .open_duration(5 * SEC)
-        .half_open_trial_calls(1)
-        .half_open_max_concurrent(1)
-        .clock(clock.clone())
+    breaker_builder(clock)
         .classifier(GrpcFailures::new())
         .build()
         .unwrap()
