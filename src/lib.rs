@@ -167,6 +167,7 @@ macro_rules! inner_service {
 
 pub mod adaptive;
 pub mod bulkhead;
+pub mod chaos;
 pub mod circuit_breaker;
 pub mod clock;
 #[cfg(feature = "serde")]

@@ -288,8 +288,9 @@ impl<F, Fut> std::fmt::Debug for BulkheadCall<'_, F, Fut> {
 
 #[cfg(feature = "tower")]
 pin_project! {
-    /// The response future of [`BulkheadService`](super::BulkheadService): holds the place until the
-    /// inner future completes or this is dropped.
+    /// The response future of [`BulkheadService`](super::BulkheadService):
+    /// holds the place until the inner future completes or this is
+    /// dropped.
     #[must_use = "futures do nothing unless polled"]
     pub struct BulkheadResponse<F> {
         #[pin]

@@ -132,7 +132,7 @@ where
 
 #[cfg(feature = "tower")]
 pin_project! {
-    /// The response future of [`CircuitBreakerService`].
+    /// The response future of [`CircuitBreakerService`](super::CircuitBreakerService).
     ///
     /// # Cancel safety
     ///

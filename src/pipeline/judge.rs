@@ -52,8 +52,9 @@ pub(crate) mod sealed {
 ///   documents (a gRPC status in trailers, a cut stream, a drop before the
 ///   end), exactly as the single-guard HTTP layers do.
 ///
-/// In either case a limit's rejection (a full bulkhead, a rate limit) is ignored (not the dependency's
-/// fault). Sealed: implemented for the types above only.
+/// In either case a limit's rejection (a full bulkhead, a rate limit) is
+/// ignored (not the dependency's fault). Sealed: implemented for the types
+/// above only.
 pub trait Judge<T, E, L: Limiter>: sealed::Sealed<T, E> {
     /// What the caller gets of an attempt's `Ok` value.
     type Output;

@@ -232,9 +232,10 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
     }
 
     /// A circuit breaker judging each attempt (it may be shared), with its
-    /// own classifier: a limit's rejection (a full bulkhead, a rate limit) is ignored, and every other outcome
-    /// (`Ok`, the operation's error, a timeout, a panic) is what the
-    /// classifier says of the attempt's flat result (`&Result<T,
+    /// own classifier: a limit's rejection (a full bulkhead, a rate limit)
+    /// is ignored, and every other outcome (`Ok`, the operation's error, a
+    /// timeout, a panic) is what the classifier says of the attempt's flat
+    /// result (`&Result<T,
     /// palisade::Error<E>>`; the default: `Ok` a success, any `Err` a
     /// failure). An HTTP classifier judges at the end of the response body
     /// (see [`Judge`]).
