@@ -179,7 +179,8 @@ impl sealed::Sealed for crate::adaptive::AdaptiveLimit {}
 
 /// The adaptive limit in a pipeline: an attempt's latency is sampled from
 /// the moment it got its place; one its breaker's classifier calls a
-/// failure (a timeout always is) is a drop; a cancelled attempt is no
+/// failure (with the default classifier any error, a timeout included;
+/// with no breaker, any `Err`) is a drop; a cancelled attempt is no
 /// sample. It never queues.
 impl Limiter for crate::adaptive::AdaptiveLimit {
     type Seat = crate::adaptive::guard::Seat;

@@ -15,7 +15,8 @@
 //! - a completed call is a latency sample; a **drop** (a timeout, a
 //!   failure: for [`call`](AdaptiveLimit::call) every `Err`, in a
 //!   [`Pipeline`](crate::pipeline::Pipeline) what its breaker's classifier
-//!   calls a failure, a timeout always) counts too, and ends AIMD's growth;
+//!   calls a failure, and with no breaker every `Err`) counts too, and ends
+//!   AIMD's growth;
 //! - a **cancelled** call (dropped before it completed) and a **rejected**
 //!   one are not samples: they say nothing of the dependency's latency.
 //!
