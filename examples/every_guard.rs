@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
+use palisade::adaptive::AdaptiveLimit;
 use palisade::bulkhead::{Bulkhead, ThreadPool};
+use palisade::chaos::Chaos;
 use palisade::circuit_breaker::{CircuitBreaker, State};
 use palisade::fallback::Fallback;
 use palisade::pipeline::Pipeline;
+use palisade::rate_limit::RateLimit;
 use palisade::registry::Registry;
 use palisade::retry::{Backoff, Retry};
 use palisade::timeout::Timeout;
@@ -112,6 +115,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .call_sync(|| Ok::<_, std::io::Error>(()))?;
     }
     assert_eq!(registry.len(), 2);
+
+    // Adaptive limit: a sample, a rejection at the limit, in a pipeline.
+    let adaptive = AdaptiveLimit::builder()
+        .name("every-guard")
+        .initial_limit(1)
+        .window(1)
+        .build()?;
+    let held = adaptive.try_acquire()?;
+    println!("adaptive: {}", adaptive.try_acquire().unwrap_err());
+    held.success();
+    let limited = Pipeline::builder(TokioTimer).limiter(adaptive).build()?;
+    limited
+        .call(|| async { Ok::<_, std::io::Error>(1) })
+        .await?;
+
+    // Rate limit: a turn, a rejection, a keyed turn, a wait.
+    let rate = RateLimit::builder()
+        .name("every-guard")
+        .rate(1, 10 * MS)
+        .max_wait(20 * MS)
+        .build()?;
+    rate.try_acquire()?;
+    let waited = rate.call(|| async { Ok::<_, std::io::Error>(2) }).await?;
+    assert_eq!(waited, 2);
+    let keyed = RateLimit::builder()
+        .rate(1, Duration::from_secs(60))
+        .build_keyed::<String>()?;
+    keyed.try_acquire(&"tenant".to_owned())?;
+    println!(
+        "rate limit: {}",
+        keyed.try_acquire(&"tenant".to_owned()).unwrap_err()
+    );
+
+    // Chaos: a fault and a delay, then off.
+    let chaos = Chaos::builder()
+        .name("every-guard")
+        .fault(0.5, || Err(std::io::Error::other("injected")))
+        .latency(1.0, MS)
+        .seed(1)
+        .enabled(true)
+        .build()?;
+    for _ in 0..4 {
+        let _ = chaos.call(|| async { Ok::<_, std::io::Error>(3) }).await;
+    }
+    chaos.enable(false);
+    println!("chaos: {:?}", chaos.metrics());
     println!("every guard ran");
     Ok(())
 }
