@@ -244,3 +244,32 @@ fn the_tower_service_waits_in_poll_ready_and_rejects_from_the_response_future() 
     assert!(rejected.is_rate_limited());
     assert_eq!(inner_polled.load(std::sync::atomic::Ordering::SeqCst), 6);
 }
+
+#[cfg(feature = "tower")]
+#[test]
+fn the_keyed_layer_counts_each_request_on_its_keys_rate() {
+    use palisade::rate_limit::KeyedRateLimitLayer;
+    use tower::{Layer, ServiceExt};
+
+    let timer = ManualTimer::new();
+    let per_route = RateLimit::builder()
+        .rate(2, Duration::from_secs(1))
+        .timer(timer.clone())
+        .build_keyed::<&'static str>()
+        .unwrap();
+    let called = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = std::sync::Arc::clone(&called);
+    let svc = KeyedRateLimitLayer::new(per_route, |route: &&'static str| *route).layer(
+        tower::service_fn(move |route: &'static str| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { Ok::<_, std::io::Error>(route) }
+        }),
+    );
+    let send = |route| futures::executor::block_on(svc.clone().oneshot(route));
+    assert!(send("/a").is_ok() && send("/a").is_ok());
+    assert!(send("/a").unwrap_err().is_rate_limited());
+    assert!(send("/b").is_ok(), "another key has its own rate");
+    assert_eq!(called.load(std::sync::atomic::Ordering::SeqCst), 3);
+    timer.advance(Duration::from_millis(500));
+    assert!(send("/a").is_ok());
+}

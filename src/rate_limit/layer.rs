@@ -1,5 +1,6 @@
 //! The rate limit as a tower layer.
 
+use std::hash::Hash;
 use std::task::{Context, Poll};
 
 use tower_layer::Layer;
@@ -7,7 +8,7 @@ use tower_service::Service;
 
 use super::future::RateLimitResponse;
 use super::guard::Turn;
-use super::{RateLimit, RateLimited};
+use super::{KeyedRateLimit, RateLimit, RateLimited};
 use crate::error::Error;
 
 /// A tower [`Layer`] that puts a [`RateLimit`] around the inner service.
@@ -147,3 +148,141 @@ where
 }
 
 inner_service!(RateLimitService<S>);
+
+/// A tower [`Layer`] that puts a [`KeyedRateLimit`] around the inner
+/// service: each request counts on the rate of its key (`key(&req)`: a
+/// tenant, a route, a client id).
+///
+/// The key is known only in `call`, so the turn is taken there, without
+/// waiting: over its key's rate a request is rejected by the response
+/// future ([`Error::RateLimited`]) and the inner service is not called;
+/// `poll_ready` is the inner service's (it cannot know whether the next
+/// request will be rejected).
+///
+/// # Examples
+///
+/// ```
+/// use palisade::rate_limit::{KeyedRateLimitLayer, RateLimit};
+/// use std::time::Duration;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// let per_tenant = RateLimit::builder().rate(1, Duration::from_secs(60)).build_keyed::<u32>()?;
+/// let svc = ServiceBuilder::new()
+///     .layer(KeyedRateLimitLayer::new(per_tenant, |tenant: &u32| *tenant))
+///     .service(service_fn(|tenant: u32| async move { Ok::<_, std::io::Error>(tenant) }));
+/// futures::executor::block_on(async {
+///     assert_eq!(svc.clone().oneshot(1).await.unwrap(), 1);
+///     assert_eq!(svc.clone().oneshot(2).await.unwrap(), 2);
+///     assert!(svc.oneshot(1).await.unwrap_err().is_rate_limited());
+/// });
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+pub struct KeyedRateLimitLayer<K: Hash + Eq + Clone, F> {
+    limit: KeyedRateLimit<K>,
+    key: F,
+}
+
+impl<K: Hash + Eq + Clone, F> KeyedRateLimitLayer<K, F> {
+    /// A layer counting each request on the rate of `key(&request)`.
+    pub fn new(limit: KeyedRateLimit<K>, key: F) -> Self {
+        Self { limit, key }
+    }
+}
+
+impl<K: Hash + Eq + Clone, F: Clone> Clone for KeyedRateLimitLayer<K, F> {
+    fn clone(&self) -> Self {
+        Self {
+            limit: self.limit.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, F> std::fmt::Debug for KeyedRateLimitLayer<K, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedRateLimitLayer")
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K: Hash + Eq + Clone, F: Clone> Layer<S> for KeyedRateLimitLayer<K, F> {
+    type Service = KeyedRateLimitService<S, K, F>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeyedRateLimitService {
+            inner,
+            limit: self.limit.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// A tower [`Service`] under a [`KeyedRateLimit`]; made by
+/// [`KeyedRateLimitLayer`].
+pub struct KeyedRateLimitService<S, K: Hash + Eq + Clone, F> {
+    inner: S,
+    limit: KeyedRateLimit<K>,
+    key: F,
+}
+
+impl<S: Clone, K: Hash + Eq + Clone, F: Clone> Clone for KeyedRateLimitService<S, K, F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            limit: self.limit.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, K: Hash + Eq + Clone, F> std::fmt::Debug
+    for KeyedRateLimitService<S, K, F>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedRateLimitService")
+            .field("inner", &self.inner)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, F, Req> Service<Req> for KeyedRateLimitService<S, K, F>
+where
+    S: Service<Req>,
+    K: Hash + Eq + Clone,
+    F: Fn(&Req) -> K,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = RateLimitResponse<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Operation)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.limit.try_acquire(&(self.key)(&req)) {
+            Ok(()) => RateLimitResponse::called(self.inner.call(req)),
+            Err(limited) => RateLimitResponse::limited(limited),
+        }
+    }
+}
+
+impl<S, K: Hash + Eq + Clone, F> KeyedRateLimitService<S, K, F> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}

@@ -17,7 +17,8 @@
 //! tower layer ([`RateLimitLayer`]: a wait happens in `poll_ready`, a
 //! rejection comes from the response future) and a limiter a
 //! [`Pipeline`](crate::pipeline::Pipeline) can hold in the bulkhead's place.
-//! A [`KeyedRateLimit`] keeps a rate per key.
+//! A [`KeyedRateLimit`] keeps a rate per key, as a wrapper and as a tower
+//! layer ([`KeyedRateLimitLayer`], the key read from each request).
 //!
 //! With the `metrics` feature, every rejection counts in
 //! `palisade_rate_limit_rejected_total`, labelled `rate_limit` = its name.
@@ -65,7 +66,7 @@ pub use future::RateLimitCall;
 #[cfg(feature = "tower")]
 pub use future::RateLimitResponse;
 #[cfg(feature = "tower")]
-pub use layer::{RateLimitLayer, RateLimitService};
+pub use layer::{KeyedRateLimitLayer, KeyedRateLimitService, RateLimitLayer, RateLimitService};
 
 use crate::clock::Clock;
 use guard::{Check, Settings};
