@@ -145,7 +145,10 @@
 #[cfg(feature = "tower")]
 macro_rules! inner_service {
     ($service:ident <$($param:ident),*>) => {
-        impl<$($param),*> $service<$($param),*> {
+        inner_service!($service<$($param),*> where);
+    };
+    ($service:ident <$($param:ident),*> where $($bound:tt)*) => {
+        impl<$($param),*> $service<$($param),*> where $($bound)* {
             /// The inner service.
             pub fn get_ref(&self) -> &S {
                 &self.inner
@@ -156,8 +159,8 @@ macro_rules! inner_service {
                 &mut self.inner
             }
 
-            /// The inner service; what this service reserved for its next
-            /// call is given back.
+            /// The inner service; a place this service reserved for its
+            /// next call is given back (a rate limit's turn is spent).
             pub fn into_inner(self) -> S {
                 self.inner
             }

@@ -174,19 +174,4 @@ where
     }
 }
 
-impl<S, F, P> ChaosService<S, F, P> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+inner_service!(ChaosService<S, F, P>);

@@ -270,19 +270,4 @@ where
     }
 }
 
-impl<S, K: Hash + Eq + Clone, F> KeyedRateLimitService<S, K, F> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+inner_service!(KeyedRateLimitService<S, K, F> where K: Hash + Eq + Clone);
