@@ -5,8 +5,12 @@
 //!
 //! It holds the pipeline through `R` (a reference, or an `Arc` for the
 //! `'static` tower future) and keeps no borrow of it: the breaker's
-//! admission is plain data and the bulkhead place a flag, given back
-//! through the pipeline when the attempt ends or the future is dropped.
+//! admission and the limiter's place are plain data, given back through
+//! the pipeline when the attempt ends or the future is dropped, or handed
+//! to an HTTP response body ([`Judge`]).
+//!
+//! The module is public, as tower's `future` modules are: it names the
+//! futures ([`PipelineCall`], and for the tower form [`ServiceAttempt`]).
 
 use std::future::Future;
 use std::marker::PhantomData;
