@@ -157,7 +157,15 @@ fn retry_and_fallback(c: &mut Criterion) {
     )
         .into_service();
     let fallback = Fallback::value(0u64);
+    // Hedging's happy path: the first attempt answers before the delay.
+    let hedge = palisade::hedge::Hedge::builder(Never).build().unwrap();
     for threads in [1, 2] {
+        run(&mut g, "palisade_hedge", threads, &|| {
+            let h = &hedge;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(h.call(|| op(black_box(i)))));
+            })
+        });
         run(&mut g, "bare", threads, &|| {
             Box::new(move |i| {
                 let _ = black_box(poll_ready(op(black_box(i))));

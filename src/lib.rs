@@ -183,6 +183,7 @@ pub mod fallback;
 mod flatten;
 #[cfg(feature = "tower")]
 mod gate;
+pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "tower")]

@@ -4,6 +4,7 @@
 //! that every retrying future reuses; a budget hold outlives the call
 //! while an HTTP response body is read.
 
+pub(crate) use super::budget::BudgetCall;
 #[cfg(feature = "http")]
 pub(crate) use super::budget::BudgetHold;
 pub(crate) use super::future::Progress;

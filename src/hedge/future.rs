@@ -1,0 +1,215 @@
+//! The hedge's future: [`HedgeCall`], from [`Hedge::call`](super::Hedge::call).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::Hedge;
+use crate::retry::guard::BudgetCall;
+use crate::retry::{Decision, RetryPolicy};
+use crate::timer::Timer;
+
+/// A hedge attempt: boxed (only hedges are), with its own share of the
+/// budget.
+struct Running<Fut> {
+    fut: Pin<Box<Fut>>,
+    budget: BudgetCall,
+}
+
+pin_project! {
+    /// A hedged call, from [`Hedge::call`](super::Hedge::call).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops every attempt in flight (each a cancelled call
+    /// for the guards inside it) and gives back the budget shares.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct HedgeCall<'a, Tm: Timer, P, F, Fut> {
+        // Declared first, dropped first: the attempts, then what they held.
+        #[pin]
+        first: Option<Fut>,
+        hedges: Vec<Running<Fut>>,
+        #[pin]
+        timer: Option<Tm::Sleep>,
+        started: u32,
+        budget: BudgetCall,
+        begun: bool,
+        make: F,
+        hedge: &'a Hedge<Tm, P>,
+    }
+
+    impl<Tm: Timer, P, F, Fut> PinnedDrop for HedgeCall<'_, Tm, P, F, Fut> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            this.first.set(None);
+            let hedge: &Hedge<Tm, P> = this.hedge;
+            finish(hedge, this.hedges, this.budget);
+        }
+    }
+}
+
+/// Drops the hedges in flight and gives back every budget share.
+fn finish<Tm, P, Fut>(
+    hedge: &Hedge<Tm, P>,
+    hedges: &mut Vec<Running<Fut>>,
+    budget: &mut BudgetCall,
+) {
+    let Some(shared) = &hedge.budget else {
+        hedges.clear();
+        return;
+    };
+    for mut running in hedges.drain(..) {
+        drop(running.fut);
+        shared.finish(&mut running.budget);
+    }
+    shared.finish(budget);
+}
+
+impl<'a, Tm: Timer, P, F, Fut> HedgeCall<'a, Tm, P, F, Fut> {
+    pub(super) fn new(hedge: &'a Hedge<Tm, P>, make: F) -> Self {
+        Self {
+            first: None,
+            hedges: Vec::new(),
+            timer: None,
+            started: 0,
+            budget: BudgetCall::default(),
+            begun: false,
+            make,
+            hedge,
+        }
+    }
+}
+
+impl<Tm, P, F, Fut, T, E> Future for HedgeCall<'_, Tm, P, F, Fut>
+where
+    Tm: Timer,
+    P: RetryPolicy<T, E>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let hedge: &Hedge<Tm, P> = this.hedge;
+        if !*this.begun {
+            *this.begun = true;
+            if let Some(budget) = &hedge.budget {
+                budget.start(this.budget);
+            }
+            this.first.set(Some((this.make)()));
+            *this.started = 1;
+        }
+        loop {
+            // The attempts, the first one first: an acceptable outcome
+            // ends the call; a retryable failure is kept as the answer if
+            // nothing better comes.
+            let mut last = None;
+            if let Some(fut) = this.first.as_mut().as_pin_mut() {
+                if let Poll::Ready(outcome) = fut.poll(cx) {
+                    this.first.set(None);
+                    last = Some(outcome);
+                }
+            }
+            let mut i = 0;
+            while last.as_ref().is_none_or(|o| !accepted(&hedge.policy, o)) && i < this.hedges.len()
+            {
+                if let Poll::Ready(outcome) = this.hedges[i].fut.as_mut().poll(cx) {
+                    let mut done = this.hedges.swap_remove(i);
+                    if let Some(budget) = &hedge.budget {
+                        budget.finish(&mut done.budget);
+                    }
+                    last = Some(outcome);
+                } else {
+                    i += 1;
+                }
+            }
+            let in_flight = this.first.is_some() || !this.hedges.is_empty();
+            if let Some(outcome) = last {
+                if accepted(&hedge.policy, &outcome)
+                    || (!in_flight && !can_hedge(hedge, *this.started))
+                {
+                    this.first.set(None);
+                    finish(hedge, this.hedges, this.budget);
+                    return Poll::Ready(outcome);
+                }
+                if !in_flight {
+                    // Failed with nothing else in flight: the next at once,
+                    // if the budget allows; else this is the answer.
+                    if !start_hedge(hedge, this.hedges, this.make, this.started) {
+                        finish(hedge, this.hedges, this.budget);
+                        return Poll::Ready(outcome);
+                    }
+                    let next =
+                        can_hedge(hedge, *this.started).then(|| hedge.timer.sleep(hedge.delay));
+                    this.timer.set(next);
+                    continue;
+                }
+            }
+            // Nothing acceptable yet: a hedge when the delay has passed.
+            if !can_hedge(hedge, *this.started) {
+                return Poll::Pending;
+            }
+            if *this.started == 1 && this.timer.is_none() {
+                // The first attempt did not answer at its first poll: the
+                // delay starts now (an attempt that answers at once never
+                // arms a timer).
+                this.timer.set(Some(hedge.timer.sleep(hedge.delay)));
+            }
+            let Some(timer) = this.timer.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            if timer.poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if start_hedge(hedge, this.hedges, this.make, this.started) {
+                let next = can_hedge(hedge, *this.started).then(|| hedge.timer.sleep(hedge.delay));
+                this.timer.set(next);
+            } else {
+                // The budget is spent: no more hedges for this call.
+                this.timer.set(None);
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+fn accepted<T, E, P: RetryPolicy<T, E>>(policy: &P, outcome: &Result<T, E>) -> bool {
+    matches!(policy.decide(outcome), Decision::Accept)
+}
+
+fn can_hedge<Tm, P>(hedge: &Hedge<Tm, P>, started: u32) -> bool {
+    started < hedge.max_attempts
+}
+
+/// Starts the next attempt, boxed, if the budget allows.
+fn start_hedge<Tm, P, F: FnMut() -> Fut, Fut>(
+    hedge: &Hedge<Tm, P>,
+    hedges: &mut Vec<Running<Fut>>,
+    make: &mut F,
+    started: &mut u32,
+) -> bool {
+    let mut budget = BudgetCall::default();
+    if let Some(shared) = &hedge.budget {
+        if !shared.withdraw(&mut budget) {
+            return false;
+        }
+    }
+    hedges.push(Running {
+        fut: Box::pin(make()),
+        budget,
+    });
+    *started += 1;
+    true
+}
+
+impl<Tm: Timer, P, F, Fut> std::fmt::Debug for HedgeCall<'_, Tm, P, F, Fut> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HedgeCall")
+            .field("started", &self.started)
+            .field("hedges", &self.hedges.len())
+            .finish_non_exhaustive()
+    }
+}

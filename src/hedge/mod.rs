@@ -1,0 +1,113 @@
+//! Hedging: when an attempt has not answered after a delay, start another
+//! beside it; the first acceptable outcome wins and the others are dropped.
+//!
+//! A tail-latency cure for calls that are safe to repeat (reads,
+//! idempotent writes): a slow replica costs one hedge delay, not its whole
+//! latency. [`Hedge::call`] makes the first attempt at once and, while no
+//! acceptable outcome has come, another each [`delay`](HedgeBuilder::delay)
+//! up to [`max_attempts`](HedgeBuilder::max_attempts) in all. An outcome is
+//! acceptable when the hedge's [`RetryPolicy`] accepts it (by default `Ok`,
+//! or an error it would not retry, such as a guard's rejection); an
+//! attempt that fails retryably, with no other in flight, is followed by
+//! the next at once. The losers are dropped, which cancels them: their
+//! bulkhead places and breaker permissions (when the operation holds
+//! them) are given back as cancelled calls, not failures.
+//!
+//! Hedges spend a [`RetryBudget`] shared with retries, as Envoy and
+//! failsafe-go do: each hedge takes a retry's share while it runs; a budget
+//! that is spent stops new hedges and never cancels a running one.
+//!
+//! The first attempt and the hedge timer live in the future itself; only
+//! hedges are boxed, so the happy path (the first answers before the delay)
+//! allocates nothing.
+//!
+//! # Examples
+//!
+//! ```
+//! use palisade::hedge::Hedge;
+//! use palisade::timer::ManualTimer;
+//! use std::time::Duration;
+//!
+//! let hedge = Hedge::builder(ManualTimer::new())
+//!     .delay(Duration::from_millis(50))
+//!     .max_attempts(2)
+//!     .build()?;
+//! let answer = futures::executor::block_on(hedge.call(|| async { Ok::<_, std::io::Error>("fast") }));
+//! assert_eq!(answer.unwrap(), "fast");
+//! # Ok::<(), palisade::ConfigError>(())
+//! ```
+
+mod builder;
+pub mod future;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use builder::HedgeBuilder;
+pub use future::HedgeCall;
+
+use crate::name::Name;
+use crate::retry::{RetryBudget, RetryErrors, RetryPolicy};
+use crate::timer::Timer;
+
+/// Hedged calls (see the [module docs](self)). Cheap to clone when its
+/// timer and policy are.
+#[derive(Clone)]
+pub struct Hedge<Tm, P = RetryErrors> {
+    name: Name,
+    delay: Duration,
+    max_attempts: u32,
+    budget: Option<RetryBudget>,
+    timer: Tm,
+    policy: P,
+}
+
+impl<Tm: Timer + Clone> Hedge<Tm> {
+    /// A builder whose hedge delays are slept on `timer`.
+    pub fn builder(timer: Tm) -> HedgeBuilder<Tm> {
+        HedgeBuilder::new(timer)
+    }
+}
+
+impl<Tm: Timer, P> Hedge<Tm, P> {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// The delay before each hedge.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// Attempts in all, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Runs `make()`'s futures, hedged: the first acceptable outcome, or
+    /// the last attempt's when none is.
+    ///
+    /// # Errors
+    ///
+    /// The operation's own error, when no attempt was acceptable.
+    pub fn call<F, Fut, T, E>(&self, make: F) -> HedgeCall<'_, Tm, P, F, Fut>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        P: RetryPolicy<T, E>,
+    {
+        HedgeCall::new(self, make)
+    }
+}
+
+impl<Tm, P> std::fmt::Debug for Hedge<Tm, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hedge")
+            .field("name", &self.name)
+            .field("delay", &self.delay)
+            .field("max_attempts", &self.max_attempts)
+            .field("budget", &self.budget.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,206 @@
+//! Hedging on a manual timer: no hedge when the first answers in time; a
+//! slow first is hedged after the delay, the hedge wins and the loser is
+//! dropped; failures are followed at once; the budget caps hedges.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::task::noop_waker;
+use palisade::hedge::Hedge;
+use palisade::retry::RetryBudget;
+use palisade::timer::{ManualTimer, Timer};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn poll<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+    let waker = noop_waker();
+    fut.poll(&mut Context::from_waker(&waker))
+}
+
+/// Counts the attempts made and the attempts dropped unfinished.
+#[derive(Clone, Default)]
+struct Tally {
+    made: Arc<AtomicU32>,
+    dropped: Arc<AtomicU32>,
+}
+
+struct OnDrop(Arc<AtomicU32>, bool);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Tally {
+    /// An attempt that answers `answer` after `after` on `timer`.
+    fn attempt(
+        &self,
+        timer: &ManualTimer,
+        after: Duration,
+        answer: Result<u32, &'static str>,
+    ) -> impl Future<Output = Result<u32, &'static str>> {
+        self.made.fetch_add(1, Ordering::SeqCst);
+        let sleep = timer.sleep(after);
+        let guard = OnDrop(Arc::clone(&self.dropped), false);
+        async move {
+            // The whole guard moves in (not only its flag).
+            let mut guard = guard;
+            sleep.await;
+            guard.1 = true;
+            answer
+        }
+    }
+
+    fn made(&self) -> u32 {
+        self.made.load(Ordering::SeqCst)
+    }
+
+    fn dropped(&self) -> u32 {
+        self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+fn hedge(timer: &ManualTimer, attempts: u32) -> Hedge<ManualTimer> {
+    Hedge::builder(timer.clone())
+        .delay(50 * MS)
+        .max_attempts(attempts)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn no_hedge_when_the_first_answers_before_the_delay() {
+    let timer = ManualTimer::new();
+    let hedge = hedge(&timer, 3);
+    let tally = Tally::default();
+    let mut call = pin!(hedge.call(|| tally.attempt(&timer, 40 * MS, Ok(1))));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(40 * MS);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(1)));
+    assert_eq!(tally.made(), 1);
+}
+
+#[test]
+fn a_slow_first_is_hedged_after_the_delay_and_the_loser_is_dropped() {
+    let timer = ManualTimer::new();
+    let hedge = hedge(&timer, 2);
+    let tally = Tally::default();
+    let mut answers = vec![Ok(2), Ok(1)]; // popped: the first gets Ok(1)
+    let mut call = pin!(hedge.call(|| {
+        let after = if tally.made() == 0 { 500 * MS } else { 10 * MS };
+        tally.attempt(&timer, after, answers.pop().unwrap())
+    }));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(49 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 1);
+    timer.advance(MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 2, "hedged at the delay");
+    timer.advance(10 * MS);
+    // The hedge answered first; the slow first attempt is dropped.
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(2)));
+    assert_eq!(tally.dropped(), 1);
+}
+
+#[test]
+fn a_failure_with_nothing_in_flight_is_followed_at_once_and_the_last_failure_returned() {
+    let timer = ManualTimer::new();
+    let hedge = hedge(&timer, 3);
+    let tally = Tally::default();
+    let mut call = pin!(hedge.call(|| tally.attempt(&timer, 5 * MS, Err("down"))));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(5 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 2, "the next started at once");
+    timer.advance(5 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(5 * MS);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Err("down")));
+    assert_eq!(tally.made(), 3, "max_attempts in all");
+}
+
+#[test]
+fn a_spent_budget_stops_hedges_but_not_the_call() {
+    let timer = ManualTimer::new();
+    let budget = RetryBudget::in_flight(0.0, 0).unwrap();
+    let hedge = Hedge::builder(timer.clone())
+        .delay(50 * MS)
+        .max_attempts(3)
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    let tally = Tally::default();
+    let mut call = pin!(hedge.call(|| tally.attempt(&timer, 200 * MS, Ok(7))));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(100 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 1, "no budget, no hedge");
+    timer.advance(100 * MS);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(7)));
+}
+
+#[test]
+fn hedges_take_and_give_back_a_share_of_a_budget_shared_with_retries() {
+    let timer = ManualTimer::new();
+    // One retry (or hedge) in flight per call in flight.
+    let budget = RetryBudget::in_flight(1.0, 0).unwrap();
+    let hedge = Hedge::builder(timer.clone())
+        .delay(50 * MS)
+        .max_attempts(2)
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    let tally = Tally::default();
+    {
+        let mut call = pin!(hedge.call(|| tally.attempt(&timer, 500 * MS, Ok(1))));
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(budget.available(), 1);
+        timer.advance(50 * MS);
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(tally.made(), 2);
+        assert_eq!(budget.available(), 0, "the hedge holds the share");
+        // Dropped mid-flight: every share comes back.
+    }
+    assert_eq!(tally.dropped(), 2);
+    assert_eq!(budget.available(), 0);
+    let mut call = pin!(hedge.call(|| tally.attempt(&timer, 10 * MS, Ok(1))));
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(
+        budget.available(),
+        1,
+        "the call counts again, the hedge does not"
+    );
+}
+
+#[test]
+fn bad_settings_name_their_field() {
+    let timer = ManualTimer::new();
+    let b = || Hedge::builder(timer.clone());
+    assert_eq!(
+        b().max_attempts(1).build().unwrap_err().field(),
+        "max_attempts"
+    );
+    assert_eq!(
+        b().max_attempts(17).build().unwrap_err().field(),
+        "max_attempts"
+    );
+    assert_eq!(
+        b().delay(Duration::ZERO).build().unwrap_err().field(),
+        "delay"
+    );
+    assert_eq!(
+        b().delay(Duration::from_secs(u64::MAX))
+            .build()
+            .unwrap_err()
+            .field(),
+        "delay"
+    );
+}
