@@ -12,6 +12,7 @@ use palisade::bulkhead::{Bulkhead, ThreadPool};
 use palisade::chaos::Chaos;
 use palisade::circuit_breaker::{CircuitBreaker, State};
 use palisade::fallback::Fallback;
+use palisade::hedge::Hedge;
 use palisade::pipeline::Pipeline;
 use palisade::rate_limit::RateLimit;
 use palisade::registry::Registry;
@@ -161,6 +162,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     chaos.enable(false);
     println!("chaos: {:?}", chaos.metrics());
+
+    // Hedging: a slow first attempt, a hedge that wins.
+    let hedge = Hedge::builder(TokioTimer).delay(5 * MS).build()?;
+    let mut attempt = 0;
+    let won = hedge
+        .call(|| {
+            attempt += 1;
+            let after = if attempt == 1 { 200 * MS } else { MS };
+            async move {
+                tokio::time::sleep(after).await;
+                Ok::<_, std::io::Error>(after)
+            }
+        })
+        .await?;
+    assert_eq!(won, MS);
     println!("every guard ran");
     Ok(())
 }
