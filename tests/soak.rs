@@ -100,8 +100,8 @@ async fn round(rig: &Rig) {
             })
             .await
     });
-    let outcomes = futures::future::join_all(calls).await;
-    assert_eq!(outcomes.len(), CALLS);
+    // The outcomes are the guards' business; the checks are what is left.
+    futures::future::join_all(calls).await;
     // A pause, so an open breaker can probe in the next round.
     tokio::time::sleep(Duration::from_millis(600)).await;
 }
