@@ -4,9 +4,13 @@
 
 use std::fmt;
 
-/// A builder or constructor was given a value it cannot use.
+/// A builder, constructor or configuration file was given a value it
+/// cannot use.
 ///
-/// It names the field and the value, and says why.
+/// It names the field and the value, and says why. An error found in a
+/// configuration (see `palisade::config`, feature `serde`) also names the
+/// key path as written in the file (`pipelines.pricing.retry.max_attempts`)
+/// and shows the value as it was written there.
 ///
 /// # Examples
 ///
@@ -16,14 +20,16 @@ use std::fmt;
 /// let err = CountWindow::new(0).unwrap_err();
 /// assert_eq!(err.field(), "window_size");
 /// assert_eq!(err.value(), "0");
+/// assert_eq!(err.path(), None);
 /// assert!(err.to_string().contains("window_size"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid `{field}` = {value}: {reason}")]
+#[error("invalid `{}` = {value}: {reason}", self.path.as_deref().unwrap_or(self.field))]
 pub struct ConfigError {
     field: &'static str,
     value: String,
     reason: &'static str,
+    path: Option<Box<str>>,
 }
 
 impl ConfigError {
@@ -32,7 +38,26 @@ impl ConfigError {
             field,
             value: format!("{value:?}"),
             reason,
+            path: None,
         }
+    }
+
+    /// This error, found at `path` in a configuration, where the value was
+    /// written `written` (when known).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn at(mut self, path: String, written: Option<String>) -> Self {
+        self.path = Some(path.into());
+        if let Some(written) = written {
+            self.value = written;
+        }
+        self
+    }
+
+    /// This error, about a field a configuration calls `field`.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn renamed(mut self, field: &'static str) -> Self {
+        self.field = field;
+        self
     }
 
     /// The name of the field (the builder setter) that was rejected.
@@ -40,7 +65,8 @@ impl ConfigError {
         self.field
     }
 
-    /// The rejected value, as written by `Debug`.
+    /// The rejected value: as written in the configuration for an error
+    /// found there, else as written by `Debug`.
     pub fn value(&self) -> &str {
         &self.value
     }
@@ -48,5 +74,11 @@ impl ConfigError {
     /// Why the value was rejected.
     pub fn reason(&self) -> &'static str {
         self.reason
+    }
+
+    /// Where in a configuration the value was found
+    /// (`pipelines.pricing.retry.max_attempts`), for an error found there.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 }

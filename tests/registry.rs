@@ -344,6 +344,7 @@ fn a_registry_configured_from_a_config_file() {
     assert_eq!(pool.metrics().threads, 2);
     let bulkhead = config.bulkheads["payments"]
         .builder("payments")
+        .unwrap()
         .build()
         .unwrap();
     assert_eq!(bulkhead.metrics().limit, 4);

@@ -49,7 +49,7 @@ impl Default for BulkheadBuilder {
     fn default() -> Self {
         Self {
             name: std::borrow::Cow::Borrowed("default"),
-            max_concurrent: 25,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
             max_waiters: 0,
             max_wait: Duration::ZERO,
             timer: default_timer(),
@@ -57,6 +57,9 @@ impl Default for BulkheadBuilder {
         }
     }
 }
+
+/// The default of [`BulkheadBuilder::max_concurrent`].
+pub(crate) const DEFAULT_MAX_CONCURRENT: u32 = 25;
 
 pub(super) fn check_limit(limit: u32) -> Result<(), ConfigError> {
     if limit == 0 || limit > MAX_CONCURRENT {

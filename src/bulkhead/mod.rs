@@ -89,7 +89,7 @@
 //! whenever a caller queues or leaves the queue: nothing shared is written
 //! per call beyond the permit itself.
 
-mod builder;
+pub(crate) mod builder;
 pub mod error;
 pub mod future;
 pub(crate) mod guard;

@@ -52,13 +52,23 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Checks the settings and starts the worker threads.
+    /// Checks the settings without starting anything (what
+    /// [`build`](Self::build) checks before it starts the workers).
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the bad field, or `threads` if the system
-    /// could not start a thread (or a worker's runtime).
-    pub fn build(self) -> Result<ThreadPool, ConfigError> {
+    /// A [`ConfigError`] naming `threads` if it is 0 or above
+    /// `MAX_THREADS`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use palisade::bulkhead::ThreadPool;
+    ///
+    /// assert_eq!(ThreadPool::builder().threads(0).check().unwrap_err().field(), "threads");
+    /// assert!(ThreadPool::builder().threads(4).check().is_ok());
+    /// ```
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.threads == 0 || self.threads > MAX_THREADS {
             return Err(ConfigError::new(
                 "threads",
@@ -66,6 +76,17 @@ impl ThreadPoolBuilder {
                 "must be at least 1 and at most MAX_THREADS (1024)",
             ));
         }
+        Ok(())
+    }
+
+    /// Checks the settings and starts the worker threads.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the bad field, or `threads` if the system
+    /// could not start a thread (or a worker's runtime).
+    pub fn build(self) -> Result<ThreadPool, ConfigError> {
+        self.check()?;
         let name = Name::new(self.name.clone());
         let shared = Arc::new(Shared {
             name,
