@@ -75,6 +75,11 @@ pub enum Error<E> {
     /// survived).
     #[error("the call panicked on thread pool `{}`", .0.pool())]
     Panicked(#[source] JobPanicked),
+    /// The guards for the call could not be made from configuration (a
+    /// client's per-host pipeline, made on the host's first call; see
+    /// `palisade::client`). The operation did not run.
+    #[error("the call's guards could not be made from configuration")]
+    Misconfigured(#[source] ConfigError),
     /// The operation ran and returned this error.
     #[error(transparent)]
     Operation(E),
@@ -148,6 +153,7 @@ impl<E> Error<Error<E>> {
             Self::RateLimited(limited) => Error::RateLimited(limited),
             Self::TimedOut(timed_out) => Error::TimedOut(timed_out),
             Self::Panicked(panicked) => Error::Panicked(panicked),
+            Self::Misconfigured(error) => Error::Misconfigured(error),
         }
     }
 }
@@ -168,6 +174,8 @@ pub enum ErrorKind {
     TimedOut,
     /// The call panicked on a thread pool.
     Panicked,
+    /// The call's guards could not be made from configuration.
+    Misconfigured,
     /// Anything else: the operation's own error.
     Operation,
 }
@@ -181,6 +189,7 @@ impl<E> Error<E> {
             Self::RateLimited(_) => ErrorKind::RateLimited,
             Self::TimedOut(_) => ErrorKind::TimedOut,
             Self::Panicked(_) => ErrorKind::Panicked,
+            Self::Misconfigured(_) => ErrorKind::Misconfigured,
             Self::Operation(_) => ErrorKind::Operation,
         }
     }
@@ -219,6 +228,8 @@ pub fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
                 Some(ErrorKind::TimedOut)
             } else if e.is::<JobPanicked>() {
                 Some(ErrorKind::Panicked)
+            } else if e.is::<ConfigError>() {
+                Some(ErrorKind::Misconfigured)
             } else {
                 None
             }

@@ -172,6 +172,9 @@ pub mod adaptive;
 pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 pub mod clock;
 #[cfg(feature = "serde")]
 pub mod config;

@@ -423,7 +423,7 @@ pub struct ServiceAttempts<S, Req> {
 impl<S, Req> ServiceAttempts<S, Req> {
     /// `ready` (a service readied for the first attempt, if any) calls
     /// first, then clones of `template`, readied in turn.
-    pub(super) fn new(ready: Option<S>, template: S, req: Req) -> Self {
+    pub(crate) fn new(ready: Option<S>, template: S, req: Req) -> Self {
         Self {
             ready,
             template,

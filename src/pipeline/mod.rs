@@ -183,6 +183,48 @@ impl<Tm: Timer, P, C, L> Pipeline<Tm, P, C, L> {
     }
 }
 
+#[cfg(feature = "client")]
+impl<Tm: Timer + Clone, P: Clone, C: Clone, L: Clone> Pipeline<Tm, P, C, L> {
+    /// This pipeline for one call: without the guards `skip` names, and
+    /// with `total` as its total timeout if given (the same instances:
+    /// the breaker, bulkhead and budget are shared).
+    pub(crate) fn adjusted(
+        &self,
+        skip: crate::client::Skip,
+        total: Option<Duration>,
+    ) -> Result<Self, ConfigError> {
+        let mut adjusted = self.clone();
+        if skip.retry {
+            adjusted.retry = None;
+        }
+        if skip.circuit_breaker {
+            adjusted.breaker = None;
+        }
+        if skip.limit {
+            adjusted.limit = None;
+        }
+        if skip.timeouts {
+            adjusted.total = None;
+            adjusted.attempt = None;
+        }
+        if let Some(total) = total {
+            let name = self
+                .total
+                .as_ref()
+                .map_or("pipeline", Timeout::name)
+                .to_owned();
+            adjusted.total = Some(
+                Timeout::builder()
+                    .name(name)
+                    .duration(total)
+                    .timer(self.timer.clone())
+                    .build()?,
+            );
+        }
+        Ok(adjusted)
+    }
+}
+
 impl<Tm: Timer, P, C> Pipeline<Tm, P, C, Bulkhead> {
     /// The bulkhead, if there is one.
     pub fn bulkhead(&self) -> Option<&Bulkhead> {
@@ -204,6 +246,40 @@ pub struct PipelineBuilder<Tm, P = RetryErrors, C = DefaultClassifier, L = Bulkh
 }
 
 impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
+    /// The guards as options, each of its final type (a client builds a
+    /// pipeline from configuration, where each guard may be absent).
+    #[cfg(feature = "client")]
+    pub(crate) fn guards<Q, D, M: Limiter>(
+        self,
+        retry: Option<Retry<Q>>,
+        breaker: Option<CircuitBreaker<D>>,
+        limit: Option<M>,
+    ) -> PipelineBuilder<Tm, Q, D, M> {
+        PipelineBuilder {
+            timer: self.timer,
+            name: self.name,
+            total: self.total,
+            retry,
+            breaker,
+            limit,
+            attempt: self.attempt,
+        }
+    }
+
+    /// A total timeout, if `total` is one.
+    #[cfg(feature = "client")]
+    pub(crate) fn timeout_opt(mut self, total: Option<Duration>) -> Self {
+        self.total = total;
+        self
+    }
+
+    /// An attempt timeout, if `attempt` is one.
+    #[cfg(feature = "client")]
+    pub(crate) fn attempt_timeout_opt(mut self, attempt: Option<Duration>) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
     /// The name of the pipeline's timeouts (in their errors). Default
     /// `"pipeline"`; the attempt timeout is `"<name>.attempt"`.
     pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
