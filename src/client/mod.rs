@@ -337,6 +337,23 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
         Ok(Arc::clone(&self.current(&host)?.pipeline))
     }
 
+    /// Publishes every host's breaker and bulkhead counts to the `metrics`
+    /// recorder (feature `metrics`; the gauges and counters an instance's
+    /// `metrics()` publishes): call it before a scrape, as a Prometheus
+    /// exporter's handler does, rather than each instance's.
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        for (_, host) in self.shared.hosts.entries() {
+            let current = host.current();
+            if let Some(breaker) = current.pipeline.circuit_breaker() {
+                let _ = breaker.metrics();
+            }
+            if let Some(bulkhead) = current.pipeline.bulkhead() {
+                let _ = bulkhead.metrics();
+            }
+        }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Arc<Config> {
         Arc::clone(&self.shared.config.read().1)

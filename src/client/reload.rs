@@ -149,7 +149,7 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
                     on_event(&event);
                 }
             })
-            .map_err(|e| notify::Error::io(e))?;
+            .map_err(notify::Error::io)?;
         Ok(ConfigWatcher {
             watcher: Some(watcher),
             thread: Some(thread),
