@@ -541,3 +541,79 @@ async fn a_file_changed_on_disk_is_applied_and_a_broken_one_is_reported() {
     drop(watcher);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Each attempt is a `palisade.attempt` span with the host key, the
+/// attempt number and the outcome.
+#[cfg(feature = "tracing")]
+#[tokio::test]
+async fn each_attempt_is_a_span_with_the_host_the_number_and_the_outcome() {
+    use std::fmt::Write as _;
+    use std::sync::Mutex;
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+
+    struct Fields(String);
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+    }
+    /// Keeps each `palisade.attempt` span's fields, as recorded, as text.
+    struct Spans(Arc<Mutex<Vec<String>>>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::Id,
+            _: Context<'_, S>,
+        ) {
+            if attrs.metadata().name() == "palisade.attempt" {
+                let mut fields = Fields(String::new());
+                attrs.record(&mut fields);
+                self.0.lock().unwrap().push(fields.0);
+            }
+        }
+        fn on_record(
+            &self,
+            _: &tracing::Id,
+            values: &tracing::span::Record<'_>,
+            _: Context<'_, S>,
+        ) {
+            let mut fields = Fields(String::new());
+            values.record(&mut fields);
+            if let Some(last) = self.0.lock().unwrap().last_mut() {
+                last.push_str(&fields.0);
+            }
+        }
+    }
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let _default = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(Spans(Arc::clone(&seen))),
+    );
+    let clients = Clients::builder(config(CONFIG)).build().unwrap();
+    let attempts = Arc::new(AtomicU32::new(0));
+    let uri: http::Uri = "http://pricing:8080/tea".parse().unwrap();
+    let response = clients
+        .call(&http::Method::GET, &uri, None, move || {
+            let n = attempts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let status = if n == 0 { 503 } else { 200 };
+                let response = Response::builder()
+                    .status(status)
+                    .body(Full::new(Bytes::new()));
+                Ok::<_, std::io::Error>(response.unwrap())
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            "pipeline.instance=pricing:8080 attempt.number=0 http.response.status_code=503 ",
+            "pipeline.instance=pricing:8080 attempt.number=1 http.response.status_code=200 ",
+        ]
+    );
+}
