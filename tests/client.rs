@@ -90,6 +90,17 @@ fn config(text: &str) -> Config {
     toml::from_str(text).unwrap()
 }
 
+/// Clients from [`CONFIG`] and `extra` settings for `addr`'s host.
+fn clients_for(
+    addr: SocketAddr,
+    extra: &str,
+) -> palisade::client::ClientsBuilder<palisade::http::HttpFailures> {
+    Clients::builder(config(&format!(
+        "{CONFIG}\n[pipelines.\"127.0.0.1:{}\"]\n{extra}\n",
+        addr.port()
+    )))
+}
+
 fn hyper_client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
@@ -116,12 +127,9 @@ where
 #[tokio::test]
 async fn each_host_gets_its_own_pipeline_made_from_its_entry_over_the_defaults() {
     let (a, b) = (server().await, server().await);
-    let clients = Clients::builder(config(&format!(
-        "{CONFIG}\n[pipelines.\"127.0.0.1:{}\"]\nbulkhead = {{ max_concurrent = 5 }}\n",
-        b.addr.port()
-    )))
-    .build()
-    .unwrap();
+    let clients = clients_for(b.addr, "bulkhead = { max_concurrent = 5 }")
+        .build()
+        .unwrap();
     let mut client = ClientLayer::new(clients.clone()).layer(hyper_client());
     for (addr, path) in [(a.addr, "/ok"), (b.addr, "/ok")] {
         let response = client
@@ -252,12 +260,9 @@ async fn retry_after_sets_the_wait_and_a_post_is_not_retried() {
 #[tokio::test]
 async fn a_post_is_retried_when_the_host_says_so() {
     let failing = server().await;
-    let clients = Clients::builder(config(&format!(
-        "{CONFIG}\n[pipelines.\"127.0.0.1:{}\"]\nretry_non_idempotent = true\n",
-        failing.addr.port()
-    )))
-    .build()
-    .unwrap();
+    let clients = clients_for(failing.addr, "retry_non_idempotent = true")
+        .build()
+        .unwrap();
     let client = ClientLayer::new(clients).layer(hyper_client());
     let post = Request::post(format!("http://{}/fail", failing.addr))
         .body(Full::new(Bytes::from("order")))
@@ -269,10 +274,10 @@ async fn a_post_is_retried_when_the_host_says_so() {
 #[tokio::test]
 async fn the_fallback_answers_a_final_failure_unless_the_call_opts_out() {
     let failing = server().await;
-    let clients = Clients::builder(config(&format!(
-        "{CONFIG}\n[pipelines.\"127.0.0.1:{}\"]\nfallback = true\nretry = {{ max_attempts = 1 }}\n",
-        failing.addr.port()
-    )))
+    let clients = clients_for(
+        failing.addr,
+        "fallback = true\nretry = { max_attempts = 1 }",
+    )
     .fallback(|failed| {
         let why = match failed.status() {
             Some(status) => status.to_string(),

@@ -372,14 +372,19 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
             }
             config.clone()
         };
-        let from = config_key(&config, host.key());
+        self.refresh(host, generation, &config)?;
+        Ok(host.current())
+    }
+
+    /// Brings `host` to `config`, of `generation`.
+    fn refresh(&self, host: &Host<K>, generation: u64, config: &Config) -> Result<(), ConfigError> {
+        let from = config_key(config, host.key());
         host.update(
             from,
             generation,
             &config.pipeline(from),
             &self.shared.classifier,
-        )?;
-        Ok(host.current())
+        )
     }
 
     /// Applies `config` to every host: checked as a whole first, so a bad
@@ -408,14 +413,8 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
             *slot = (slot.0 + 1, Arc::clone(&config));
             slot.0
         };
-        for (key, host) in self.shared.hosts.entries() {
-            let from = config_key(&config, &key);
-            host.update(
-                from,
-                generation,
-                &config.pipeline(from),
-                &self.shared.classifier,
-            )?;
+        for (_, host) in self.shared.hosts.entries() {
+            self.refresh(&host, generation, &config)?;
         }
         Ok(())
     }
