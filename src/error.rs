@@ -14,8 +14,7 @@ pub use crate::timeout::TimedOut;
 /// or the operation itself failed.
 ///
 /// It stays flat however many guards are stacked, and is
-/// `#[non_exhaustive]`: guards still to come (adaptive limit, rate
-/// limit) add variants.
+/// `#[non_exhaustive]`: new guards add variants.
 ///
 /// As an [`std::error::Error`] it follows the std convention of showing each
 /// piece of a chain once: `Operation` is transparent (it displays the

@@ -100,6 +100,11 @@
 //!   `http::HeaderMap`. Enables `tower`.
 //! - `serde`: the `config` module: every primitive's settings from
 //!   configuration files (TOML, JSON, YAML...), durations as text.
+//! - `client`: the `client` module: a pipeline per downstream host from
+//!   configuration, in one tower layer, reconfigured live. Enables
+//!   `http`, `serde` and `tokio`.
+//! - `reload`: `Clients::watch` applies a configuration file whenever it
+//!   changes (the `notify` crate). Enables `client`.
 //!
 //! On docs.rs every item says which feature it needs.
 //!

@@ -476,6 +476,11 @@ fn a_bad_configuration_is_refused_before_any_call_naming_where() {
         .unwrap_err();
     assert_eq!(err.path(), Some("pipelines.pricing.retry.max_attempts"));
     let _: &dyn std::error::Error = &Error::<std::io::Error>::Misconfigured(err);
+    // A fallback asked for, and none to serve: refused, not ignored.
+    let err = Clients::builder(config("[pipelines.pricing]\nfallback = true\n"))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.path(), Some("pipelines.pricing.fallback"));
 }
 
 #[cfg(feature = "reload")]

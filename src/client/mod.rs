@@ -233,10 +233,11 @@ impl<K: Clone + Send + Sync + 'static> ClientsBuilder<K> {
     ///
     /// # Errors
     ///
-    /// The first [`ConfigError`] of the configuration, naming its key path,
-    /// or one naming `max_entries` or `idle_timeout`.
+    /// The first [`ConfigError`] of the configuration, naming its key path
+    /// (a `fallback = true` with no [`fallback`](Self::fallback) handler
+    /// is one), or one naming `max_entries` or `idle_timeout`.
     pub fn build(self) -> Result<Clients<K>, ConfigError> {
-        check(&self.config)?;
+        check_for_clients(&self.config, self.fallback.is_some())?;
         let config = Arc::new(RwLock::new((0, Arc::new(self.config))));
         let classifier = self.classifier.clone();
         let source = Arc::clone(&config);
@@ -259,6 +260,24 @@ impl<K: Clone + Send + Sync + 'static> ClientsBuilder<K> {
                 fallback: self.fallback,
             }),
         })
+    }
+}
+
+/// [`check`], and a `fallback = true` with no handler to serve it is
+/// refused by its key path rather than ignored.
+fn check_for_clients(config: &Config, has_fallback: bool) -> Result<(), ConfigError> {
+    check(config)?;
+    if has_fallback {
+        return Ok(());
+    }
+    match config.pipelines.iter().find(|(_, c)| c.fallback == Some(true)) {
+        Some((key, _)) => Err(ConfigError::new(
+            "fallback",
+            true,
+            "is set but the clients have no fallback handler: give one with `ClientsBuilder::fallback`",
+        )
+        .at(format!("pipelines.{key}.fallback"), None)),
+        None => Ok(()),
     }
 }
 
@@ -402,9 +421,10 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
     ///
     /// # Errors
     ///
-    /// The first [`ConfigError`] of `config`, naming its key path.
+    /// The first [`ConfigError`] of `config`, naming its key path (as
+    /// [`build`](ClientsBuilder::build) finds them).
     pub fn apply(&self, config: Config) -> Result<(), ConfigError> {
-        check(&config)?;
+        check_for_clients(&config, self.shared.fallback.is_some())?;
         let config = Arc::new(config);
         // Hosts made after this line read the new configuration; a host
         // made before with the old one catches up on its next call.
