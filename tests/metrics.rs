@@ -77,13 +77,16 @@ async fn every_primitive_reports_through_a_real_exporter() {
         )
     });
 
-    // The script.
+    // The script. A transition's series is registered when it first
+    // happens, with the recorder in force then (a test's local one here).
     for _ in 0..2 {
         breaker.call_sync(|| Ok::<_, std::io::Error>(())).unwrap();
     }
-    for _ in 0..2 {
-        let _ = breaker.call_sync(|| Err::<(), _>(std::io::Error::other("down")));
-    }
+    metrics::with_local_recorder(&recorder, || {
+        for _ in 0..2 {
+            let _ = breaker.call_sync(|| Err::<(), _>(std::io::Error::other("down")));
+        }
+    });
     assert_eq!(breaker.state(), State::Open);
     assert!(breaker.call_sync(|| Ok::<_, std::io::Error>(())).is_err());
     let held = bulkhead.try_acquire().unwrap();
@@ -214,4 +217,61 @@ async fn every_primitive_reports_through_a_real_exporter() {
             "no HELP for {name} in\n{text}"
         );
     }
+}
+
+/// A per-host registry multiplies every series: a breaker exports a
+/// transition's series once it happens, and no duration histogram while
+/// slow calls are not timed. Before: 36 transition series from the start
+/// and an empty histogram, 57 series per breaker.
+#[test]
+fn a_breaker_exports_only_series_that_can_carry_a_value() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let breaker = metrics::with_local_recorder(&recorder, || {
+        CircuitBreaker::builder()
+            .name("pricing")
+            .count_window(2)
+            .minimum_calls(2)
+            .build()
+            .unwrap()
+    });
+    let _ = breaker.call_sync(|| Ok::<_, std::io::Error>(()));
+    let _ = breaker.metrics();
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && l.contains("breaker=\"pricing\""))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let text = handle.render();
+    let before = series(&text);
+    assert!(
+        !text.contains("palisade_circuit_breaker_transitions_total{"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("palisade_circuit_breaker_call_duration_seconds"),
+        "{text}"
+    );
+    assert_eq!(
+        before.len(),
+        12,
+        "4 outcomes, not recorded, rejected, 6 states: {before:#?}"
+    );
+
+    metrics::with_local_recorder(&recorder, || breaker.transition_to(State::ForcedOpen));
+    let text = handle.render();
+    assert_eq!(series(&text).len(), 13, "one transition happened");
+    assert_eq!(
+        sample(
+            &text,
+            "palisade_circuit_breaker_transitions_total",
+            &[
+                ("breaker", "pricing"),
+                ("from", "closed"),
+                ("to", "forced_open")
+            ]
+        ),
+        1.0
+    );
 }

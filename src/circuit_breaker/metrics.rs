@@ -18,6 +18,8 @@ use metrics::{
     Gauge, Histogram, Unit,
 };
 
+use std::sync::OnceLock;
+
 use super::event::CircuitBreakerEventKind;
 use super::State;
 use crate::striped::Striped;
@@ -40,13 +42,20 @@ const STATES: [&str; 6] = [
 ];
 
 pub(crate) struct BreakerMetrics {
+    /// The breaker's name, the label of series registered on first use.
+    breaker: String,
     /// The per-call counts, indexed as `counters`.
     counts: Striped<PER_CALL>,
     /// `Outcome as usize`, then [`NOT_RECORDED`], [`REJECTED`].
     counters: [Counter; PER_CALL],
-    duration: Histogram,
-    /// Indexed by `[from as usize][to as usize]`.
-    transitions: [[Counter; 6]; 6],
+    /// Registered at the first timed call: a breaker that does not time
+    /// calls exports no empty histogram.
+    duration: OnceLock<Histogram>,
+    /// Indexed by `[from as usize][to as usize]`; each registered when that
+    /// transition first happens (36 series from the start, most never
+    /// moving, multiplied by every host of a registry, were most of a
+    /// breaker's series).
+    transitions: [[OnceLock<Counter>; 6]; 6],
     /// Indexed by `State as usize`.
     state: [Gauge; 6],
 }
@@ -95,18 +104,8 @@ impl BreakerMetrics {
             gauge!("palisade_circuit_breaker_state", "breaker" => breaker.clone(), "state" => state)
         });
         state[State::Closed as usize].set(1.0);
-        let transitions = STATES.map(|from| {
-            STATES.map(|to| {
-                counter!(
-                    "palisade_circuit_breaker_transitions_total",
-                    "breaker" => breaker.clone(),
-                    "from" => from,
-                    "to" => to
-                )
-            })
-        });
         Self {
-            transitions,
+            transitions: Default::default(),
             counts: Striped::new(),
             counters: [
                 success,
@@ -116,8 +115,9 @@ impl BreakerMetrics {
                 counter!("palisade_circuit_breaker_not_recorded_total", "breaker" => breaker.clone()),
                 counter!("palisade_circuit_breaker_rejected_total", "breaker" => breaker.clone()),
             ],
-            duration: histogram!("palisade_circuit_breaker_call_duration_seconds", "breaker" => breaker),
+            duration: OnceLock::new(),
             state,
+            breaker,
         }
     }
 
@@ -150,13 +150,26 @@ impl BreakerMetrics {
 
     #[inline]
     pub(crate) fn call_duration(&self, nanos: u64) {
-        self.duration.record(nanos as f64 / 1e9);
+        self.duration
+            .get_or_init(|| {
+                histogram!("palisade_circuit_breaker_call_duration_seconds", "breaker" => self.breaker.clone())
+            })
+            .record(nanos as f64 / 1e9);
     }
 
     /// Called in transition order (see `Events`).
     pub(crate) fn transition(&self, from: State, to: State) {
         self.publish_all();
-        self.transitions[from as usize][to as usize].increment(1);
+        self.transitions[from as usize][to as usize]
+            .get_or_init(|| {
+                counter!(
+                    "palisade_circuit_breaker_transitions_total",
+                    "breaker" => self.breaker.clone(),
+                    "from" => STATES[from as usize],
+                    "to" => STATES[to as usize]
+                )
+            })
+            .increment(1);
         self.state[from as usize].set(0.0);
         self.state[to as usize].set(1.0);
     }

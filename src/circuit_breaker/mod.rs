@@ -134,7 +134,13 @@
 //! its handles once, when it is built, so that the call path only adds to
 //! them; the `metrics` crate gives a breaker built before the recorder
 //! no-op handles, and it exports nothing. (Resolving handles per call
-//! would cost a registry lookup on every call.)
+//! would cost a registry lookup on every call.) Two kinds of series are
+//! registered later, when they first have a value, with the recorder in
+//! force then: a transition's counter when that transition first happens,
+//! and the duration histogram at the first timed call. A breaker so
+//! exports 12 series until something changes, not 57 (36 transition
+//! counters most of which never move, and an empty histogram when slow
+//! calls are not timed): a registry of a breaker per host multiplies them.
 //!
 //! **The three per-call counters are published in batches.** A call adds
 //! to a count of its own thread (no shared cache line, no locked
