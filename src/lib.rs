@@ -113,9 +113,12 @@
 //! With the `metrics` feature every primitive reports through the
 //! `metrics` crate, Prometheus-style (base units, `_total` counters,
 //! descriptions as `# HELP`), labelled with the instance's name under the
-//! primitive's own key (`breaker`, `bulkhead`, `pool`, `retry`). Handles
-//! are made once per instance, when it is built: install the recorder
-//! first. Per-call counters are counted per thread and published in
+//! primitive's own key (`breaker`, `bulkhead`, `pool`, `retry`,
+//! `timeout`, `fallback`). Handles are made once per instance, when it is
+//! built: install the recorder first. Series that may never carry a value
+//! (a breaker's transitions, its duration histogram, a timeout firing, a
+//! fallback serving) are made when they first do, so a registry of an
+//! instance per host does not multiply empty series. Per-call counters are counted per thread and published in
 //! batches (every 64 per thread, at transitions and at each `metrics()`
 //! read), so nothing shared is written per call.
 //!
@@ -136,6 +139,8 @@
 //! | `palisade_thread_pool_queued`, `_active` | gauge | `pool` |
 //! | `palisade_retry_retries_total` | counter | `retry` |
 //! | `palisade_retry_gave_up_total` | counter | `retry`, `reason` = `attempts`, `elapsed`, `budget` |
+//! | `palisade_timeout_timed_out_total` | counter | `timeout` (a pipeline's: its name, and `<name>.attempt`) |
+//! | `palisade_fallback_served_total` | counter | `fallback` (a client's: the host key) |
 //!
 //! `tests/metrics.rs` scrapes all of them from a real Prometheus exporter.
 //!

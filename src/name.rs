@@ -7,7 +7,8 @@
 //! per host, route or tenant) is reference counted, so a registry that
 //! churns through such names keeps bounded memory (they were interned for
 //! the life of the process before). Its count is taken when an error is
-//! made, and per call only by the tower timeout's response future.
+//! made, and per call only by the tower timeout's and fallback's response
+//! futures.
 
 use std::borrow::Cow;
 use std::fmt;

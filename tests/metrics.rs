@@ -275,3 +275,55 @@ fn a_breaker_exports_only_series_that_can_carry_a_value() {
         1.0
     );
 }
+
+/// Timeouts and fallbacks are counted, per instance, from their first
+/// event (before, neither was counted at all).
+#[test]
+fn timeouts_and_fallbacks_are_counted() {
+    use futures::FutureExt;
+    use palisade::fallback::Fallback;
+    use palisade::timeout::Timeout;
+
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        let timer = ManualTimer::new();
+        let timeout = Timeout::builder()
+            .name("inventory")
+            .duration(Duration::from_secs(1))
+            .timer(timer.clone())
+            .build()
+            .unwrap();
+        let mut call = Box::pin(timeout.call(std::future::pending::<Result<(), std::io::Error>>));
+        assert!(call.as_mut().now_or_never().is_none());
+        timer.advance(Duration::from_secs(2));
+        assert!(call.now_or_never().unwrap().unwrap_err().is_timeout());
+
+        let fallback = Fallback::value(7).name("cached-price");
+        for _ in 0..2 {
+            let served = fallback.call(|| async { Err::<i32, _>("down") });
+            assert_eq!(served.now_or_never().unwrap(), Ok(7));
+        }
+    });
+    let text = handle.render();
+    assert_eq!(
+        sample(
+            &text,
+            "palisade_timeout_timed_out_total",
+            &[("timeout", "inventory")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "palisade_fallback_served_total",
+            &[("fallback", "cached-price")]
+        ),
+        2.0
+    );
+    assert!(
+        text.contains("# HELP palisade_fallback_served_total "),
+        "{text}"
+    );
+}

@@ -10,6 +10,8 @@ use parking_lot::RwLock;
 use crate::bulkhead::Bulkhead;
 use crate::config::{PipelineConfig, RetryConfig};
 use crate::config_error::ConfigError;
+use crate::fallback::Served;
+use crate::name::Name;
 use crate::pipeline::Pipeline;
 use crate::retry::{Retry, RetryBudget};
 use crate::timer::TokioTimer;
@@ -23,6 +25,8 @@ pub type HostPipeline<K> = Pipeline<TokioTimer, K, K, Bulkhead>;
 pub(crate) struct Host<K> {
     key: Arc<str>,
     current: RwLock<Arc<Current<K>>>,
+    /// Fallbacks served for this host, counted under its key.
+    served: Served,
 }
 
 /// What a call starting now runs through.
@@ -75,6 +79,7 @@ impl<K: Clone + Send + Sync + 'static> Host<K> {
         let key: Arc<str> = Arc::from(key);
         let current = build(&key, source, generation, config, classifier, None)?;
         Ok(Self {
+            served: Served::new(Name::Shared(Arc::clone(&key))),
             key,
             current: RwLock::new(Arc::new(current)),
         })
@@ -82,6 +87,10 @@ impl<K: Clone + Send + Sync + 'static> Host<K> {
 
     pub(crate) fn key(&self) -> &Arc<str> {
         &self.key
+    }
+
+    pub(crate) fn served(&self) -> &Served {
+        &self.served
     }
 
     pub(crate) fn current(&self) -> Arc<Current<K>> {

@@ -404,6 +404,9 @@ where
             kind: Some(error.kind()),
         }),
     };
+    if served.is_some() {
+        host.served().count();
+    }
     match served {
         // The failed response is dropped unread: its head's verdict stands.
         Some(fallback) => Ok(fallback.map(ClientBody::fallback)),

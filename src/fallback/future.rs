@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::{Handler, When};
+use super::{Handler, Served, When};
 
 pin_project! {
     #[project = StageProj]
@@ -25,6 +25,7 @@ impl<Fut, Fb> Stage<Fut, Fb> {
         mut self: Pin<&mut Self>,
         handler: &H,
         when: &W,
+        served: &Served,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, E>>
     where
@@ -36,9 +37,12 @@ impl<Fut, Fb> Stage<Fut, Fb> {
         loop {
             match self.as_mut().project() {
                 StageProj::Running { fut } => match std::task::ready!(fut.poll(cx)) {
-                    Err(e) if when.applies(&e) => self.set(Stage::Falling {
-                        fallback: handler.handle(e),
-                    }),
+                    Err(e) if when.applies(&e) => {
+                        served.count();
+                        self.set(Stage::Falling {
+                            fallback: handler.handle(e),
+                        });
+                    }
                     other => return Poll::Ready(other),
                 },
                 StageProj::Falling { fallback } => return fallback.poll(cx).map(Ok),
@@ -55,6 +59,7 @@ pin_project! {
         pub(super) stage: Stage<Fut, Fb>,
         pub(super) handler: &'a H,
         pub(super) when: &'a W,
+        pub(super) served: &'a Served,
     }
 }
 
@@ -70,7 +75,8 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        this.stage.poll_with(*this.handler, *this.when, cx)
+        this.stage
+            .poll_with(*this.handler, *this.when, this.served, cx)
     }
 }
 
@@ -89,6 +95,7 @@ pin_project! {
         pub(super) stage: Stage<F, Fb>,
         pub(super) handler: H,
         pub(super) when: W,
+        pub(super) served: Served,
     }
 }
 
@@ -105,7 +112,8 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        this.stage.poll_with(this.handler, this.when, cx)
+        this.stage
+            .poll_with(this.handler, this.when, this.served, cx)
     }
 }
 

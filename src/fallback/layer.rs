@@ -76,6 +76,7 @@ where
             },
             handler: self.fallback.handler.clone(),
             when: self.fallback.when.clone(),
+            served: self.fallback.served.clone(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod future;
 #[cfg(feature = "tower")]
 mod layer;
 
+use crate::name::Name;
 use std::future::{ready, Future, Ready};
 
 pub use future::FallbackCall;
@@ -116,6 +117,7 @@ impl<E, F: Fn(&E) -> bool> When<E> for F {
 pub struct Fallback<H, W = Always> {
     handler: H,
     when: W,
+    served: Served,
 }
 
 impl<T> Fallback<Value<T>> {
@@ -124,6 +126,7 @@ impl<T> Fallback<Value<T>> {
         Self {
             handler: Value(value),
             when: Always,
+            served: Served::new(Name::Static("fallback")),
         }
     }
 }
@@ -134,6 +137,7 @@ impl<F> Fallback<With<F>> {
         Self {
             handler: With(make),
             when: Always,
+            served: Served::new(Name::Static("fallback")),
         }
     }
 }
@@ -144,6 +148,7 @@ impl<F> Fallback<WithAsync<F>> {
         Self {
             handler: WithAsync(make),
             when: Always,
+            served: Served::new(Name::Static("fallback")),
         }
     }
 }
@@ -155,7 +160,15 @@ impl<H, W> Fallback<H, W> {
         Fallback {
             handler: self.handler,
             when,
+            served: self.served,
         }
+    }
+
+    /// The name in metrics (`palisade_fallback_served_total{fallback=...}`,
+    /// feature `metrics`). Default `"fallback"`.
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.served = Served::new(Name::new(name.into()));
+        self
     }
 
     /// Runs the future `make()` returns; a picked error becomes the
@@ -172,6 +185,44 @@ impl<H, W> Fallback<H, W> {
             stage: Stage::Running { fut: make() },
             handler: &self.handler,
             when: &self.when,
+            served: &self.served,
         }
+    }
+}
+
+/// A fallback's name and its count of fallbacks served (feature
+/// `metrics`: `palisade_fallback_served_total`, registered when it first
+/// serves, with the recorder in force then, so a fallback that never serves
+/// exports no series; the handle is kept, so serving allocates nothing).
+#[derive(Clone, Debug)]
+pub(crate) struct Served {
+    name: Name,
+    #[cfg(feature = "metrics")]
+    counter: std::sync::Arc<std::sync::OnceLock<metrics::Counter>>,
+}
+
+impl Served {
+    pub(crate) fn new(name: Name) -> Self {
+        Self {
+            name,
+            #[cfg(feature = "metrics")]
+            counter: Default::default(),
+        }
+    }
+
+    /// One fallback served.
+    #[inline]
+    pub(crate) fn count(&self) {
+        #[cfg(feature = "metrics")]
+        self.counter
+            .get_or_init(|| {
+                metrics::describe_counter!(
+                    "palisade_fallback_served_total",
+                    metrics::Unit::Count,
+                    "Failed calls a fallback answered."
+                );
+                metrics::counter!("palisade_fallback_served_total", "fallback" => self.name.as_str().to_owned())
+            })
+            .increment(1);
     }
 }

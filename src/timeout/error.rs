@@ -35,7 +35,21 @@ pub struct TimedOut {
 }
 
 impl TimedOut {
+    /// The error of timeout `name` firing, counted (feature `metrics`:
+    /// `palisade_timeout_timed_out_total{timeout=...}`, looked up in the
+    /// recorder in force at each firing, an error path: a timeout that never
+    /// fires exports no series).
     pub(crate) fn new(name: Name, after: Duration) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            metrics::describe_counter!(
+                "palisade_timeout_timed_out_total",
+                metrics::Unit::Count,
+                "Calls (or attempts) a timeout dropped."
+            );
+            metrics::counter!("palisade_timeout_timed_out_total", "timeout" => name.as_str().to_owned())
+                .increment(1);
+        }
         Self {
             name,
             after_nanos: u64::try_from(after.as_nanos()).unwrap_or(u64::MAX),
