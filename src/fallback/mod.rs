@@ -196,6 +196,7 @@ impl<H, W> Fallback<H, W> {
 /// exports no series; the handle is kept, so serving allocates nothing).
 #[derive(Clone, Debug)]
 pub(crate) struct Served {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     name: Name,
     #[cfg(feature = "metrics")]
     counter: std::sync::Arc<std::sync::OnceLock<metrics::Counter>>,
