@@ -126,7 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(palisade::Error::flatten)
         .layer(BulkheadLayer::new(bulkhead.clone()))
         .layer(CircuitBreakerLayer::grpc(breaker.clone()))
-        .service(channel);
+        .service(channel.clone());
     let mut client = EchoClient::new(guarded);
 
     println!("healthy server:");
@@ -177,6 +177,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "served {} calls; breaker {:?}",
         ticker.served.load(Ordering::SeqCst),
         breaker.state()
+    );
+
+    // The same channel through `palisade::client`: the host's pipeline
+    // from configuration, judged by the gRPC preset at the end of each
+    // stream. A gRPC client's requests name no host (the channel does) and
+    // their bodies cannot be copied: the layer names the host and sends
+    // each request once.
+    println!("the same channel, its pipeline from configuration (palisade::client):");
+    let config = toml::from_str(
+        r#"[pipelines.ticker]
+        attempt_timeout = "5s"
+        circuit_breaker = { window = { count = 10 }, minimum_calls = 4, failure_rate_threshold = 0.5 }
+        bulkhead = { max_concurrent = 8 }"#,
+    )?;
+    let clients = palisade::client::Clients::builder(config).grpc().build()?;
+    let layer = palisade::client::ClientLayer::new(clients.clone())
+        .host("ticker")
+        .send_once();
+    let mut client = EchoClient::new(tower::Layer::layer(&layer, channel));
+    ticker.failing.store(true, Ordering::SeqCst);
+    for _ in 0..2 {
+        println!("  call: {}", describe(&call(&mut client).await));
+    }
+    let pipeline = clients.pipeline("ticker")?;
+    let breaker = pipeline.circuit_breaker().expect("configured");
+    assert_eq!(
+        breaker.snapshot().failures(),
+        2,
+        "UNAVAILABLE in the trailers, judged at the end of the stream"
+    );
+    assert_eq!(pipeline.bulkhead().map(|b| b.metrics().in_flight), Some(0));
+    println!(
+        "  the host's breaker saw {} failures",
+        breaker.snapshot().failures()
     );
     Ok(())
 }

@@ -627,3 +627,26 @@ async fn each_attempt_is_a_span_with_the_host_the_number_and_the_outcome() {
         ]
     );
 }
+
+/// A body that cannot be copied (a stream, a tonic channel's): the layer
+/// sends it once, under the host the layer names.
+#[tokio::test]
+async fn a_body_that_cannot_be_copied_is_sent_once_under_a_named_host() {
+    use http_body_util::combinators::BoxBody;
+
+    let flaky = server().await;
+    let clients = Clients::builder(config(CONFIG)).build().unwrap();
+    let hyper: Client<HttpConnector, BoxBody<Bytes, Infallible>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let client = ClientLayer::new(clients.clone())
+        .host("inventory")
+        .send_once()
+        .layer(hyper);
+    let request = Request::get(format!("http://{}/flaky", flaky.addr))
+        .body(Full::new(Bytes::from("stock?")).boxed())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 503, "not retried");
+    assert_eq!(flaky.served.load(Ordering::SeqCst), 1);
+    assert_eq!(clients.hosts(), ["inventory"]);
+}

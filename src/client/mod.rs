@@ -17,11 +17,15 @@
 //!
 //! What is retried: a request is sent again only if its method is
 //! idempotent (`GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT`, `DELETE`), unless
-//! the host's configuration says `retry_non_idempotent = true`; the layer
-//! re-sends a clone of the request, so its body must be `Clone` (`String`,
-//! `Bytes`, `http_body_util::Full`): a streaming body cannot be sent twice,
-//! so wrap such calls with [`Clients::call`] and a closure that builds each
-//! attempt.
+//! the host's configuration says `retry_non_idempotent = true`, and only
+//! if it can be sent again: by default the layer re-sends a clone of the
+//! request ([`CloneRequest`]: its body must be `Clone`, as `String`,
+//! `Bytes` or `http_body_util::Full` are); a body that cannot be copied (a
+//! stream, a tonic channel's) is sent once with
+//! [`ClientLayer::send_once`], every other guard applying, or rebuilt for
+//! each attempt by a closure through [`Clients::call`]. A tonic channel's
+//! requests carry no authority (the channel adds it): name their host with
+//! [`ClientLayer::host`] (`examples/grpc.rs` does both).
 //!
 //! One request may carry [`CallOptions`] in its extensions: its own
 //! deadline, or guards it skips, without another pipeline.
@@ -82,7 +86,8 @@ pub use host::HostPipeline;
 #[cfg(feature = "reload")]
 pub use reload::{ConfigWatcher, ReloadEvent};
 pub use service::{
-    CallOptions, ClientBody, ClientFuture, ClientLayer, ClientService, Failed, FallbackFn,
+    CallOptions, ClientBody, ClientFuture, ClientLayer, ClientService, CloneRequest, Failed,
+    FallbackFn, Resend, SendOnce,
 };
 
 use host::Host;

@@ -20,7 +20,7 @@ use tower_service::Service;
 use super::{idempotent, key_of, Clients, Skip};
 use crate::bulkhead::Bulkhead;
 use crate::error::{Error, ErrorKind};
-use crate::pipeline::future::{Attempts, PipelineCall, ServiceAttempts};
+use crate::pipeline::future::{Attempts, PipelineCall, ServiceAttempt};
 use crate::pipeline::Judge;
 use crate::retry::RetryPolicy;
 
@@ -202,28 +202,122 @@ impl<X: Body<Data = Bytes>> Body for ClientBody<X> {
 pub type ClientFuture<X, E> =
     Pin<Box<dyn Future<Output = Result<Response<ClientBody<X>>, Error<E>>> + Send>>;
 
+/// How a [`ClientLayer`] sends a request again, for a retry.
+pub trait Resend<B>: Clone + Send + Sync + 'static {
+    /// Whether `request` may be sent more than once (asked before its first
+    /// attempt: a request that may not is never retried).
+    fn can_resend(&self, request: &Request<B>) -> bool;
+
+    /// A copy of `request` to send, for a request
+    /// [`can_resend`](Self::can_resend) said yes to (it is not asked
+    /// otherwise).
+    fn resend(&self, request: &Request<B>) -> Request<B>;
+}
+
+/// Retries send a clone of the request (the default): its body must be
+/// `Clone` (`String`, `Bytes`, `http_body_util::Full`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneRequest;
+
+impl<B: Clone> Resend<B> for CloneRequest {
+    fn can_resend(&self, _: &Request<B>) -> bool {
+        true
+    }
+
+    fn resend(&self, request: &Request<B>) -> Request<B> {
+        request.clone()
+    }
+}
+
+/// Every request is sent once, never retried: for bodies that cannot be
+/// copied (a tonic channel's, a stream). The other guards apply as usual.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SendOnce;
+
+impl<B> Resend<B> for SendOnce {
+    fn can_resend(&self, _: &Request<B>) -> bool {
+        false
+    }
+
+    fn resend(&self, request: &Request<B>) -> Request<B> {
+        unreachable!(
+            "asked to resend {} {} that SendOnce said may not be sent again",
+            request.method(),
+            request.uri()
+        )
+    }
+}
+
 /// A tower layer: every request through its host's pipeline (see the
 /// [module docs](super)).
+///
+/// # Examples
+///
+/// Under a tonic channel: a gRPC client's requests carry no authority (the
+/// channel adds it) and their bodies cannot be copied, so name the host and
+/// send each request once (every other guard applies):
+///
+/// ```
+/// use palisade::client::{ClientLayer, Clients};
+///
+/// let clients = Clients::builder(Default::default()).grpc().build()?;
+/// let layer = ClientLayer::new(clients).host("ticker:50051").send_once();
+/// # let _ = layer;
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
-pub struct ClientLayer<K = crate::http::HttpFailures> {
+pub struct ClientLayer<K = crate::http::HttpFailures, R = CloneRequest> {
     clients: Clients<K>,
+    resend: R,
+    host: Option<Arc<str>>,
 }
 
 impl<K> ClientLayer<K> {
     /// A layer sending each request through its host's pipeline in
-    /// `clients`.
+    /// `clients`, the host read from the request's URI (see [`key_of`]),
+    /// retries sending a clone of the request.
     pub fn new(clients: Clients<K>) -> Self {
-        Self { clients }
+        Self {
+            clients,
+            resend: CloneRequest,
+            host: None,
+        }
     }
 }
 
-impl<S, K> Layer<S> for ClientLayer<K> {
-    type Service = ClientService<S, K>;
+impl<K, R> ClientLayer<K, R> {
+    /// Every request through the pipeline of host `key` (`host:port`, or
+    /// any key the configuration names), whatever its URI: for clients
+    /// whose requests carry no authority (a tonic channel's).
+    pub fn host(mut self, key: impl Into<Arc<str>>) -> Self {
+        self.host = Some(key.into());
+        self
+    }
+
+    /// Send each request once, never retried ([`SendOnce`]).
+    pub fn send_once(self) -> ClientLayer<K, SendOnce> {
+        self.resend_with(SendOnce)
+    }
+
+    /// Send requests again with `resend` (see [`Resend`]).
+    pub fn resend_with<Q>(self, resend: Q) -> ClientLayer<K, Q> {
+        ClientLayer {
+            clients: self.clients,
+            resend,
+            host: self.host,
+        }
+    }
+}
+
+impl<S, K, R: Clone> Layer<S> for ClientLayer<K, R> {
+    type Service = ClientService<S, K, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         ClientService {
             inner,
             clients: self.clients.clone(),
+            resend: self.resend.clone(),
+            host: self.host.clone(),
         }
     }
 }
@@ -234,17 +328,20 @@ impl<S, K> Layer<S> for ClientLayer<K> {
 /// from `poll_ready`, and the inner client's back-pressure is waited for
 /// there, under the pipeline's timeouts.
 #[derive(Clone, Debug)]
-pub struct ClientService<S, K = crate::http::HttpFailures> {
+pub struct ClientService<S, K = crate::http::HttpFailures, R = CloneRequest> {
     inner: S,
     clients: Clients<K>,
+    resend: R,
+    host: Option<Arc<str>>,
 }
 
-impl<S, K, B, RB, X> Service<Request<B>> for ClientService<S, K>
+impl<S, K, R, B, RB, X> Service<Request<B>> for ClientService<S, K, R>
 where
     S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: std::error::Error + Send + Sync + 'static,
-    B: Clone + Send + Sync + 'static,
+    R: Resend<B>,
+    B: Send + 'static,
     RB: Send + 'static,
     K: Judge<Response<RB>, S::Error, Bulkhead, Output = Response<X>>
         + RetryPolicy<Response<RB>, Error<S::Error>>
@@ -264,12 +361,51 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let key = key_of(req.uri());
+        let key = match &self.host {
+            Some(host) => host.to_string(),
+            None => key_of(req.uri()),
+        };
         let method = req.method().clone();
-        let options = req.extensions().get::<CallOptions>().copied();
-        let clients = self.clients.clone();
-        let attempts = ServiceAttempts::new(None, self.inner.clone(), req);
-        Box::pin(run(clients, key, method, options, attempts))
+        let mut options = req.extensions().get::<CallOptions>().copied();
+        if !self.resend.can_resend(&req) {
+            options.get_or_insert_with(CallOptions::new).skip.retry = true;
+        }
+        let attempts = ClientAttempts {
+            template: self.inner.clone(),
+            request: Some(req),
+            resend: self.resend.clone(),
+        };
+        Box::pin(run(self.clients.clone(), key, method, options, attempts))
+    }
+}
+
+/// A call's attempts: each readies a clone of the inner service and sends
+/// a copy of the request, or the request itself for a request that is not
+/// retried (its one attempt).
+struct ClientAttempts<S, B, R> {
+    template: S,
+    request: Option<Request<B>>,
+    resend: R,
+}
+
+impl<S, B, R> Attempts for ClientAttempts<S, B, R>
+where
+    S: Service<Request<B>> + Clone,
+    R: Resend<B>,
+{
+    type Attempt = ServiceAttempt<S, Request<B>>;
+
+    fn next_attempt(&mut self) -> Self::Attempt {
+        // A request that may not be sent again makes a call without
+        // retries (see `call`): one attempt, which takes the request.
+        let request = match self.request.as_ref() {
+            Some(original) if self.resend.can_resend(original) => self.resend.resend(original),
+            _ => self
+                .request
+                .take()
+                .expect("a request that cannot be resent is attempted once"),
+        };
+        ServiceAttempt::new(self.template.clone(), request)
     }
 }
 

@@ -423,7 +423,7 @@ pub struct ServiceAttempts<S, Req> {
 impl<S, Req> ServiceAttempts<S, Req> {
     /// `ready` (a service readied for the first attempt, if any) calls
     /// first, then clones of `template`, readied in turn.
-    pub(crate) fn new(ready: Option<S>, template: S, req: Req) -> Self {
+    pub(super) fn new(ready: Option<S>, template: S, req: Req) -> Self {
         Self {
             ready,
             template,
@@ -476,6 +476,20 @@ pin_project! {
     {
         Readying { service: S, req: Option<Req> },
         Calling { #[pin] fut: S::Future },
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<S: Service<Req>, Req> ServiceAttempt<S, Req> {
+    /// An attempt that readies `service`, then sends `req`.
+    #[cfg(feature = "client")]
+    pub(crate) fn new(service: S, req: Req) -> Self {
+        ServiceAttempt {
+            stage: Stage::Readying {
+                service,
+                req: Some(req),
+            },
+        }
     }
 }
 
