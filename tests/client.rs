@@ -650,3 +650,31 @@ async fn a_body_that_cannot_be_copied_is_sent_once_under_a_named_host() {
     assert_eq!(flaky.served.load(Ordering::SeqCst), 1);
     assert_eq!(clients.hosts(), ["inventory"]);
 }
+
+/// A host may let a failed response's `Retry-After` hold its breaker open
+/// longer than its open duration (here 100 ms; the hint says 1 s).
+#[tokio::test]
+async fn a_retry_after_holds_the_hosts_breaker_open_when_configured() {
+    let failing = server().await;
+    let settings = "retry = { max_attempts = 1 }\n\
+                    circuit_breaker = { open_duration = \"100ms\", minimum_calls = 1 }";
+    let held = clients_for(
+        failing.addr,
+        &format!("{settings}\nhold_open_on_hint = \"20s\""),
+    );
+    let not_held = clients_for(failing.addr, settings);
+    for (clients, longer) in [(held, true), (not_held, false)] {
+        let client = ClientLayer::new(clients.build().unwrap()).layer(hyper_client());
+        let response = client
+            .clone()
+            .oneshot(get(failing.addr, "/fail"))
+            .await
+            .unwrap();
+        drop(response); // recorded at its body's end: the breaker opens
+        let Err(Error::CircuitOpen(open)) = client.oneshot(get(failing.addr, "/ok")).await else {
+            panic!("the breaker is open")
+        };
+        let wait = open.retry_after().unwrap();
+        assert_eq!(wait > Duration::from_millis(500), longer, "{wait:?}");
+    }
+}

@@ -214,6 +214,7 @@ fn build<K: Clone + Send + Sync + 'static>(
         .name(name)
         .timeout_opt(config.timeout)
         .attempt_timeout_opt(config.attempt_timeout)
+        .hold_open_on_hint_opt(config.hold_open_on_hint)
         .guards(retry, breaker, bulkhead)
         .build()?;
     let once = pipeline.adjusted(super::Skip::RETRY, None)?;

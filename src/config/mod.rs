@@ -727,6 +727,12 @@ pub struct PipelineConfig {
     /// Serve the fallback given in code when the call fails. Default
     /// `false`.
     pub fallback: Option<bool>,
+    /// A failed response's `Retry-After` (or `grpc-retry-pushback-ms`)
+    /// keeps the breaker open at least that long, at most this long (see
+    /// [`PipelineBuilder::hold_open_on_hint`](crate::pipeline::PipelineBuilder::hold_open_on_hint)).
+    /// Default: hints do not hold the breaker open.
+    #[serde(deserialize_with = "optional_duration")]
+    pub hold_open_on_hint: Option<Duration>,
 }
 
 impl PipelineConfig {
@@ -769,6 +775,7 @@ impl PipelineConfig {
             ),
             bulkhead: both(self.bulkhead, over.bulkhead, BulkheadConfig::merge),
             fallback: over.fallback.or(self.fallback),
+            hold_open_on_hint: over.hold_open_on_hint.or(self.hold_open_on_hint),
         }
     }
 
@@ -777,9 +784,10 @@ impl PipelineConfig {
     fn check(&self, place: &Place<'_>) -> Result<(), ConfigError> {
         let timer = crate::timer::ManualTimer::new();
         type Get = fn(&PipelineConfig) -> Option<Duration>;
-        let timeouts: [(&'static str, Get); 2] = [
+        let timeouts: [(&'static str, Get); 3] = [
             ("timeout", |c| c.timeout),
             ("attempt_timeout", |c| c.attempt_timeout),
+            ("hold_open_on_hint", |c| c.hold_open_on_hint),
         ];
         for (field, get) in timeouts {
             crate::limits::check_duration(field, get(self)).map_err(|e| {

@@ -140,8 +140,8 @@ pub struct PipelineGuard<A, L: Limiter> {
 }
 
 impl<A, L: Limiter> PipelineGuard<A, L> {
-    /// Takes what `hand_over` holds (the response head's `headers` are read
-    /// for nothing: a pipeline's breaker does not hold open on hints).
+    /// Takes what `hand_over` holds (the response head's `headers` give the
+    /// hint that may hold the breaker open, when the pipeline reads hints).
     fn take<C>(hand_over: HandOver<'_, A, C, L>, headers: &HeaderMap) -> Self {
         let HandOver {
             verdict,
@@ -151,6 +151,7 @@ impl<A, L: Limiter> PipelineGuard<A, L> {
             seat,
             retry,
             progress,
+            max_hint,
         } = hand_over;
         // What the limit hears: the head's verdict (a verdict that waits
         // for the body counts the call as completed).
@@ -161,7 +162,7 @@ impl<A, L: Limiter> PipelineGuard<A, L> {
         let breaker = breaker.and_then(|breaker| {
             let ticket = admission.hand_over(breaker)?;
             let verdict = verdict.take()?;
-            Some(BreakerGuard::new(ticket, verdict, headers, None))
+            Some(BreakerGuard::new(ticket, verdict, headers, max_hint))
         });
         Self {
             breaker,

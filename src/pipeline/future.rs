@@ -381,6 +381,7 @@ where
                         seat: &mut *this.seat,
                         retry: pipeline.retry.as_ref().map(|retry| retry.parts().0),
                         progress: &mut *this.progress,
+                        max_hint: pipeline.max_hint,
                     },
                 )
             });

@@ -107,6 +107,8 @@ pub struct HandOver<'a, A, C, L: Limiter> {
     pub(crate) seat: &'a mut L::Seat,
     pub(crate) retry: Option<&'a crate::retry::Shared>,
     pub(crate) progress: &'a mut Progress,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) max_hint: Option<std::time::Duration>,
 }
 
 impl<A, C, L: Limiter> std::fmt::Debug for HandOver<'_, A, C, L> {

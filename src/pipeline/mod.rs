@@ -125,6 +125,10 @@ pub struct Pipeline<Tm, P = RetryErrors, C = DefaultClassifier, L = Bulkhead> {
     breaker: Option<CircuitBreaker<C>>,
     limit: Option<L>,
     attempt: Option<Timeout<Tm>>,
+    /// The longest a failed response's retry hint may hold the breaker
+    /// open; `None`: hints are not read (see
+    /// [`PipelineBuilder::hold_open_on_hint`]).
+    max_hint: Option<Duration>,
 }
 
 impl<Tm: Timer + std::fmt::Debug, P, C, L: Limiter> std::fmt::Debug for Pipeline<Tm, P, C, L> {
@@ -151,6 +155,7 @@ impl<Tm: Timer + Clone> Pipeline<Tm> {
             breaker: None,
             limit: None,
             attempt: None,
+            max_hint: None,
         }
     }
 }
@@ -243,6 +248,7 @@ pub struct PipelineBuilder<Tm, P = RetryErrors, C = DefaultClassifier, L = Bulkh
     breaker: Option<CircuitBreaker<C>>,
     limit: Option<L>,
     attempt: Option<Duration>,
+    max_hint: Option<Duration>,
 }
 
 impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
@@ -263,6 +269,7 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
             breaker,
             limit,
             attempt: self.attempt,
+            max_hint: self.max_hint,
         }
     }
 
@@ -270,6 +277,13 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
     #[cfg(feature = "client")]
     pub(crate) fn timeout_opt(mut self, total: Option<Duration>) -> Self {
         self.total = total;
+        self
+    }
+
+    /// Hints hold the breaker open up to `max`, if given.
+    #[cfg(feature = "client")]
+    pub(crate) fn hold_open_on_hint_opt(mut self, max: Option<Duration>) -> Self {
+        self.max_hint = max;
         self
     }
 
@@ -304,6 +318,7 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
             breaker: self.breaker,
             limit: self.limit,
             attempt: self.attempt,
+            max_hint: self.max_hint,
         }
     }
 
@@ -324,6 +339,7 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
             breaker: Some(breaker),
             limit: self.limit,
             attempt: self.attempt,
+            max_hint: self.max_hint,
         }
     }
 
@@ -357,7 +373,21 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
             breaker: self.breaker,
             limit: Some(limit),
             attempt: self.attempt,
+            max_hint: self.max_hint,
         }
+    }
+
+    /// Over HTTP (a breaker judging with an HTTP judge, see [`Judge`]): a
+    /// failed response's `Retry-After` (or `grpc-retry-pushback-ms`) keeps
+    /// the breaker open at least that long, at most `max`, when the call's
+    /// failure is recorded at the end of its body, as
+    /// [`CircuitBreakerLayer::hold_open_on_hint`](crate::http::CircuitBreakerLayer::hold_open_on_hint)
+    /// does. Off by default: a dependency could otherwise shut its callers
+    /// out for as long as it liked. (An attempt the retry drops is recorded
+    /// at its head, without its hint: the retry waits for the hint.)
+    pub fn hold_open_on_hint(mut self, max: Duration) -> Self {
+        self.max_hint = Some(max);
+        self
     }
 
     /// A timeout for each attempt.
@@ -371,7 +401,7 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
     /// # Errors
     ///
     /// A [`ConfigError`] naming `duration` if a timeout is zero or above
-    /// `MAX_DURATION`.
+    /// `MAX_DURATION`, or `hold_open_on_hint` if it is.
     pub fn build(self) -> Result<Pipeline<Tm, P, C, L>, ConfigError> {
         let timeout = |name: std::borrow::Cow<'static, str>, d: Option<Duration>| {
             d.map(|d| {
@@ -383,6 +413,7 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
             })
             .transpose()
         };
+        crate::limits::check_duration("hold_open_on_hint", self.max_hint)?;
         Ok(Pipeline {
             clock: crate::timer::clock_for(None, Some(&self.timer)),
             timer: self.timer.clone(),
@@ -391,6 +422,7 @@ impl<Tm: Timer + Clone, P, C, L> PipelineBuilder<Tm, P, C, L> {
             retry: self.retry,
             breaker: self.breaker,
             limit: self.limit,
+            max_hint: self.max_hint,
         })
     }
 }
