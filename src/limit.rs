@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use crate::circuit_breaker::Classification;
 use crate::error::Error;
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 

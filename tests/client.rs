@@ -678,3 +678,39 @@ async fn a_retry_after_holds_the_hosts_breaker_open_when_configured() {
         assert_eq!(wait > Duration::from_millis(500), longer, "{wait:?}");
     }
 }
+
+/// A host configured with an adaptive limit: its calls hold places in
+/// it until their bodies end, and a new configuration moves its bounds
+/// without replacing it.
+#[tokio::test]
+async fn a_host_may_have_an_adaptive_limit_reconfigured_in_place() {
+    let ok = server().await;
+    let settings = "adaptive_limit = { initial_limit = 10, max_limit = 40 }";
+    let clients = clients_for(ok.addr, settings).build().unwrap();
+    let client = ClientLayer::new(clients.clone()).layer(hyper_client());
+    let response = client.clone().oneshot(get(ok.addr, "/ok")).await.unwrap();
+    let pipeline = clients.pipeline(&key(ok.addr)).unwrap();
+    assert!(
+        pipeline.bulkhead().is_none(),
+        "the adaptive limit replaced it"
+    );
+    let adaptive = pipeline.adaptive_limit().unwrap().clone();
+    assert_eq!(
+        (adaptive.limit(), adaptive.in_flight()),
+        (10, 1),
+        "held by the body"
+    );
+    assert_eq!(text(response).await, "/ok");
+    assert_eq!(adaptive.in_flight(), 0);
+
+    let text = format!(
+        "{CONFIG}\n[pipelines.\"127.0.0.1:{}\"]\nadaptive_limit = {{ initial_limit = 4, max_limit = 5, min_limit = 2 }}\n",
+        ok.addr.port()
+    );
+    clients.apply(config(&text)).unwrap();
+    let after = clients.pipeline(&key(ok.addr)).unwrap();
+    let after = after.adaptive_limit().unwrap();
+    assert_eq!(after.bounds(), (2, 5));
+    assert_eq!(adaptive.bounds(), (2, 5), "the same instance");
+    assert_eq!(after.limit(), 5, "brought within the new ceiling");
+}

@@ -220,3 +220,29 @@ fn a_typo_in_a_pipeline_is_an_error_naming_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn a_key_may_take_an_adaptive_limit_in_the_defaults_bulkheads_place_but_not_both() {
+    let config = toml(
+        "[pipelines.defaults]\nbulkhead = { max_concurrent = 8 }\n\
+         [pipelines.search]\nadaptive_limit = { algorithm = \"aimd\", initial_limit = 10, max_limit = 50 }\n",
+    );
+    check(&config).unwrap();
+    let search = config.pipeline("search");
+    assert_eq!(search.bulkhead, None, "replaced");
+    assert_eq!(search.adaptive_limit.unwrap().initial_limit, Some(10));
+    assert!(config.pipeline("other").bulkhead.is_some());
+
+    let err = error_in(
+        "[pipelines.search]\nbulkhead = { max_concurrent = 8 }\nadaptive_limit = { max_limit = 50 }\n",
+    );
+    assert!(
+        err.starts_with("invalid `pipelines.search.adaptive_limit`"),
+        "{err}"
+    );
+    let err = error_in("[pipelines.search]\nadaptive_limit = { min_limit = 0 }\n");
+    assert!(
+        err.starts_with("invalid `pipelines.search.adaptive_limit.min_limit` = 0"),
+        "{err}"
+    );
+}

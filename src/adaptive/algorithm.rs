@@ -336,6 +336,11 @@ impl Estimator {
     }
 
     /// New bounds; the limit is brought within them.
+    /// The floor and the ceiling.
+    pub(crate) fn bounds(&self) -> (u32, u32) {
+        (self.min, self.max)
+    }
+
     pub(crate) fn set_bounds(&mut self, min: u32, max: u32) -> u32 {
         self.min = min;
         self.max = max;

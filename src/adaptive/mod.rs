@@ -299,6 +299,23 @@ impl AdaptiveLimit {
         snapshot
     }
 
+    /// The floor and the ceiling of the limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use palisade::adaptive::AdaptiveLimit;
+    ///
+    /// let limit = AdaptiveLimit::builder().min_limit(2).max_limit(64).build()?;
+    /// assert_eq!(limit.bounds(), (2, 64));
+    /// limit.set_bounds(4, 32)?;
+    /// assert_eq!(limit.bounds(), (4, 32));
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    pub fn bounds(&self) -> (u32, u32) {
+        self.inner.estimator.lock().bounds()
+    }
+
     /// Live reconfiguration: a new floor and ceiling; the limit is brought
     /// within them at once.
     ///

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::bulkhead::Bulkhead;
+use super::HostLimit;
 use crate::config::{PipelineConfig, RetryConfig};
 use crate::config_error::ConfigError;
 use crate::fallback::Served;
@@ -17,8 +17,9 @@ use crate::retry::{Retry, RetryBudget};
 use crate::timer::TokioTimer;
 
 /// A host's pipeline: tokio's timer, the preset `K` as retry policy and as
-/// the breaker's classifier, a bulkhead.
-pub type HostPipeline<K> = Pipeline<TokioTimer, K, K, Bulkhead>;
+/// the breaker's classifier, a bulkhead or an adaptive limit
+/// ([`HostLimit`]).
+pub type HostPipeline<K> = Pipeline<TokioTimer, K, K, HostLimit>;
 
 /// A downstream host's guards, made from its configuration on first use
 /// and reconfigured in place. Cheap to share (`Arc`).
@@ -172,25 +173,43 @@ fn build<K: Clone + Send + Sync + 'static>(
             }
         }
     };
-    let bulkhead = match &config.bulkhead {
-        None => None,
-        Some(settings) => {
-            let kept = old.and_then(|(old_config, pipeline)| {
+    let old_limit = previous.and_then(|p| p.pipeline.limiter());
+    let limit = match (&config.bulkhead, &config.adaptive_limit) {
+        (Some(settings), _) => {
+            let kept = old.and_then(|(old_config, _)| {
                 let old = old_config.bulkhead.as_ref()?;
                 let same_queue =
                     (old.max_waiters, old.max_wait) == (settings.max_waiters, settings.max_wait);
-                same_queue.then(|| pipeline.bulkhead().cloned())?
+                same_queue.then(|| old_limit?.bulkhead().cloned())?
             });
-            match kept {
+            let fresh = settings.builder(&name)?.build()?;
+            Some(HostLimit::Bulkhead(match kept {
+                // Validated as a whole first, so a bad value changes nothing.
                 Some(kept) => {
-                    // Validated as a whole first, so a bad value changes nothing.
-                    let fresh = settings.builder(&name)?.build()?;
                     kept.resize(fresh.metrics().limit)?;
-                    Some(kept)
+                    kept
                 }
-                None => Some(settings.builder(&name)?.build()?),
-            }
+                None => fresh,
+            }))
         }
+        (None, Some(settings)) => {
+            let fresh = settings.builder(&name).build()?;
+            let kept = old.and_then(|(old_config, _)| {
+                let old = old_config.adaptive_limit.as_ref()?;
+                let same = (old.algorithm, old.window) == (settings.algorithm, settings.window);
+                same.then(|| old_limit?.adaptive().cloned())?
+            });
+            Some(HostLimit::Adaptive(match kept {
+                // The limit it reached is kept, within the new bounds.
+                Some(kept) => {
+                    let (min, max) = fresh.bounds();
+                    kept.set_bounds(min, max)?;
+                    kept
+                }
+                None => fresh,
+            }))
+        }
+        (None, None) => None,
     };
     let budget = match config.retry.as_ref().and_then(|r| r.budget.as_ref()) {
         None => None,
@@ -215,7 +234,7 @@ fn build<K: Clone + Send + Sync + 'static>(
         .timeout_opt(config.timeout)
         .attempt_timeout_opt(config.attempt_timeout)
         .hold_open_on_hint_opt(config.hold_open_on_hint)
-        .guards(retry, breaker, bulkhead)
+        .guards(retry, breaker, limit)
         .build()?;
     let once = pipeline.adjusted(super::Skip::RETRY, None)?;
     Ok(Current {

@@ -66,6 +66,7 @@
 //! ```
 
 mod host;
+mod limit;
 #[cfg(feature = "reload")]
 mod reload;
 mod service;
@@ -83,6 +84,7 @@ use crate::http::{GrpcFailures, HttpFailures};
 use crate::registry::Registry;
 
 pub use host::HostPipeline;
+pub use limit::HostLimit;
 #[cfg(feature = "reload")]
 pub use reload::{ConfigWatcher, ReloadEvent};
 pub use service::{
@@ -361,7 +363,7 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
         Ok(Arc::clone(&self.current(&host)?.pipeline))
     }
 
-    /// Publishes every host's breaker and bulkhead counts to the `metrics`
+    /// Publishes every host's breaker and limit counts to the `metrics`
     /// recorder (feature `metrics`; the gauges and counters an instance's
     /// `metrics()` publishes): call it before a scrape, as a Prometheus
     /// exporter's handler does, rather than each instance's.
@@ -374,6 +376,9 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
             }
             if let Some(bulkhead) = current.pipeline.bulkhead() {
                 let _ = bulkhead.metrics();
+            }
+            if let Some(adaptive) = current.pipeline.adaptive_limit() {
+                let _ = adaptive.metrics();
             }
         }
     }
@@ -421,8 +426,10 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
     /// idle (with [`idle_timeout`](ClientsBuilder::idle_timeout)).
     ///
     /// A breaker whose window's shape changes (`count` to `time`, another
-    /// size), or a bulkhead whose queue settings change, is replaced: its
-    /// state cannot carry over.
+    /// size), a bulkhead whose queue settings change, or an adaptive limit
+    /// whose algorithm or window changes, is replaced: its state cannot
+    /// carry over. An adaptive limit otherwise keeps the limit it reached,
+    /// brought within its new bounds.
     ///
     /// # Errors
     ///

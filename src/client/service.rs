@@ -17,8 +17,8 @@ use tower_http::classify::{ClassifiedResponse, ClassifyResponse};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::HostLimit;
 use super::{idempotent, key_of, Clients, Skip};
-use crate::bulkhead::Bulkhead;
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::future::{Attempts, PipelineCall, ServiceAttempt};
 use crate::pipeline::Judge;
@@ -343,7 +343,7 @@ where
     R: Resend<B>,
     B: Send + 'static,
     RB: Send + 'static,
-    K: Judge<Response<RB>, S::Error, Bulkhead, Output = Response<X>>
+    K: Judge<Response<RB>, S::Error, HostLimit, Output = Response<X>>
         + RetryPolicy<Response<RB>, Error<S::Error>>
         + ClassifyResponse
         + Clone
@@ -456,7 +456,7 @@ where
         Fut: Future<Output = Result<Response<RB>, E>> + Send + 'static,
         E: std::error::Error + Send + Sync + 'static,
         RB: Send + 'static,
-        K: Judge<Response<RB>, E, Bulkhead, Output = Response<X>>
+        K: Judge<Response<RB>, E, HostLimit, Output = Response<X>>
             + RetryPolicy<Response<RB>, Error<E>>
             + ClassifyResponse,
         X: Send + 'static,
@@ -484,7 +484,7 @@ where
     A: Attempts,
     A::Attempt: Future<Output = Result<Response<RB>, E>>,
     E: std::error::Error + 'static,
-    K: Judge<Response<RB>, E, Bulkhead, Output = Response<X>>
+    K: Judge<Response<RB>, E, HostLimit, Output = Response<X>>
         + RetryPolicy<Response<RB>, Error<E>>
         + ClassifyResponse
         + Clone

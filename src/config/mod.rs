@@ -687,6 +687,83 @@ impl RetryConfig {
     }
 }
 
+/// How an adaptive limit moves, by name: `gradient` (the default) or
+/// `aimd`, each with its defaults.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AlgorithmConfig {
+    /// [`Gradient`](crate::adaptive::Gradient).
+    Gradient,
+    /// [`Aimd`](crate::adaptive::Aimd).
+    Aimd,
+}
+
+/// An adaptive concurrency limit's settings (see
+/// [`AdaptiveLimitBuilder`](crate::adaptive::AdaptiveLimitBuilder)).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AdaptiveLimitConfig {
+    /// The algorithm.
+    pub algorithm: Option<AlgorithmConfig>,
+    /// The limit before any sample.
+    pub initial_limit: Option<u32>,
+    /// The floor.
+    pub min_limit: Option<u32>,
+    /// The ceiling.
+    pub max_limit: Option<u32>,
+    /// Completed calls per window.
+    pub window: Option<u32>,
+}
+
+impl AdaptiveLimitConfig {
+    /// A builder named `name` with these settings.
+    pub fn builder(&self, name: &str) -> crate::adaptive::AdaptiveLimitBuilder {
+        let mut b = crate::adaptive::AdaptiveLimit::builder().name(name.to_owned());
+        if let Some(algorithm) = self.algorithm {
+            b = b.algorithm(match algorithm {
+                AlgorithmConfig::Gradient => {
+                    crate::adaptive::Algorithm::Gradient(Default::default())
+                }
+                AlgorithmConfig::Aimd => crate::adaptive::Algorithm::Aimd(Default::default()),
+            });
+        }
+        if let Some(v) = self.initial_limit {
+            b = b.initial_limit(v);
+        }
+        if let Some(v) = self.min_limit {
+            b = b.min_limit(v);
+        }
+        if let Some(v) = self.max_limit {
+            b = b.max_limit(v);
+        }
+        if let Some(v) = self.window {
+            b = b.window(v);
+        }
+        b
+    }
+
+    fn rows(&self) -> Vec<Row> {
+        rows![
+            ("initial_limit", "initial_limit", num(self.initial_limit)),
+            ("min_limit", "min_limit", num(self.min_limit)),
+            ("max_limit", "max_limit", num(self.max_limit)),
+            ("window", "window", num(self.window)),
+        ]
+    }
+
+    fn merge(self, over: Self) -> Self {
+        Self {
+            algorithm: over.algorithm.or(self.algorithm),
+            initial_limit: over.initial_limit.or(self.initial_limit),
+            min_limit: over.min_limit.or(self.min_limit),
+            max_limit: over.max_limit.or(self.max_limit),
+            window: over.window.or(self.window),
+        }
+    }
+}
+
 /// A pipeline's settings (see [`Pipeline`](crate::pipeline::Pipeline)):
 /// what a client uses per downstream host. Every guard is optional; a
 /// `pipelines.defaults` entry gives every key's settings, and a key's own
@@ -722,8 +799,11 @@ pub struct PipelineConfig {
     pub retry_non_idempotent: Option<bool>,
     /// The circuit breaker.
     pub circuit_breaker: Option<CircuitBreakerConfig>,
-    /// The bulkhead.
+    /// The bulkhead (or `adaptive_limit`: one concurrency limit per
+    /// pipeline; a key's own choice replaces the defaults' other one).
     pub bulkhead: Option<BulkheadConfig>,
+    /// An adaptive concurrency limit, in the bulkhead's place.
+    pub adaptive_limit: Option<AdaptiveLimitConfig>,
     /// Serve the fallback given in code when the call fails. Default
     /// `false`.
     pub fallback: Option<bool>,
@@ -763,6 +843,7 @@ impl PipelineConfig {
                 (a, b) => b.or(a),
             }
         }
+        let (own_bulkhead, own_adaptive) = (over.bulkhead.is_some(), over.adaptive_limit.is_some());
         Self {
             timeout: over.timeout.or(self.timeout),
             attempt_timeout: over.attempt_timeout.or(self.attempt_timeout),
@@ -773,7 +854,21 @@ impl PipelineConfig {
                 over.circuit_breaker,
                 CircuitBreakerConfig::merge,
             ),
-            bulkhead: both(self.bulkhead, over.bulkhead, BulkheadConfig::merge),
+            // One limit: the one a key names replaces the defaults' other.
+            bulkhead: if own_adaptive && !own_bulkhead {
+                None
+            } else {
+                both(self.bulkhead, over.bulkhead, BulkheadConfig::merge)
+            },
+            adaptive_limit: if own_bulkhead && !own_adaptive {
+                None
+            } else {
+                both(
+                    self.adaptive_limit,
+                    over.adaptive_limit,
+                    AdaptiveLimitConfig::merge,
+                )
+            },
             fallback: over.fallback.or(self.fallback),
             hold_open_on_hint: over.hold_open_on_hint.or(self.hold_open_on_hint),
         }
@@ -821,6 +916,28 @@ impl PipelineConfig {
                 place.locate(e, "circuit_breaker", |c| {
                     c.and_then(|c| c.circuit_breaker.as_ref())
                         .map(CircuitBreakerConfig::rows)
+                        .unwrap_or_default()
+                })
+            })?;
+        }
+        if let (Some(_), Some(_)) = (&self.bulkhead, &self.adaptive_limit) {
+            let err = ConfigError::new(
+                "adaptive_limit",
+                "set",
+                "a pipeline has one concurrency limit: write `bulkhead` or `adaptive_limit`, not both",
+            );
+            let at = if place.over.is_some_and(|c| c.adaptive_limit.is_some()) {
+                place.key
+            } else {
+                Config::DEFAULTS
+            };
+            return Err(err.at(format!("pipelines.{at}.adaptive_limit"), None));
+        }
+        if let Some(adaptive) = &self.adaptive_limit {
+            adaptive.builder("check").build().map_err(|e| {
+                place.locate(e, "adaptive_limit", |c| {
+                    c.and_then(|c| c.adaptive_limit.as_ref())
+                        .map(AdaptiveLimitConfig::rows)
                         .unwrap_or_default()
                 })
             })?;
