@@ -793,14 +793,15 @@ fn metrics_count_outcomes_rejections_and_state() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let clock = ManualClock::new();
-    // Handles are registered when the breaker is built.
+    // Handles are registered when the breaker is built; a transition's
+    // when it first happens (with the recorder in force then).
     let b = metrics::with_local_recorder(&recorder, || {
         builder(&clock).name("payments").build().unwrap()
     });
     for _ in 0..3 {
         ok(&b).unwrap();
     }
-    trip(&b);
+    metrics::with_local_recorder(&recorder, || trip(&b));
     let _ = ok(&b); // rejected
                     // Per-call counters are published in batches; a `metrics()` read
                     // publishes them all.
