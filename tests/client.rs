@@ -43,6 +43,15 @@ struct Server {
     release: Arc<Notify>,
 }
 
+impl Server {
+    /// Waits (a millisecond at a time) until it has served `n` requests.
+    async fn reached(&self, n: u32) {
+        while self.served.load(Ordering::SeqCst) < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
 async fn server() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -99,6 +108,17 @@ fn clients_for(
         "{CONFIG}\n[pipelines.\"127.0.0.1:{}\"]\n{extra}\n",
         addr.port()
     )))
+}
+
+/// The bulkhead limit of host `key`.
+fn bulkhead_limit(clients: &Clients, key: &str) -> u32 {
+    clients
+        .pipeline(key)
+        .unwrap()
+        .bulkhead()
+        .unwrap()
+        .metrics()
+        .limit
 }
 
 fn hyper_client() -> Client<HttpConnector, Full<Bytes>> {
@@ -200,9 +220,7 @@ async fn a_failing_host_opens_its_own_breaker_and_a_slow_host_fills_its_own_bulk
     let hung: Vec<_> = (0..2)
         .map(|_| tokio::spawn(client.clone().oneshot(get(slow.addr, "/hang"))))
         .collect();
-    while slow.served.load(Ordering::SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    slow.reached(2).await;
     let err = client
         .clone()
         .oneshot(get(slow.addr, "/ok"))
@@ -384,9 +402,7 @@ async fn a_configuration_applied_while_calls_run_keeps_every_guards_state() {
     let hung: Vec<_> = (0..2)
         .map(|_| tokio::spawn(client.clone().oneshot(get(slow.addr, "/hang"))))
         .collect();
-    while slow.served.load(Ordering::SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    slow.reached(2).await;
     let mut once = get(failing.addr, "/fail");
     once.extensions_mut().insert(CallOptions::new().no_retry());
     assert_eq!(client.clone().oneshot(once).await.unwrap().status(), 503);
@@ -404,16 +420,7 @@ async fn a_configuration_applied_while_calls_run_keeps_every_guards_state() {
         err.path(),
         Some("pipelines.127.0.0.1.bulkhead.max_concurrent")
     );
-    assert_eq!(
-        clients
-            .pipeline(&slow_key)
-            .unwrap()
-            .bulkhead()
-            .unwrap()
-            .metrics()
-            .limit,
-        2
-    );
+    assert_eq!(bulkhead_limit(&clients, &slow_key), 2);
 
     // Three places now: a third call runs beside the two in flight.
     let three = CONFIG
@@ -427,9 +434,7 @@ async fn a_configuration_applied_while_calls_run_keeps_every_guards_state() {
         (3, 2)
     );
     let third = tokio::spawn(client.clone().oneshot(get(slow.addr, "/hang")));
-    while slow.served.load(Ordering::SeqCst) < 3 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    slow.reached(3).await;
     // The breaker is the same, with its window: one failure, new settings.
     let after = clients.pipeline(&key(failing.addr)).unwrap();
     let breaker_after = after.circuit_breaker().unwrap();
@@ -445,16 +450,7 @@ async fn a_configuration_applied_while_calls_run_keeps_every_guards_state() {
     // The "127.0.0.1" entry removed: the host takes the defaults.
     let without = CONFIG.split("[pipelines.\"127.0.0.1\"]").next().unwrap();
     clients.apply(config(without)).unwrap();
-    assert_eq!(
-        clients
-            .pipeline(&slow_key)
-            .unwrap()
-            .bulkhead()
-            .unwrap()
-            .metrics()
-            .limit,
-        8
-    );
+    assert_eq!(bulkhead_limit(&clients, &slow_key), 8);
 }
 
 #[tokio::test(start_paused = true)]
