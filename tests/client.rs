@@ -481,7 +481,7 @@ fn a_bad_configuration_is_refused_before_any_call_naming_where() {
 
 #[cfg(feature = "reload")]
 #[tokio::test]
-async fn a_file_changed_on_disk_is_applied_and_a_broken_one_is_reported() {
+async fn a_file_changed_on_disk_is_applied_and_a_broken_one_is_reported_once() {
     use palisade::client::ReloadEvent;
 
     let dir = std::env::temp_dir().join(format!("palisade-reload-{}", std::process::id()));
@@ -534,6 +534,15 @@ async fn a_file_changed_on_disk_is_applied_and_a_broken_one_is_reported() {
         panic!("a broken file is rejected")
     };
     assert!(error.contains("invalid duration \"soon\""), "{error}");
+    // Reported once: reading the file (its own access events) or another
+    // file of the directory changing does not reject the same text again.
+    std::fs::write(dir.join("other.txt"), "unrelated").unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        rx.try_recv().ok(),
+        None,
+        "the same broken file, reported again"
+    );
     assert_eq!(
         clients
             .pipeline(key)

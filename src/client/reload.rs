@@ -83,7 +83,8 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
     /// reads the file with `parse` (`toml::from_str`, `serde_json::from_str`)
     /// and applies it. A file that cannot be read, parsed or checked
     /// changes nothing: the last good configuration stays in force, and
-    /// `on_event` hears why (as does `tracing`, feature `tracing`).
+    /// `on_event` hears why (as does `tracing`, feature `tracing`), once
+    /// for each text the file takes: the same text is not judged again.
     ///
     /// # Errors
     ///
@@ -122,16 +123,17 @@ impl<K: Clone + Send + Sync + 'static> Clients<K> {
                             Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
-                    // Another file of the directory changed: nothing to do.
+                    // Another file of the directory changed, or this one
+                    // was only read (reading it makes events too): the text
+                    // is the one last judged, applied or rejected, and the
+                    // same text gets the same verdict.
                     let text = std::fs::read_to_string(&path).ok();
                     if text.is_some() && text == last {
                         continue;
                     }
+                    last = text;
                     let event = match clients.reload_from(&path, &parse) {
-                        Ok(()) => {
-                            last = text;
-                            ReloadEvent::Applied { path: path.clone() }
-                        }
+                        Ok(()) => ReloadEvent::Applied { path: path.clone() },
                         Err(error) => ReloadEvent::Rejected {
                             path: path.clone(),
                             error,
