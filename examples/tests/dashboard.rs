@@ -2,7 +2,10 @@
 //! Prometheus: the server scrapes the demo's metrics on 127.0.0.1 during a
 //! short protected run, and every query of the dashboard, evaluated through
 //! Prometheus's HTTP API over the run, returns data; the breaker-state
-//! query shows the breaker open and closed again.
+//! query shows the breaker open and closed again. The sidecar example
+//! (`examples/sidecar.rs`) runs next, and Prometheus scrapes its proxy's
+//! own `/metrics` as a second job: its canary's breaker is seen open, then
+//! closed.
 //!
 //! Needs Debian's `prometheus` on the PATH (`.ci/run` installs it and sets
 //! `PALISADE_REQUIRE_PROMETHEUS=1`, which makes its absence a failure;
@@ -13,7 +16,12 @@
 #[allow(dead_code, unreachable_pub)]
 mod cascade;
 
+#[path = "../sidecar.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod sidecar;
+
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cascade::{phase, Options};
@@ -84,6 +92,10 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     );
     tokio::spawn(async move { axum::serve(metrics, app).await.unwrap() });
 
+    // The sidecar's admin endpoint, bound now so Prometheus knows it.
+    let sidecar_admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sidecar_target = sidecar_admin.local_addr().unwrap();
+
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("prometheus-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -91,7 +103,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: palisade-demo\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: palisade-demo\n    static_configs:\n      - targets: ['{target}']\n  - job_name: palisade-sidecar\n    static_configs:\n      - targets: ['{sidecar_target}']\n"
         ),
     )
     .unwrap();
@@ -131,6 +143,16 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     };
     let report = phase(&opts, true).await;
     assert!(!report.transitions.is_empty(), "the breaker moved");
+    // The sidecar's run, paced so that scrapes see each step.
+    let render: sidecar::Render = Arc::new(|| handle.render());
+    let options = sidecar::Options {
+        pause: Duration::from_millis(1500),
+        verbose: false,
+    };
+    let sidecar = sidecar::run(&options, sidecar_admin, Some(render))
+        .await
+        .unwrap();
+    assert!(sidecar.passed(), "{:?}", sidecar.checks);
     // The last scrapes.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let end = unix_now();
@@ -166,11 +188,16 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     }
     // The breaker-state panel shows the transition the run made: open at
     // some point, closed at the end.
-    let states = range("sum by (breaker, state) (palisade_circuit_breaker_state)".into()).await;
-    let of = |state: &str| -> Vec<f64> {
+    let states =
+        range("sum by (job, breaker, state) (palisade_circuit_breaker_state)".into()).await;
+    let of = |job: &str, breaker: &str, state: &str| -> Vec<f64> {
         states
             .iter()
-            .find(|s| s["metric"]["breaker"] == "b" && s["metric"]["state"] == state)
+            .find(|s| {
+                s["metric"]["job"] == job
+                    && s["metric"]["breaker"] == breaker
+                    && s["metric"]["state"] == state
+            })
             .map(|s| {
                 s["values"]
                     .as_array()
@@ -181,8 +208,17 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             })
             .unwrap_or_default()
     };
-    assert!(of("open").contains(&1.0), "open at some point: {states:?}");
-    assert_eq!(of("closed").last(), Some(&1.0), "closed at the end");
+    for (job, breaker) in [("palisade-demo", "b"), ("palisade-sidecar", "green")] {
+        assert!(
+            of(job, breaker, "open").contains(&1.0),
+            "{job}: {breaker} open at some point: {states:?}"
+        );
+        assert_eq!(
+            of(job, breaker, "closed").last(),
+            Some(&1.0),
+            "{job}: {breaker} closed at the end"
+        );
+    }
 }
 
 /// `text` as a URL query value: every byte but letters and digits
