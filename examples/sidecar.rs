@@ -390,7 +390,10 @@ fn serve(
             "/metrics",
             axum::routing::get(move || {
                 // Breaker states and limits are published as gauges on scrape.
+                #[cfg(feature = "metrics")]
                 scraped.clients.publish_metrics();
+                #[cfg(not(feature = "metrics"))]
+                let _ = &scraped; // no recorder to publish to
                 std::future::ready(match &render {
                     Some(render) => render(),
                     None => "# built without feature `metrics`\n".to_owned(),
