@@ -211,6 +211,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod retry;
 mod striped;
+mod superseded;
 mod sync;
 pub mod timeout;
 pub mod timer;

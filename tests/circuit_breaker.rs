@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade::circuit_breaker::{
-    CircuitBreaker, CircuitBreakerEventKind, Classification, OpenBackoff, State,
+    Abandoned, CircuitBreaker, CircuitBreakerEventKind, Classification, OpenBackoff, State,
 };
 use palisade::clock::ManualClock;
 use palisade::window::Snapshot;
@@ -418,11 +418,82 @@ fn dropped_probe_futures_do_not_wedge_half_open() {
 #[test]
 fn cancelled_calls_can_be_counted_as_failures() {
     let clock = ManualClock::new();
-    let b = builder(&clock).cancelled_as_failure(true).build().unwrap();
+    let b = builder(&clock)
+        .abandoned(Abandoned::Failure)
+        .build()
+        .unwrap();
     for _ in 0..10 {
         drop(b.try_acquire().unwrap());
     }
     assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn abandoned_calls_count_as_failures_only_while_their_share_reaches_the_threshold() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .abandoned(Abandoned::FailureAbove(0.5))
+        .build()
+        .unwrap();
+    // An occasional caller that gives up: 2 abandoned among 10 ended calls
+    // is under the share, so neither is recorded.
+    for i in 0..10 {
+        if i % 5 == 4 {
+            drop(b.try_acquire().unwrap());
+        } else {
+            ok(&b).unwrap();
+        }
+    }
+    assert_eq!(b.snapshot(), Snapshot::new(8, 0, 0));
+    // Then every call is abandoned: once they are half of the last 10
+    // ended, each is a failure, and the failures trip the breaker.
+    let mut abandoned = 0;
+    while b.state() == State::Closed && abandoned < 20 {
+        drop(b.try_acquire().unwrap());
+        abandoned += 1;
+    }
+    assert_eq!(b.state(), State::Open, "after {abandoned} abandoned calls");
+    assert!(
+        abandoned > 3,
+        "the first few were under the share: {abandoned}"
+    );
+}
+
+#[test]
+fn bad_abandoned_share_is_refused_naming_it() {
+    let err = CircuitBreaker::builder()
+        .abandoned(Abandoned::FailureAbove(1.5))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "abandoned.failure_above");
+}
+
+/// A dependency that never answers, behind a timeout outside the breaker:
+/// every call is abandoned. Ignored (the default), the breaker never
+/// learns; under the threshold policy it opens.
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn a_dependency_that_never_answers_behind_an_outer_timeout_opens_the_breaker_under_the_threshold_policy(
+) {
+    for (policy, opens) in [
+        (Abandoned::Ignore, false),
+        (Abandoned::FailureAbove(0.5), true),
+    ] {
+        let b = CircuitBreaker::builder()
+            .count_window(10)
+            .minimum_calls(10)
+            .abandoned(policy)
+            .build()
+            .unwrap();
+        for _ in 0..30 {
+            let call = b.call(std::future::pending::<Result<(), ()>>);
+            let outer = tokio::time::timeout(Duration::from_millis(100), call).await;
+            if outer.is_ok() {
+                break; // rejected: open
+            }
+        }
+        assert_eq!(b.state() == State::Open, opens, "{policy:?}");
+    }
 }
 
 #[test]

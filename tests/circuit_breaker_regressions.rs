@@ -480,7 +480,10 @@ mod tower_contract {
     #[test]
     fn reserved_unused_permission_records_nothing() {
         let clock = ManualClock::new();
-        let b = builder(&clock).cancelled_as_failure(true).build().unwrap();
+        let b = builder(&clock)
+            .abandoned(palisade::circuit_breaker::Abandoned::Failure)
+            .build()
+            .unwrap();
         let mut svc = CircuitBreakerLayer::new(b.clone()).layer(Counting::default());
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);

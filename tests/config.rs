@@ -246,3 +246,34 @@ fn a_key_may_take_an_adaptive_limit_in_the_defaults_bulkheads_place_but_not_both
         "{err}"
     );
 }
+
+#[test]
+fn the_abandoned_call_policy_is_written_by_name_or_with_its_share() {
+    use palisade::circuit_breaker::Abandoned;
+    let policy = |written: &str| {
+        toml(&format!(
+            "[pipelines.pricing.circuit_breaker]\nabandoned = {written}\n"
+        ))
+        .pipeline("pricing")
+        .circuit_breaker
+        .unwrap()
+        .abandoned
+        .unwrap()
+    };
+    assert_eq!(policy("\"ignore\""), Abandoned::Ignore);
+    assert_eq!(policy("\"failure\""), Abandoned::Failure);
+    assert_eq!(
+        policy("{ failure_above = 0.5 }"),
+        Abandoned::FailureAbove(0.5)
+    );
+    assert_eq!(
+        error_in("[pipelines.pricing.circuit_breaker]\nabandoned = { failure_above = 1.5 }\n"),
+        "invalid `pipelines.pricing.circuit_breaker.abandoned.failure_above` = 1.5: \
+         must be in (0, 1]"
+    );
+    let typo =
+        toml::from_str::<Config>("[pipelines.pricing.circuit_breaker]\nabandoned = \"fail\"\n")
+            .unwrap_err()
+            .to_string();
+    assert!(typo.contains("unknown variant `fail`"), "{typo}");
+}

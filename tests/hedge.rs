@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::task::noop_waker;
+use palisade::circuit_breaker::{Abandoned, CircuitBreaker};
 use palisade::hedge::Hedge;
 use palisade::retry::RetryBudget;
 use palisade::timer::{ManualTimer, Timer};
@@ -203,4 +204,57 @@ fn bad_settings_name_their_field() {
             .field(),
         "delay"
     );
+}
+
+/// A breaker that counts every abandoned call as a failure.
+fn counting_abandoned() -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .count_window(10)
+        .minimum_calls(10)
+        .abandoned(Abandoned::Failure)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_loser_is_never_counted_by_a_breaker_inside_it_even_when_abandoned_calls_are_failures() {
+    let timer = ManualTimer::new();
+    let hedge = hedge(&timer, 2);
+    let breaker = counting_abandoned();
+    let tally = Tally::default();
+    let mut call = pin!(hedge.call(|| {
+        let after = if tally.made() == 0 { 500 * MS } else { 10 * MS };
+        let attempt = tally.attempt(&timer, after, Ok(1));
+        breaker.call(|| attempt)
+    }));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(50 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(10 * MS);
+    assert!(matches!(poll(call.as_mut()), Poll::Ready(Ok(1))));
+    assert_eq!(tally.dropped(), 1, "the slow first lost and was dropped");
+    let counted = breaker.snapshot();
+    assert_eq!(
+        (counted.calls(), counted.failures()),
+        (1, 0),
+        "only the winner is recorded"
+    );
+}
+
+#[test]
+fn a_hedged_call_dropped_from_outside_counts_its_attempts_as_abandoned() {
+    let timer = ManualTimer::new();
+    let hedge = hedge(&timer, 2);
+    let breaker = counting_abandoned();
+    let tally = Tally::default();
+    {
+        let mut call = pin!(hedge.call(|| breaker.call(|| tally.attempt(&timer, 500 * MS, Ok(1)))));
+        assert!(poll(call.as_mut()).is_pending());
+        timer.advance(50 * MS);
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(tally.made(), 2);
+        // The caller gives up: no attempt lost a race, both were abandoned.
+    }
+    let counted = breaker.snapshot();
+    assert_eq!((counted.calls(), counted.failures()), (2, 2));
 }

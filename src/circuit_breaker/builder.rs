@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::classify::DefaultClassifier;
-use super::config::{OpenBackoff, Settings, WindowKind};
+use super::config::{Abandoned, OpenBackoff, Settings, WindowKind};
 use super::state::Inner;
 use super::{CircuitBreaker, State};
 use crate::clock::{Clock, DefaultClock};
@@ -172,11 +172,11 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// Count a call dropped before it completed as a failure. Default
-    /// `false`: a cancelled call is not recorded (but always gives back its
-    /// half-open place).
-    pub fn cancelled_as_failure(mut self, yes: bool) -> Self {
-        self.settings.cancelled_as_failure = yes;
+    /// What an abandoned call (dropped before it ended) counts as: see
+    /// [`Abandoned`]. Default [`Abandoned::Ignore`]: not recorded, a
+    /// half-open place given back. A hedge's losers never count.
+    pub fn abandoned(mut self, policy: Abandoned) -> Self {
+        self.settings.abandoned = policy;
         self
     }
 
@@ -233,6 +233,7 @@ impl<C> CircuitBreakerBuilder<C> {
         let validated = self.settings.validate(window.max_calls())?;
         let inner = Inner::new(
             Name::new(self.name.clone()),
+            self.window,
             window,
             validated,
             self.initial_state,

@@ -141,8 +141,57 @@ pub struct Settings {
     pub half_open_trial_calls: u32,
     /// See [`CircuitBreakerBuilder::half_open_max_wait`](super::CircuitBreakerBuilder::half_open_max_wait).
     pub half_open_max_wait: Duration,
-    /// See [`CircuitBreakerBuilder::cancelled_as_failure`](super::CircuitBreakerBuilder::cancelled_as_failure).
-    pub cancelled_as_failure: bool,
+    /// See [`CircuitBreakerBuilder::abandoned`](super::CircuitBreakerBuilder::abandoned).
+    pub abandoned: Abandoned,
+}
+
+/// What the breaker makes of an abandoned call: one whose future or permit
+/// was dropped before it ended (an outer timeout fired, the caller went
+/// away). A hedge's losing attempts are never counted, whatever the
+/// policy: losing a race says nothing about the dependency.
+///
+/// Which to choose: palisade's own timeouts inside the breaker (a
+/// pipeline's attempt timeout, a `Timeout` the breaker wraps) end a call
+/// as a recorded failure, so nothing is abandoned there. An abandonment
+/// seen by the breaker comes from outside: from a caller that gave up,
+/// which says little about the dependency when it is rare, and everything
+/// when every call ends that way (a dependency that never answers, behind
+/// a timeout outside the breaker, would otherwise never open it).
+/// [`FailureAbove`](Self::FailureAbove) tells the two apart; it is not the
+/// default only because a breaker cannot know what sits outside it, and
+/// dropping a future is, by default, the caller's business (DESIGN
+/// semantics 11).
+///
+/// # Examples
+///
+/// ```
+/// use palisade::circuit_breaker::{Abandoned, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::builder()
+///     .abandoned(Abandoned::FailureAbove(0.5))
+///     .build()?;
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub enum Abandoned {
+    /// Not recorded; a half-open probe place is given back. The default.
+    #[default]
+    Ignore,
+    /// Recorded as a failure.
+    Failure,
+    /// Recorded as a failure while abandoned calls are at least this share
+    /// (in `(0, 1]`) of the calls that ended in the breaker's window (a
+    /// window of the same shape, counting abandoned against ended calls,
+    /// judged once it holds `minimum_calls`); else not recorded. A
+    /// dependency that never answers, behind a timeout outside the
+    /// breaker, opens it; an occasional caller that gives up does not.
+    FailureAbove(f64),
 }
 
 impl Default for Settings {
@@ -157,7 +206,7 @@ impl Default for Settings {
             half_open_max_concurrent: 1,
             half_open_trial_calls: 3,
             half_open_max_wait: Duration::from_secs(30),
-            cancelled_as_failure: false,
+            abandoned: Abandoned::Ignore,
         }
     }
 }
@@ -234,6 +283,9 @@ impl Settings {
             ));
         }
         let half_open_wait_nanos = bounded_nanos("half_open_max_wait", self.half_open_max_wait)?;
+        if let Abandoned::FailureAbove(share) = self.abandoned {
+            Threshold::named("abandoned.failure_above", share)?;
+        }
         Ok(Validated {
             settings: self,
             failure,

@@ -35,9 +35,10 @@
 //!   the threshold of the trial count, and closes as soon as they no longer
 //!   can. Without a verdict within the maximum wait, it reopens.
 //! - Ignored results are not counted at all. A call dropped before it
-//!   completes (cancelled) is not recorded unless `cancelled_as_failure` is
-//!   set, and always gives back its half-open place. A panic in the
-//!   operation records a failure.
+//!   completes (abandoned) is not recorded unless the [`Abandoned`] policy
+//!   says otherwise, and always gives back its half-open place; a hedge's
+//!   losing attempts are never recorded. A panic in the operation records
+//!   a failure.
 //! - Every state change starts a fresh window generation; results of calls
 //!   admitted in an earlier state are discarded, also when they race the
 //!   transition itself (the window's counts are tagged with the generation).
@@ -182,7 +183,7 @@ use std::time::Duration;
 
 pub use builder::CircuitBreakerBuilder;
 pub use classify::{Classification, Classify, DefaultClassifier};
-pub use config::{OpenBackoff, Settings, MAX_DURATION, MAX_TRIAL_CALLS};
+pub use config::{Abandoned, OpenBackoff, Settings, MAX_DURATION, MAX_TRIAL_CALLS};
 pub use error::CircuitOpen;
 pub use event::{CircuitBreakerEvent, CircuitBreakerEventKind};
 pub use future::CircuitBreakerCall;

@@ -90,9 +90,9 @@ impl<R: Deref<Target = Inner>> Drop for Ticket<R> {
 ///
 /// # Cancel safety
 ///
-/// Dropping a permit unrecorded means the call was cancelled: by default it
-/// is not recorded, and a half-open probe place is given back (with
-/// `cancelled_as_failure(true)`, it records a failure). That holds during a
+/// Dropping a permit unrecorded means the call was abandoned: by default it
+/// is not recorded, and a half-open probe place is given back (the
+/// [`Abandoned`](super::Abandoned) policy may count it as a failure). That holds during a
 /// panic too: a permit cannot tell a panic in its own call from an
 /// unrelated unwind, so code that wants panics counted as failures uses
 /// [`call_sync`](super::CircuitBreaker::call_sync) or

@@ -4,9 +4,9 @@ use super::event::CircuitBreakerEventKind;
 use super::half_open as trial;
 use super::state::{generation_of, state_of, Admission, Inner, UNTIMED};
 use super::transition::Cause;
-use super::{Classification, State};
+use super::{Abandoned, Classification, State};
 use crate::sync::Ordering;
-use crate::window::Outcome;
+use crate::window::{Outcome, Snapshot, Threshold};
 
 /// What asks for a judgement.
 #[derive(Clone, Copy, Debug)]
@@ -25,6 +25,15 @@ impl Inner {
     /// Records how an admitted call ended.
     #[inline(always)]
     pub(crate) fn complete(&self, admission: Admission, class: Classification) {
+        if self.live.counts_abandoned() && class != Classification::Ignored {
+            self.count_ended(admission.word, false);
+        }
+        self.record(admission, class);
+    }
+
+    /// Records an outcome in the window (or the half-open trials).
+    #[inline(always)]
+    fn record(&self, admission: Admission, class: Classification) {
         let state = state_of(admission.word);
         if state == State::Disabled {
             return;
@@ -95,13 +104,38 @@ impl Inner {
     }
 
     /// A call was dropped before it completed (a panic in the operation is
-    /// caught in its own poll and completed as a failure before this).
+    /// caught in its own poll and completed as a failure before this): the
+    /// [`Abandoned`] policy decides, and a hedge's loser is never counted.
     pub(crate) fn cancel(&self, admission: Admission) {
-        if self.live.cancelled_as_failure() {
-            self.complete(admission, Classification::Failure);
+        if state_of(admission.word) == State::Disabled || crate::superseded::losers_dropping() {
+            self.release(admission);
+            return;
+        }
+        let counted = match self.live.abandoned() {
+            Abandoned::Failure => true,
+            Abandoned::FailureAbove(share) => {
+                let abandoned = self.count_ended(admission.word, true);
+                abandoned.calls() >= self.live.minimum_calls()
+                    && Threshold::from_rate(share).reached(abandoned.failures(), abandoned.calls())
+            }
+            _ => false,
+        };
+        if counted {
+            self.record(admission, Classification::Failure);
         } else {
             self.release(admission);
         }
+    }
+
+    /// Counts a call that ended under `word` in the abandoned-share window
+    /// (as a failure if it was abandoned) and returns the window after it.
+    fn count_ended(&self, word: u64, abandoned: bool) -> Snapshot {
+        let Some(window) = self.abandoned_window() else {
+            return Snapshot::default();
+        };
+        let now = self.window_now();
+        window.record(generation_of(word), now, Outcome::new(abandoned, false));
+        window.snapshot(generation_of(word), now)
     }
 
     /// Closed (or metrics-only) judgement at `now`: updates the hint for

@@ -12,13 +12,14 @@
 //! states).
 
 use std::fmt;
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
-use super::config::{Settings, Validated};
+use super::config::{Abandoned, Settings, Validated, WindowKind};
 use super::event::Events;
 use super::half_open as trial;
 use super::transition::Cause;
@@ -176,8 +177,15 @@ pub(super) struct Live {
     minimum_calls: AtomicU32,
     probes: AtomicU32,
     trials: AtomicU32,
-    cancelled_as_failure: AtomicBool,
+    /// The [`Abandoned`] policy: [`IGNORE`], [`FAILURE`], or the bits of
+    /// the `FailureAbove` share.
+    abandoned: std::sync::atomic::AtomicU64,
 }
+
+/// `Live::abandoned` for [`Abandoned::Ignore`] (no share has these bits).
+const IGNORE: u64 = u64::MAX;
+/// `Live::abandoned` for [`Abandoned::Failure`].
+const FAILURE: u64 = u64::MAX - 1;
 
 impl Live {
     fn new(v: &Validated) -> Self {
@@ -188,7 +196,7 @@ impl Live {
             minimum_calls: AtomicU32::new(0),
             probes: AtomicU32::new(0),
             trials: AtomicU32::new(0),
-            cancelled_as_failure: AtomicBool::new(false),
+            abandoned: std::sync::atomic::AtomicU64::new(IGNORE),
         };
         live.store(v);
         live
@@ -202,8 +210,12 @@ impl Live {
         self.probes
             .store(v.settings.half_open_max_concurrent, Relaxed);
         self.trials.store(v.settings.half_open_trial_calls, Relaxed);
-        self.cancelled_as_failure
-            .store(v.settings.cancelled_as_failure, Relaxed);
+        let abandoned = match v.settings.abandoned {
+            Abandoned::Ignore => IGNORE,
+            Abandoned::Failure => FAILURE,
+            Abandoned::FailureAbove(share) => share.to_bits(),
+        };
+        self.abandoned.store(abandoned, Relaxed);
     }
 
     /// The slow-call duration, or `None` when slow calls are not timed.
@@ -238,9 +250,20 @@ impl Live {
         u64::from(self.trials.load(Relaxed))
     }
 
+    /// The abandoned-call policy.
+    pub(super) fn abandoned(&self) -> Abandoned {
+        match self.abandoned.load(Relaxed) {
+            IGNORE => Abandoned::Ignore,
+            FAILURE => Abandoned::Failure,
+            share => Abandoned::FailureAbove(f64::from_bits(share)),
+        }
+    }
+
+    /// True under the `FailureAbove` policy: ended calls are counted in
+    /// the abandoned-share window.
     #[inline]
-    pub(super) fn cancelled_as_failure(&self) -> bool {
-        self.cancelled_as_failure.load(Relaxed)
+    pub(super) fn counts_abandoned(&self) -> bool {
+        self.abandoned.load(Relaxed) < FAILURE
     }
 }
 
@@ -257,6 +280,11 @@ pub(super) struct Cold {
 pub(crate) struct Inner {
     pub(super) hot: CachePadded<Hot>,
     pub(super) window: Window,
+    /// Under the `FailureAbove` policy, abandoned calls (as failures)
+    /// against ended calls (as successes), in a window of the breaker's
+    /// shape and generation; made when the policy is first set.
+    pub(super) abandoned: OnceLock<Window>,
+    pub(super) window_kind: WindowKind,
     pub(super) trial: CachePadded<AtomicU64>,
     /// Clock time the open state ends. Written before the state word is
     /// published (Release), read after it is loaded (Acquire).
@@ -289,6 +317,7 @@ const FIRST_GENERATION: u64 = 1;
 impl Inner {
     pub(crate) fn new(
         name: Name,
+        window_kind: WindowKind,
         window: Window,
         validated: Validated,
         initial: State,
@@ -302,6 +331,8 @@ impl Inner {
                 recheck_at: AtomicU64::new(0),
             }),
             window,
+            abandoned: OnceLock::new(),
+            window_kind,
             trial: CachePadded::new(AtomicU64::new(trial::tag(FIRST_GENERATION))),
             open_until: AtomicU64::new(0),
             half_open_until: AtomicU64::new(0),
@@ -316,6 +347,7 @@ impl Inner {
             clock,
             name,
         };
+        inner.abandoned_window();
         if initial != State::Closed {
             inner.transition(
                 pack(FIRST_GENERATION, State::Closed),
@@ -341,6 +373,22 @@ impl Inner {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let word = self.hot.state.load(Ordering::Acquire);
         self.window.snapshot(generation_of(word), self.window_now())
+    }
+
+    /// The abandoned-share window, made if the policy needs it and it is
+    /// not there yet (it starts in the current generation).
+    pub(super) fn abandoned_window(&self) -> Option<&Window> {
+        if !self.live.counts_abandoned() {
+            return None;
+        }
+        Some(self.abandoned.get_or_init(|| {
+            let window = self
+                .window_kind
+                .build()
+                .expect("the main window was built from the same shape");
+            window.restart(generation_of(self.hot.state.load(Ordering::Acquire)));
+            window
+        }))
     }
 
     pub(crate) fn settings(&self) -> Settings {

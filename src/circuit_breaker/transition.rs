@@ -68,6 +68,9 @@ impl Inner {
         // late results of earlier states find neither.
         self.trial.store(trial::tag(generation), Ordering::Relaxed);
         self.window.restart(generation);
+        if let Some(abandoned) = self.abandoned.get() {
+            abandoned.restart(generation);
+        }
         self.hot.recheck_at.store(0, Ordering::Relaxed);
         self.rejected.store(0, Ordering::Relaxed);
         self.events.queue_transition(from, to);
@@ -116,6 +119,8 @@ impl Inner {
             self.live.store(&validated);
             cold.validated = validated;
         }
+        // A policy that counts abandoned calls starts its window now.
+        self.abandoned_window();
         let (word, now) = self.current_at();
         match state_of(word) {
             State::HalfOpen => {

@@ -37,7 +37,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::bulkhead::{Bulkhead, BulkheadBuilder, ThreadPool, ThreadPoolBuilder};
-use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerBuilder, OpenBackoff};
+use crate::circuit_breaker::{Abandoned, CircuitBreaker, CircuitBreakerBuilder, OpenBackoff};
 use crate::config_error::ConfigError;
 use crate::retry::{Backoff, Jitter, Retry, RetryBudget, RetryBuilder};
 
@@ -172,8 +172,9 @@ pub struct CircuitBreakerConfig {
     /// See [`CircuitBreakerBuilder::half_open_max_wait`].
     #[serde(deserialize_with = "optional_duration")]
     pub half_open_max_wait: Option<Duration>,
-    /// See [`CircuitBreakerBuilder::cancelled_as_failure`].
-    pub cancelled_as_failure: Option<bool>,
+    /// See [`CircuitBreakerBuilder::abandoned`]: `"ignore"`,
+    /// `"failure"` or `{ failure_above = 0.5 }`.
+    pub abandoned: Option<Abandoned>,
 }
 
 impl CircuitBreakerConfig {
@@ -222,8 +223,8 @@ impl CircuitBreakerConfig {
         if let Some(v) = self.half_open_max_wait {
             b = b.half_open_max_wait(v);
         }
-        if let Some(v) = self.cancelled_as_failure {
-            b = b.cancelled_as_failure(v);
+        if let Some(v) = self.abandoned {
+            b = b.abandoned(v);
         }
         b
     }
@@ -300,6 +301,14 @@ impl CircuitBreakerConfig {
                 "half_open_max_wait",
                 written(self.half_open_max_wait)
             ),
+            (
+                "abandoned.failure_above",
+                "abandoned.failure_above",
+                num(match self.abandoned {
+                    Some(Abandoned::FailureAbove(share)) => Some(share),
+                    _ => None,
+                })
+            ),
         ]
     }
 
@@ -322,7 +331,7 @@ impl CircuitBreakerConfig {
                 .or(self.half_open_max_concurrent),
             half_open_trial_calls: over.half_open_trial_calls.or(self.half_open_trial_calls),
             half_open_max_wait: over.half_open_max_wait.or(self.half_open_max_wait),
-            cancelled_as_failure: over.cancelled_as_failure.or(self.cancelled_as_failure),
+            abandoned: over.abandoned.or(self.abandoned),
         }
     }
 }

@@ -131,8 +131,12 @@ where
                 if accepted(&hedge.policy, &outcome)
                     || (!in_flight && !can_hedge(hedge, *this.started))
                 {
-                    this.first.set(None);
-                    finish(hedge, this.hedges, this.budget);
+                    // The attempts still in flight lost: dropped as losers,
+                    // which no breaker inside them counts as abandoned.
+                    crate::superseded::dropping_losers(|| {
+                        this.first.set(None);
+                        finish(hedge, this.hedges, this.budget);
+                    });
                     return Poll::Ready(outcome);
                 }
                 if !in_flight {

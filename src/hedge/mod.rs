@@ -11,7 +11,10 @@
 //! attempt that fails retryably, with no other in flight, is followed by
 //! the next at once. The losers are dropped, which cancels them: their
 //! bulkhead places and breaker permissions (when the operation holds
-//! them) are given back as cancelled calls, not failures.
+//! them) are given back, and a breaker inside a loser never counts it,
+//! whatever its [`Abandoned`](crate::circuit_breaker::Abandoned) policy:
+//! losing a race says nothing about the dependency. A hedged call dropped
+//! from outside abandons its attempts, which the policy then judges.
 //!
 //! Hedges spend a [`RetryBudget`] shared with retries, as Envoy and
 //! failsafe-go do: each hedge takes a retry's share while it runs; a budget
