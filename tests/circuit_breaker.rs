@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade::circuit_breaker::{
-    Abandoned, CircuitBreaker, CircuitBreakerEventKind, Classification, OpenBackoff, State,
+    Abandoned, CircuitBreaker, CircuitBreakerEventKind, Classification, HalfOpenRamp, OpenBackoff,
+    State,
 };
 use palisade::clock::ManualClock;
 use palisade::window::Snapshot;
@@ -984,4 +985,148 @@ fn metrics_per_call_counters_are_published_in_batches() {
     });
     let _ = b.metrics();
     assert_eq!(successes(), Some(DebugValue::Counter(94)));
+}
+
+/// `builder`'s breaker (last 10 calls, judged from 10 at 50 %, open 5 s)
+/// with a progressive half-open of 10 % then 50 %, 5 s a stage.
+fn ramped(clock: &ManualClock) -> CircuitBreaker {
+    builder(clock)
+        .half_open_ramp(HalfOpenRamp::new([0.1, 0.5]))
+        .build()
+        .unwrap()
+}
+
+/// Asks `n` times with `answer`; how many calls ran.
+fn ask(b: &CircuitBreaker, n: usize, answer: Result<u32, &'static str>) -> usize {
+    let ran = AtomicUsize::new(0);
+    for _ in 0..n {
+        let _ = b.call_sync(|| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            answer
+        });
+    }
+    ran.into_inner()
+}
+
+#[test]
+fn a_ramp_admits_each_stage_share_and_closes_after_its_last_stage_passes() {
+    let clock = ManualClock::new();
+    let b = ramped(&clock);
+    let transitions = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&transitions);
+    b.on_event(move |e| {
+        if let CircuitBreakerEventKind::StateTransition { from, to } = e.kind {
+            seen.lock().unwrap().push((from, to));
+        }
+    });
+    trip(&b);
+    clock.advance(5 * SEC);
+    assert_eq!(b.state(), State::HalfOpen);
+    // 10 %: the first call of the stage, then one in ten, exactly.
+    assert_eq!(ask(&b, 1, Ok(1)), 1);
+    assert_eq!(ask(&b, 98, Ok(1)), 9);
+    let rejected = b.try_acquire().unwrap_err();
+    assert_eq!(rejected.state(), State::HalfOpen);
+    assert_eq!(b.snapshot(), Snapshot::new(10, 0, 0), "the stage's window");
+    clock.advance(5 * SEC - Duration::from_nanos(1));
+    assert_eq!(b.state(), State::HalfOpen);
+    clock.advance(Duration::from_nanos(1));
+    // Passed: 50 %, a fresh window.
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(b.snapshot(), Snapshot::default());
+    assert_eq!(ask(&b, 20, Ok(1)), 10);
+    clock.advance(5 * SEC);
+    assert_eq!(b.state(), State::Closed, "the last stage passed");
+    assert_eq!(ask(&b, 10, Ok(1)), 10);
+    assert_eq!(
+        *transitions.lock().unwrap(),
+        [
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::HalfOpen),
+            (State::HalfOpen, State::Closed),
+        ]
+    );
+}
+
+#[test]
+fn a_failing_stage_reopens_as_soon_as_its_window_reaches_the_threshold_with_the_backoff_grown() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .half_open_ramp(HalfOpenRamp::new([0.5, 1.0]).stage_duration(SEC))
+        .open_backoff(OpenBackoff::exponential(2.0))
+        .build()
+        .unwrap();
+    trip(&b);
+    clock.advance(5 * SEC);
+    // 50 %: 9 failures admitted of 18 asks, below the minimum of 10.
+    assert_eq!(ask(&b, 18, Err("boom")), 9);
+    assert_eq!(b.state(), State::HalfOpen, "no verdict below the minimum");
+    assert_eq!(ask(&b, 2, Err("boom")), 1);
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "10 failures of 10, before the stage ends"
+    );
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Some(10 * SEC),
+        "a failed stage is a failed trial period: the backoff grows"
+    );
+    // A stage below the threshold passes: 4 failures in 10 at 100 %.
+    clock.advance(10 * SEC);
+    assert_eq!(ask(&b, 12, Ok(1)), 6);
+    assert_eq!(ask(&b, 8, Err("boom")), 4);
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::HalfOpen, "the next stage");
+    assert_eq!(ask(&b, 10, Ok(1)), 10);
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn a_stage_with_too_few_calls_runs_again_and_an_empty_stage_passes() {
+    let clock = ManualClock::new();
+    let b = builder(&clock)
+        .half_open_ramp(HalfOpenRamp::new([1.0, 1.0, 1.0]).stage_duration(SEC))
+        .build()
+        .unwrap();
+    trip(&b);
+    clock.advance(5 * SEC);
+    // 4 calls, then the stage's time is up: too few to judge.
+    assert_eq!(ask(&b, 4, Ok(1)), 4);
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(b.snapshot().calls(), 4, "the same stage, its window kept");
+    // One flaky call among them does not decide alone.
+    assert_eq!(ask(&b, 1, Err("boom")), 1);
+    assert_eq!(ask(&b, 5, Ok(1)), 5);
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(b.snapshot().calls(), 0, "judged on 10 calls: passed");
+    // The second stage sees no call at all: it passes.
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::HalfOpen, "the third stage");
+    clock.advance(SEC);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn bad_ramps_are_refused_naming_the_setting() {
+    let clock = ManualClock::new();
+    let refused = |ramp: HalfOpenRamp| {
+        builder(&clock)
+            .half_open_ramp(ramp)
+            .build()
+            .unwrap_err()
+            .field()
+    };
+    assert_eq!(refused(HalfOpenRamp::new([])), "half_open_ramp");
+    assert_eq!(refused(HalfOpenRamp::new([0.1, 0.0])), "half_open_ramp");
+    assert_eq!(refused(HalfOpenRamp::new([f64::NAN])), "half_open_ramp");
+    assert_eq!(refused(HalfOpenRamp::new([0.5; 17])), "half_open_ramp");
+    assert_eq!(
+        refused(HalfOpenRamp::new([0.5]).stage_duration(Duration::ZERO)),
+        "half_open_ramp.stage_duration"
+    );
 }

@@ -277,3 +277,27 @@ fn the_abandoned_call_policy_is_written_by_name_or_with_its_share() {
             .to_string();
     assert!(typo.contains("unknown variant `fail`"), "{typo}");
 }
+
+#[test]
+fn a_half_open_ramp_is_written_as_its_stages_and_a_bad_one_is_named() {
+    let config = toml(
+        "[pipelines.pricing.circuit_breaker]\n\
+         half_open_ramp = [0.01, 0.1, 0.5]\nhalf_open_stage_duration = \"2s\"\n",
+    );
+    let breaker = config.pipeline("pricing").circuit_breaker.unwrap();
+    assert_eq!(breaker.half_open_ramp, Some(vec![0.01, 0.1, 0.5]));
+    let built = breaker.builder("pricing").build().unwrap().settings();
+    let ramp = built.half_open_ramp.unwrap();
+    assert_eq!(ramp.stages, [0.01, 0.1, 0.5]);
+    assert_eq!(ramp.stage_duration, Some(Duration::from_secs(2)));
+    assert_eq!(
+        error_in("[pipelines.pricing.circuit_breaker]\nhalf_open_ramp = [0.1, 2.0]\n"),
+        "invalid `pipelines.pricing.circuit_breaker.half_open_ramp` = [0.1, 2.0]: \
+         every stage's share must be in (0, 1]"
+    );
+    assert!(error_in(
+        "[pipelines.pricing.circuit_breaker]\nhalf_open_ramp = [0.1]\n\
+         half_open_stage_duration = \"0s\"\n"
+    )
+    .starts_with("invalid `pipelines.pricing.circuit_breaker.half_open_stage_duration` = 0"));
+}

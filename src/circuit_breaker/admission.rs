@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::config::Ramp;
 use super::error::CircuitOpen;
 use super::event::CircuitBreakerEventKind;
 use super::half_open as trial;
@@ -33,7 +34,12 @@ impl Inner {
         if now < deadline.load(Ordering::Relaxed) {
             return (word, Some(now));
         }
-        self.transition(word, next, cause);
+        // Relaxed: as the deadline.
+        if next == State::Open && self.ramp_share.load(Ordering::Relaxed) != 0 {
+            self.end_stage(word);
+        } else {
+            self.transition(word, next, cause);
+        }
         (self.hot.state.load(Ordering::Acquire), Some(now))
     }
 
@@ -115,13 +121,16 @@ impl Inner {
         match state_of(word) {
             State::Closed | State::MetricsOnly | State::Disabled => true,
             State::Open | State::ForcedOpen => false,
-            State::HalfOpen => trial::admits(
-                // Acquire: see `change_trial`.
-                self.trial.load(Ordering::Acquire),
-                generation_of(word),
-                self.live.probes(),
-                self.live.trials(),
-            ),
+            State::HalfOpen => match self.ramp_share.load(Ordering::Relaxed) {
+                0 => trial::admits(
+                    // Acquire: see `change_trial`.
+                    self.trial.load(Ordering::Acquire),
+                    generation_of(word),
+                    self.live.probes(),
+                    self.live.trials(),
+                ),
+                share => Ramp::admits(self.ramp_calls.load(Ordering::Relaxed), share),
+            },
         }
     }
 
@@ -147,8 +156,17 @@ impl Inner {
         }
     }
 
-    /// Takes a half-open probe place if one is free.
+    /// Takes a half-open probe place if one is free, or in a progressive
+    /// half-open stage, counts the call and lets it through if its turn
+    /// falls in the stage's share.
     fn try_probe(&self, word: u64) -> bool {
+        // Relaxed: read after the state word's Acquire load, as the
+        // deadlines; a call racing a transition is judged under its word,
+        // whose results the next state discards.
+        let share = self.ramp_share.load(Ordering::Relaxed);
+        if share != 0 {
+            return Ramp::admits(self.ramp_calls.fetch_add(1, Ordering::Relaxed), share);
+        }
         let generation = generation_of(word);
         let (probes, trials) = (self.live.probes(), self.live.trials());
         self.change_trial(|t| {

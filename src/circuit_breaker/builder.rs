@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::classify::DefaultClassifier;
-use super::config::{Abandoned, OpenBackoff, Settings, WindowKind};
+use super::config::{Abandoned, HalfOpenRamp, OpenBackoff, Settings, WindowKind};
 use super::state::Inner;
 use super::{CircuitBreaker, State};
 use crate::clock::{Clock, DefaultClock};
@@ -169,6 +169,14 @@ impl<C> CircuitBreakerBuilder<C> {
     /// Default 30 s.
     pub fn half_open_max_wait(mut self, wait: Duration) -> Self {
         self.settings.half_open_max_wait = wait;
+        self
+    }
+
+    /// Half-open ramps the share of calls it lets through in stages, each
+    /// judged on its own window, instead of running trial calls: see
+    /// [`HalfOpenRamp`] for the rules. Default: trial calls.
+    pub fn half_open_ramp(mut self, ramp: HalfOpenRamp) -> Self {
+        self.settings.half_open_ramp = Some(ramp);
         self
     }
 

@@ -143,7 +143,94 @@ pub struct Settings {
     pub half_open_max_wait: Duration,
     /// See [`CircuitBreakerBuilder::abandoned`](super::CircuitBreakerBuilder::abandoned).
     pub abandoned: Abandoned,
+    /// See [`CircuitBreakerBuilder::half_open_ramp`](super::CircuitBreakerBuilder::half_open_ramp).
+    pub half_open_ramp: Option<HalfOpenRamp>,
 }
+
+/// Stages of the progressive half-open mode: the share of calls let
+/// through in each, and how long each lasts.
+///
+/// In this mode, half-open does not run trial calls: stage by stage it
+/// lets through a growing share of the calls (1 %, 5 %, 10 %, 25 %, 50 %
+/// by [`standard`](Self::standard)), so a recovering dependency is not hit
+/// by all its traffic at once and no single probe decides. Each stage is a
+/// window generation of its own, recorded and judged as the closed state's
+/// window is:
+///
+/// - the stage's calls are admitted evenly: of every `n` calls asking, the
+///   share's part exactly, the first call of a stage always among them;
+/// - as soon as the stage's window holds `minimum_calls` and reaches the
+///   failure (or slow-call) threshold, the breaker reopens, with the open
+///   backoff's next step, as a failed trial period does;
+/// - when the stage's time is up: with at least `minimum_calls` recorded
+///   it passes (the threshold was not reached) and the next stage starts,
+///   or after the last, the breaker closes; with some calls but fewer than
+///   `minimum_calls`, the stage runs another `stage_duration` and keeps its
+///   window, so a quiet dependency gathers evidence before it is judged;
+///   with no call at all it passes, as there was no traffic to protect.
+///
+/// `half_open_max_concurrent`, `half_open_trial_calls` and
+/// `half_open_max_wait` are for the trial-call mode and do not apply.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::circuit_breaker::{CircuitBreaker, HalfOpenRamp};
+/// use std::time::Duration;
+///
+/// let breaker = CircuitBreaker::builder()
+///     .open_duration(Duration::from_secs(10))
+///     .half_open_ramp(HalfOpenRamp::standard())
+///     .build()?;
+/// let custom = HalfOpenRamp::new([0.1, 0.5]).stage_duration(Duration::from_secs(2));
+/// assert_eq!(custom.stages, [0.1, 0.5]);
+/// # Ok::<(), palisade::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct HalfOpenRamp {
+    /// The share of calls admitted in each stage, each in `(0, 1]`, at
+    /// most [`MAX_RAMP_STAGES`] stages.
+    pub stages: Vec<f64>,
+    /// How long each stage lasts; `None`: the base open duration.
+    pub stage_duration: Option<Duration>,
+}
+
+/// The most stages a [`HalfOpenRamp`] may have.
+pub const MAX_RAMP_STAGES: usize = 16;
+
+impl HalfOpenRamp {
+    /// Stages of these shares, each lasting the base open duration.
+    pub fn new(stages: impl Into<Vec<f64>>) -> Self {
+        Self {
+            stages: stages.into(),
+            stage_duration: None,
+        }
+    }
+
+    /// 1 %, 5 %, 10 %, 25 %, 50 %, each lasting the base open duration.
+    pub fn standard() -> Self {
+        Self::new([0.01, 0.05, 0.1, 0.25, 0.5])
+    }
+
+    /// How long each stage lasts.
+    #[must_use]
+    pub fn stage_duration(mut self, duration: Duration) -> Self {
+        self.stage_duration = Some(duration);
+        self
+    }
+}
+
+/// A [`HalfOpenRamp`] checked: shares in millionths and the stage length.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Ramp {
+    /// Each stage's share in millionths, in `1..=PPM`.
+    pub(crate) stages: Vec<u64>,
+    pub(crate) stage_nanos: u64,
+}
+
+/// A ramp's shares are counted in millionths.
+pub(crate) const PPM: u64 = 1_000_000;
 
 /// What the breaker makes of an abandoned call: one whose future or permit
 /// was dropped before it ended (an outer timeout fired, the caller went
@@ -207,6 +294,7 @@ impl Default for Settings {
             half_open_trial_calls: 3,
             half_open_max_wait: Duration::from_secs(30),
             abandoned: Abandoned::Ignore,
+            half_open_ramp: None,
         }
     }
 }
@@ -221,6 +309,8 @@ pub(crate) struct Validated {
     pub(crate) slow_nanos: u64,
     pub(crate) open_nanos: u64,
     pub(crate) half_open_wait_nanos: u64,
+    /// The progressive half-open mode, if chosen.
+    pub(crate) ramp: Option<Ramp>,
 }
 
 impl Settings {
@@ -286,7 +376,12 @@ impl Settings {
         if let Abandoned::FailureAbove(share) = self.abandoned {
             Threshold::named("abandoned.failure_above", share)?;
         }
+        let ramp = match &self.half_open_ramp {
+            Some(ramp) => Some(ramp.validate(open_nanos)?),
+            None => None,
+        };
         Ok(Validated {
+            ramp,
             settings: self,
             failure,
             slow,
@@ -294,6 +389,48 @@ impl Settings {
             open_nanos,
             half_open_wait_nanos,
         })
+    }
+}
+
+impl HalfOpenRamp {
+    fn validate(&self, open_nanos: u64) -> Result<Ramp, ConfigError> {
+        if self.stages.is_empty() || self.stages.len() > MAX_RAMP_STAGES {
+            return Err(ConfigError::new(
+                "half_open_ramp",
+                &self.stages,
+                "must have 1 to 16 stages",
+            ));
+        }
+        let mut stages = Vec::with_capacity(self.stages.len());
+        for &share in &self.stages {
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(ConfigError::new(
+                    "half_open_ramp",
+                    &self.stages,
+                    "every stage's share must be in (0, 1]",
+                ));
+            }
+            // At least one millionth: a share this small still admits.
+            stages.push(((share * PPM as f64).round() as u64).clamp(1, PPM));
+        }
+        let stage_nanos = match self.stage_duration {
+            Some(d) => bounded_nanos("half_open_ramp.stage_duration", d)?,
+            None => open_nanos,
+        };
+        Ok(Ramp {
+            stages,
+            stage_nanos,
+        })
+    }
+}
+
+impl Ramp {
+    /// True if the `n`-th call (from 0) asking in a stage of `share`
+    /// millionths is let through: exactly `share` of every million, evenly
+    /// spread, the first always.
+    #[inline]
+    pub(crate) fn admits(n: u64, share: u64) -> bool {
+        (n % PPM) * share % PPM < share
     }
 }
 
@@ -334,6 +471,17 @@ mod tests {
 
     fn err(settings: Settings) -> ConfigError {
         settings.validate(100).unwrap_err()
+    }
+
+    #[test]
+    fn a_ramp_admits_exactly_its_share_of_every_million_and_the_first_call() {
+        for share in [1, 7, 10_000, 333_333, 500_000, 999_999, PPM] {
+            let admitted = (0..PPM).filter(|&n| Ramp::admits(n, share)).count();
+            assert_eq!(admitted as u64, share);
+            assert!(Ramp::admits(0, share));
+            assert!(Ramp::admits(PPM, share), "and again from the next million");
+        }
+        assert!(Ramp::admits(u64::MAX, PPM), "no overflow at the end");
     }
 
     #[test]

@@ -34,6 +34,11 @@
 //!   reopens as soon as the failures (or slow calls) among the trials reach
 //!   the threshold of the trial count, and closes as soon as they no longer
 //!   can. Without a verdict within the maximum wait, it reopens.
+//! - With a [`HalfOpenRamp`], half-open instead lets through a growing
+//!   share of calls in stages, each a fresh window judged as the closed
+//!   one is; a failed stage reopens, the last passed stage closes (the
+//!   rules are on [`HalfOpenRamp`]). Each new stage is a state change from
+//!   half-open to half-open.
 //! - Ignored results are not counted at all. A call dropped before it
 //!   completes (abandoned) is not recorded unless the [`Abandoned`] policy
 //!   says otherwise, and always gives back its half-open place; a hedge's
@@ -183,7 +188,9 @@ use std::time::Duration;
 
 pub use builder::CircuitBreakerBuilder;
 pub use classify::{Classification, Classify, DefaultClassifier};
-pub use config::{Abandoned, OpenBackoff, Settings, MAX_DURATION, MAX_TRIAL_CALLS};
+pub use config::{
+    Abandoned, HalfOpenRamp, OpenBackoff, Settings, MAX_DURATION, MAX_RAMP_STAGES, MAX_TRIAL_CALLS,
+};
 pub use error::CircuitOpen;
 pub use event::{CircuitBreakerEvent, CircuitBreakerEventKind};
 pub use future::CircuitBreakerCall;

@@ -53,7 +53,9 @@ impl Inner {
         // Strictly longer than the slow-call duration is slow.
         let slow = slow_nanos.is_some_and(|limit| elapsed > limit);
         let outcome = Outcome::new(class == Classification::Failure, slow);
-        if state == State::HalfOpen {
+        // Relaxed: a progressive stage's share, set up with its state word
+        // (a result racing a transition is discarded either way).
+        if state == State::HalfOpen && self.ramp_share.load(Ordering::Relaxed) == 0 {
             self.record_trial(admission.word, outcome);
             return;
         }
@@ -138,7 +140,7 @@ impl Inner {
         window.snapshot(generation_of(word), now)
     }
 
-    /// Closed (or metrics-only) judgement at `now`: updates the hint for
+    /// Closed (metrics-only, or progressive half-open) judgement at `now`: updates the hint for
     /// when successes must be judged, and trips the breaker if `trigger`
     /// may trip it and the window reaches a threshold.
     #[cold]
@@ -162,13 +164,20 @@ impl Inner {
             }
             Trigger::Refresh => false,
         };
-        if below || !may_trip || state_of(word) != State::Closed {
+        // A progressive half-open stage trips as the closed state does, as
+        // a failed trial period.
+        let cause = match state_of(word) {
+            State::Closed => Cause::Trip,
+            State::HalfOpen => Cause::TrialsFailed,
+            _ => return,
+        };
+        if below || !may_trip {
             return;
         }
         if self.live.failure().reached(snap.failures(), snap.calls())
             || self.live.slow().reached(snap.slow_calls(), snap.calls())
         {
-            self.transition(word, State::Open, Cause::Trip);
+            self.transition(word, State::Open, cause);
         }
     }
 

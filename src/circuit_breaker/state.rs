@@ -274,6 +274,8 @@ pub(super) struct Cold {
     /// Consecutive failed half-open periods: the open-backoff exponent.
     pub(super) failed_trials: u32,
     pub(super) rng: u64,
+    /// The progressive half-open stage running, from 0.
+    pub(super) ramp_stage: usize,
 }
 
 /// Everything a breaker shares between its clones.
@@ -291,6 +293,12 @@ pub(crate) struct Inner {
     pub(super) open_until: AtomicU64,
     /// Clock time the half-open state gives up waiting for a verdict.
     pub(super) half_open_until: AtomicU64,
+    /// In a progressive half-open stage, the share of calls it admits in
+    /// millionths; 0 in the trial-call mode and every other state. Written
+    /// like the deadlines.
+    pub(super) ramp_share: AtomicU64,
+    /// Calls that asked in the current ramp stage.
+    pub(super) ramp_calls: AtomicU64,
     /// Calls rejected since the last transition.
     pub(super) rejected: AtomicU64,
     pub(super) live: Live,
@@ -336,12 +344,15 @@ impl Inner {
             trial: CachePadded::new(AtomicU64::new(trial::tag(FIRST_GENERATION))),
             open_until: AtomicU64::new(0),
             half_open_until: AtomicU64::new(0),
+            ramp_share: AtomicU64::new(0),
+            ramp_calls: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             live: Live::new(&validated),
             cold: Mutex::new(Cold {
                 validated,
                 failed_trials: 0,
                 rng: seed,
+                ramp_stage: 0,
             }),
             events: Events::new(&name),
             clock,

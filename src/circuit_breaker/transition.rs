@@ -2,7 +2,7 @@
 
 use super::half_open as trial;
 use super::record::Trigger;
-use super::state::{generation_of, pack, state_of, Inner};
+use super::state::{generation_of, pack, state_of, Cold, Inner};
 use super::{Settings, State, MAX_DURATION};
 use crate::config_error::ConfigError;
 use crate::sync::Ordering;
@@ -25,6 +25,8 @@ pub(crate) enum Cause {
     /// `transition_to`, `reset`, or the initial state: the base open
     /// duration, the backoff forgotten.
     Manual,
+    /// A progressive half-open stage passed: the next stage starts.
+    StagePassed,
 }
 
 impl Inner {
@@ -37,6 +39,17 @@ impl Inner {
     /// transitions happened.
     pub(crate) fn transition(&self, expected: u64, to: State, cause: Cause) -> bool {
         let mut cold = self.cold.lock();
+        let moved = self.transition_locked(&mut cold, expected, to, cause);
+        drop(cold);
+        if moved {
+            self.events.dispatch_transitions(self.name.as_str());
+        }
+        moved
+    }
+
+    /// [`transition`](Self::transition) with the lock held; the caller
+    /// dispatches the events after releasing it.
+    fn transition_locked(&self, cold: &mut Cold, expected: u64, to: State, cause: Cause) -> bool {
         // Relaxed: under the lock, which orders all transitions.
         if self.hot.state.load(Ordering::Relaxed) != expected {
             return false;
@@ -46,12 +59,12 @@ impl Inner {
         let now = self.clock.now_nanos();
         match cause {
             Cause::TrialsFailed => cold.failed_trials = cold.failed_trials.saturating_add(1),
-            Cause::Deadline | Cause::MaxWait => {}
+            Cause::Deadline | Cause::MaxWait | Cause::StagePassed => {}
             Cause::Trip | Cause::TrialsPassed | Cause::Manual => cold.failed_trials = 0,
         }
+        let mut ramp_share = 0;
         match to {
             State::Open => {
-                let cold = &mut *cold;
                 let open = cold
                     .validated
                     .open_nanos_after(cold.failed_trials, &mut cold.rng);
@@ -59,11 +72,24 @@ impl Inner {
                     .store(now.saturating_add(open), Ordering::Relaxed);
             }
             State::HalfOpen => {
-                let until = now.saturating_add(cold.validated.half_open_wait_nanos);
+                cold.ramp_stage = match cause {
+                    Cause::StagePassed => cold.ramp_stage + 1,
+                    _ => 0,
+                };
+                let until = match &cold.validated.ramp {
+                    Some(ramp) => {
+                        let last = ramp.stages.len() - 1;
+                        ramp_share = ramp.stages[cold.ramp_stage.min(last)];
+                        now.saturating_add(ramp.stage_nanos)
+                    }
+                    None => now.saturating_add(cold.validated.half_open_wait_nanos),
+                };
                 self.half_open_until.store(until, Ordering::Relaxed);
             }
             _ => {}
         }
+        self.ramp_share.store(ramp_share, Ordering::Relaxed);
+        self.ramp_calls.store(0, Ordering::Relaxed);
         // Every state starts with a fresh trial word and window generation;
         // late results of earlier states find neither.
         self.trial.store(trial::tag(generation), Ordering::Relaxed);
@@ -79,9 +105,53 @@ impl Inner {
         self.hot
             .state
             .store(pack(generation, to), Ordering::Release);
-        drop(cold);
-        self.events.dispatch_transitions(self.name.as_str());
         true
+    }
+
+    /// A progressive half-open stage's time is up (`word` is its state
+    /// word): judges the stage's window under the lock, by the rules on
+    /// [`HalfOpenRamp`](super::HalfOpenRamp): reopen, next stage, close, or
+    /// run the stage again when it holds too few calls to judge.
+    pub(super) fn end_stage(&self, word: u64) {
+        let mut cold = self.cold.lock();
+        let now = self.clock.now_nanos();
+        // Relaxed: under the lock; another caller may have ended or
+        // extended this stage first.
+        if self.hot.state.load(Ordering::Relaxed) != word
+            || now < self.half_open_until.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let snap = self.window.snapshot(generation_of(word), self.window_now());
+        let minimum = self.live.minimum_calls();
+        let (to, cause) = if snap.calls() == 0 || snap.calls() >= minimum {
+            let failed = snap.calls() > 0
+                && (self.live.failure().reached(snap.failures(), snap.calls())
+                    || self.live.slow().reached(snap.slow_calls(), snap.calls()));
+            let stages = cold.validated.ramp.as_ref().map_or(0, |r| r.stages.len());
+            if failed {
+                (State::Open, Cause::TrialsFailed)
+            } else if cold.ramp_stage + 1 < stages {
+                (State::HalfOpen, Cause::StagePassed)
+            } else {
+                (State::Closed, Cause::TrialsPassed)
+            }
+        } else {
+            // Too few calls to judge: the stage runs again, window kept.
+            let stage_nanos = cold
+                .validated
+                .ramp
+                .as_ref()
+                .map_or(cold.validated.half_open_wait_nanos, |r| r.stage_nanos);
+            self.half_open_until
+                .store(now.saturating_add(stage_nanos), Ordering::Relaxed);
+            return;
+        };
+        let moved = self.transition_locked(&mut cold, word, to, cause);
+        drop(cold);
+        if moved {
+            self.events.dispatch_transitions(self.name.as_str());
+        }
     }
 
     /// Keeps an open breaker open until at least `at_least` from now (see
@@ -123,14 +193,14 @@ impl Inner {
         self.abandoned_window();
         let (word, now) = self.current_at();
         match state_of(word) {
-            State::HalfOpen => {
+            State::HalfOpen if self.ramp_share.load(Ordering::Relaxed) == 0 => {
                 // Acquire: see `update_trial`.
                 let t = self.trial.load(Ordering::Acquire);
                 if trial::same_period(t, generation_of(word)) {
                     self.decide_trials(word, t);
                 }
             }
-            State::Closed | State::MetricsOnly => {
+            State::Closed | State::MetricsOnly | State::HalfOpen => {
                 let now = now.unwrap_or_else(|| self.window_now());
                 self.judge(word, now, Trigger::Refresh);
             }

@@ -37,7 +37,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::bulkhead::{Bulkhead, BulkheadBuilder, ThreadPool, ThreadPoolBuilder};
-use crate::circuit_breaker::{Abandoned, CircuitBreaker, CircuitBreakerBuilder, OpenBackoff};
+use crate::circuit_breaker::{
+    Abandoned, CircuitBreaker, CircuitBreakerBuilder, HalfOpenRamp, OpenBackoff,
+};
 use crate::config_error::ConfigError;
 use crate::retry::{Backoff, Jitter, Retry, RetryBudget, RetryBuilder};
 
@@ -172,6 +174,13 @@ pub struct CircuitBreakerConfig {
     /// See [`CircuitBreakerBuilder::half_open_max_wait`].
     #[serde(deserialize_with = "optional_duration")]
     pub half_open_max_wait: Option<Duration>,
+    /// See [`CircuitBreakerBuilder::half_open_ramp`]: each stage's share
+    /// of calls, for example `[0.01, 0.05, 0.1, 0.25, 0.5]`.
+    pub half_open_ramp: Option<Vec<f64>>,
+    /// How long each stage of `half_open_ramp` lasts; default the open
+    /// duration.
+    #[serde(deserialize_with = "optional_duration")]
+    pub half_open_stage_duration: Option<Duration>,
     /// See [`CircuitBreakerBuilder::abandoned`]: `"ignore"`,
     /// `"failure"` or `{ failure_above = 0.5 }`.
     pub abandoned: Option<Abandoned>,
@@ -222,6 +231,13 @@ impl CircuitBreakerConfig {
         }
         if let Some(v) = self.half_open_max_wait {
             b = b.half_open_max_wait(v);
+        }
+        if let Some(stages) = &self.half_open_ramp {
+            let mut ramp = HalfOpenRamp::new(stages.clone());
+            if let Some(d) = self.half_open_stage_duration {
+                ramp = ramp.stage_duration(d);
+            }
+            b = b.half_open_ramp(ramp);
         }
         if let Some(v) = self.abandoned {
             b = b.abandoned(v);
@@ -302,6 +318,16 @@ impl CircuitBreakerConfig {
                 written(self.half_open_max_wait)
             ),
             (
+                "half_open_ramp",
+                "half_open_ramp",
+                self.half_open_ramp.as_ref().map(|r| format!("{r:?}"))
+            ),
+            (
+                "half_open_ramp.stage_duration",
+                "half_open_stage_duration",
+                written(self.half_open_stage_duration)
+            ),
+            (
                 "abandoned.failure_above",
                 "abandoned.failure_above",
                 num(match self.abandoned {
@@ -331,6 +357,10 @@ impl CircuitBreakerConfig {
                 .or(self.half_open_max_concurrent),
             half_open_trial_calls: over.half_open_trial_calls.or(self.half_open_trial_calls),
             half_open_max_wait: over.half_open_max_wait.or(self.half_open_max_wait),
+            half_open_ramp: over.half_open_ramp.or(self.half_open_ramp),
+            half_open_stage_duration: over
+                .half_open_stage_duration
+                .or(self.half_open_stage_duration),
             abandoned: over.abandoned.or(self.abandoned),
         }
     }
