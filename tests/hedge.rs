@@ -258,3 +258,111 @@ fn a_hedged_call_dropped_from_outside_counts_its_attempts_as_abandoned() {
     let counted = breaker.snapshot();
     assert_eq!((counted.calls(), counted.failures()), (2, 2));
 }
+
+#[test]
+fn a_slow_first_is_hedged_at_the_learned_percentile_and_the_loser_is_not_recorded() {
+    let timer = ManualTimer::new();
+    let hedge = Hedge::builder(timer.clone())
+        .delay(500 * MS) // until a period has taught a delay
+        .delay_percentile(0.9, Duration::from_secs(1))
+        .min_data_points(10)
+        .build()
+        .unwrap();
+    assert_eq!(hedge.delay(), 500 * MS);
+    let tally = Tally::default();
+    let answer_in = |after: Duration| {
+        let mut call = Box::pin(hedge.call(|| tally.attempt(&timer, after, Ok(1))));
+        assert!(poll(call.as_mut()).is_pending());
+        timer.advance(after);
+        assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(1)));
+    };
+    // The first second: 20 calls answering in 20 ms (and 4 ms apart).
+    for _ in 0..20 {
+        answer_in(20 * MS);
+        timer.advance(4 * MS);
+    }
+    assert_eq!(hedge.delay(), 500 * MS, "the period is not over");
+    timer.advance(Duration::from_secs(1));
+    answer_in(20 * MS); // the first call of the next period learns
+    let learned = hedge.delay();
+    assert!(
+        learned >= 20 * MS && learned <= 25 * MS,
+        "p90 of 20 ms, to its bucket's top: {learned:?}"
+    );
+    // A slow first attempt is hedged at the learned delay, not at 500 ms.
+    let breaker = CircuitBreaker::builder()
+        .count_window(10)
+        .minimum_calls(10)
+        .abandoned(Abandoned::Failure)
+        .build()
+        .unwrap();
+    let made = tally.made();
+    let mut call = pin!(hedge.call(|| {
+        let after = if tally.made() == made { 900 * MS } else { MS };
+        let attempt = tally.attempt(&timer, after, Ok(2));
+        breaker.call(|| attempt)
+    }));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(learned - Duration::from_nanos(1));
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), made + 1);
+    timer.advance(Duration::from_nanos(1));
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), made + 2, "hedged at the percentile");
+    timer.advance(MS);
+    assert!(matches!(poll(call.as_mut()), Poll::Ready(Ok(2))));
+    assert_eq!(tally.dropped(), 1, "the slow first lost");
+    assert_eq!(breaker.snapshot().calls(), 1, "only the winner recorded");
+}
+
+#[test]
+fn the_delay_may_be_a_function_of_the_attempt() {
+    let timer = ManualTimer::new();
+    let hedge = Hedge::builder(timer.clone())
+        .delay_per_attempt(|attempt| 10 * MS * attempt)
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    assert_eq!(hedge.delay(), 20 * MS);
+    let tally = Tally::default();
+    let mut call = pin!(hedge.call(|| tally.attempt(&timer, Duration::from_secs(1), Ok(1))));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(20 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 2, "the first hedge after 20 ms");
+    timer.advance(29 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 2);
+    timer.advance(MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 3, "the second 30 ms after it");
+}
+
+#[test]
+fn a_bad_percentile_or_period_is_named() {
+    let timer = ManualTimer::new();
+    let b = || Hedge::builder(timer.clone());
+    assert_eq!(
+        b().delay_percentile(0.0, SEC_1)
+            .build()
+            .unwrap_err()
+            .field(),
+        "delay_percentile"
+    );
+    assert_eq!(
+        b().delay_percentile(f64::NAN, SEC_1)
+            .build()
+            .unwrap_err()
+            .field(),
+        "delay_percentile"
+    );
+    assert_eq!(
+        b().delay_percentile(0.9, Duration::ZERO)
+            .build()
+            .unwrap_err()
+            .field(),
+        "delay_percentile.period"
+    );
+}
+
+const SEC_1: Duration = Duration::from_secs(1);

@@ -36,6 +36,8 @@ pin_project! {
         started: u32,
         budget: BudgetCall,
         begun: bool,
+        // When the first attempt started, if the delay is learned.
+        start: u64,
         make: F,
         hedge: &'a Hedge<Tm, P>,
     }
@@ -76,6 +78,7 @@ impl<'a, Tm: Timer, P, F, Fut> HedgeCall<'a, Tm, P, F, Fut> {
             started: 0,
             budget: BudgetCall::default(),
             begun: false,
+            start: 0,
             make,
             hedge,
         }
@@ -99,6 +102,9 @@ where
             if let Some(budget) = &hedge.budget {
                 budget.start(this.budget);
             }
+            if let Some(learned) = hedge.learned() {
+                *this.start = learned.clock.now_nanos();
+            }
             this.first.set(Some((this.make)()));
             *this.started = 1;
         }
@@ -110,6 +116,9 @@ where
             if let Some(fut) = this.first.as_mut().as_pin_mut() {
                 if let Poll::Ready(outcome) = fut.poll(cx) {
                     this.first.set(None);
+                    if let Some(learned) = hedge.learned() {
+                        learned.record(*this.start);
+                    }
                     last = Some(outcome);
                 }
             }
@@ -146,8 +155,8 @@ where
                         finish(hedge, this.hedges, this.budget);
                         return Poll::Ready(outcome);
                     }
-                    let next =
-                        can_hedge(hedge, *this.started).then(|| hedge.timer.sleep(hedge.delay));
+                    let next = can_hedge(hedge, *this.started)
+                        .then(|| hedge.timer.sleep(hedge.delay_before(*this.started + 1)));
                     this.timer.set(next);
                     continue;
                 }
@@ -160,7 +169,8 @@ where
                 // The first attempt did not answer at its first poll: the
                 // delay starts now (an attempt that answers at once never
                 // arms a timer).
-                this.timer.set(Some(hedge.timer.sleep(hedge.delay)));
+                this.timer
+                    .set(Some(hedge.timer.sleep(hedge.delay_before(2))));
             }
             let Some(timer) = this.timer.as_mut().as_pin_mut() else {
                 return Poll::Pending;
@@ -169,7 +179,8 @@ where
                 return Poll::Pending;
             }
             if start_hedge(hedge, this.hedges, this.make, this.started) {
-                let next = can_hedge(hedge, *this.started).then(|| hedge.timer.sleep(hedge.delay));
+                let next = can_hedge(hedge, *this.started)
+                    .then(|| hedge.timer.sleep(hedge.delay_before(*this.started + 1)));
                 this.timer.set(next);
             } else {
                 // The budget is spent: no more hedges for this call.

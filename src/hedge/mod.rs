@@ -42,13 +42,16 @@
 
 mod builder;
 pub mod future;
+pub(crate) mod latency;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::HedgeBuilder;
 pub use future::HedgeCall;
 
+use crate::limits::MAX_DURATION;
 use crate::name::Name;
 use crate::retry::{RetryBudget, RetryErrors, RetryPolicy};
 use crate::timer::Timer;
@@ -59,6 +62,7 @@ use crate::timer::Timer;
 pub struct Hedge<Tm, P = RetryErrors> {
     name: Name,
     delay: Duration,
+    learned_or_chosen: Delay,
     max_attempts: u32,
     budget: Option<RetryBudget>,
     timer: Tm,
@@ -78,9 +82,30 @@ impl<Tm: Timer, P> Hedge<Tm, P> {
         self.name.as_str()
     }
 
-    /// The delay before each hedge.
+    /// The delay before the first hedge now: the fixed delay, the
+    /// function's for attempt 2, or the learned percentile (the fixed
+    /// delay until a period has taught one).
     pub fn delay(&self) -> Duration {
-        self.delay
+        self.delay_before(2)
+    }
+
+    /// The delay before attempt `attempt` (2 for the first hedge).
+    pub(crate) fn delay_before(&self, attempt: u32) -> Duration {
+        match &self.learned_or_chosen {
+            Delay::Fixed => self.delay,
+            Delay::PerAttempt(f) => f(attempt).min(MAX_DURATION),
+            Delay::Learned(learned) => learned
+                .delay_nanos()
+                .map_or(self.delay, Duration::from_nanos),
+        }
+    }
+
+    /// The learned delay's latencies, if the delay is learned.
+    pub(crate) fn learned(&self) -> Option<&latency::Learned> {
+        match &self.learned_or_chosen {
+            Delay::Learned(learned) => Some(learned),
+            _ => None,
+        }
     }
 
     /// Attempts in all, the first included.
@@ -102,6 +127,17 @@ impl<Tm: Timer, P> Hedge<Tm, P> {
     {
         HedgeCall::new(self, make)
     }
+}
+
+/// How a hedge's delay is found, besides the fixed delay.
+#[derive(Clone)]
+enum Delay {
+    /// The fixed delay.
+    Fixed,
+    /// A function of the attempt about to start.
+    PerAttempt(Arc<dyn Fn(u32) -> Duration + Send + Sync>),
+    /// A percentile of recent first-attempt latencies.
+    Learned(Arc<latency::Learned>),
 }
 
 impl<Tm, P> std::fmt::Debug for Hedge<Tm, P> {
