@@ -366,3 +366,82 @@ fn a_bad_percentile_or_period_is_named() {
 }
 
 const SEC_1: Duration = Duration::from_secs(1);
+
+#[cfg(feature = "tower")]
+mod tower_layer {
+    use super::*;
+    use palisade::hedge::HedgeLayer;
+    use tower::{Layer, Service, ServiceExt};
+
+    #[test]
+    fn the_layer_hedges_a_slow_call_with_a_clone_of_the_request_and_drops_the_loser() {
+        let timer = ManualTimer::new();
+        let tally = Tally::default();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let inner = tower::service_fn({
+            let (timer, tally, requests) = (timer.clone(), tally.clone(), Arc::clone(&requests));
+            move |req: &'static str| {
+                requests.lock().unwrap().push(req);
+                let after = if tally.made() == 0 { 500 * MS } else { 10 * MS };
+                tally.attempt(&timer, after, Ok(tally.made()))
+            }
+        });
+        let mut svc = HedgeLayer::new(hedge(&timer, 2)).layer(inner);
+        let waker = noop_waker();
+        assert!(svc.poll_ready(&mut Context::from_waker(&waker)).is_ready());
+        let mut call = pin!(svc.call("GET /item"));
+        assert!(poll(call.as_mut()).is_pending());
+        timer.advance(50 * MS);
+        assert!(poll(call.as_mut()).is_pending());
+        timer.advance(10 * MS);
+        assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(1)), "the hedge won");
+        assert_eq!(*requests.lock().unwrap(), ["GET /item", "GET /item"]);
+        assert_eq!(tally.dropped(), 1, "the slow first was dropped");
+        // A fast call is not hedged.
+        let answer = futures::executor::block_on(svc.ready())
+            .unwrap()
+            .call("GET /fast");
+        let mut answer = pin!(answer);
+        assert!(poll(answer.as_mut()).is_pending());
+        timer.advance(10 * MS);
+        assert_eq!(poll(answer.as_mut()), Poll::Ready(Ok(2)));
+        assert_eq!(tally.made(), 3);
+    }
+}
+
+#[test]
+fn an_acceptable_error_does_not_beat_an_attempt_still_running_and_stops_new_hedges() {
+    use palisade::retry::Decision;
+    let timer = ManualTimer::new();
+    let hedge = Hedge::builder(timer.clone())
+        .delay(50 * MS)
+        .max_attempts(3)
+        .policy(|outcome: &Result<u32, &'static str>| match outcome {
+            Err("full") | Ok(_) => Decision::Accept, // a rejection is not retried
+            Err(_) => Decision::Retry,
+        })
+        .build()
+        .unwrap();
+    let tally = Tally::default();
+    let mut call = pin!(hedge.call(|| {
+        if tally.made() == 0 {
+            tally.attempt(&timer, 500 * MS, Ok(1))
+        } else {
+            tally.attempt(&timer, Duration::ZERO, Err("full"))
+        }
+    }));
+    assert!(poll(call.as_mut()).is_pending());
+    timer.advance(50 * MS);
+    assert!(
+        poll(call.as_mut()).is_pending(),
+        "the rejected hedge did not end it"
+    );
+    timer.advance(200 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(tally.made(), 2, "no hedge after a rejection");
+    timer.advance(250 * MS);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(1)));
+    // With nothing else running, the rejection is the answer.
+    let mut call = pin!(hedge.call(|| tally.attempt(&timer, Duration::ZERO, Err("full"))));
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Err("full")));
+}

@@ -1,6 +1,8 @@
 //! The hedge's future: [`HedgeCall`], from [`Hedge::call`](super::Hedge::call).
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -18,15 +20,36 @@ struct Running<Fut> {
     budget: BudgetCall,
 }
 
+/// Makes a hedged call's attempts: any `FnMut() -> Fut` (as
+/// [`Hedge::call`](super::Hedge::call) takes), or the tower service's
+/// resender ([`Resender`](super::Resender)).
+pub trait MakeAttempt {
+    /// An attempt.
+    type Attempt;
+
+    /// Starts the next attempt.
+    fn make(&mut self) -> Self::Attempt;
+}
+
+impl<F: FnMut() -> Fut, Fut> MakeAttempt for F {
+    type Attempt = Fut;
+
+    #[inline]
+    fn make(&mut self) -> Fut {
+        self()
+    }
+}
+
 pin_project! {
-    /// A hedged call, from [`Hedge::call`](super::Hedge::call).
+    /// A hedged call, from [`Hedge::call`](super::Hedge::call) (where `H`
+    /// is `&Hedge`) or the tower service (where it is `Arc<Hedge>`).
     ///
     /// # Cancel safety
     ///
-    /// Dropping it drops every attempt in flight (each a cancelled call
+    /// Dropping it drops every attempt in flight (each an abandoned call
     /// for the guards inside it) and gives back the budget shares.
     #[must_use = "futures do nothing unless polled"]
-    pub struct HedgeCall<'a, Tm: Timer, P, F, Fut> {
+    pub struct HedgeCall<H: Deref<Target = Hedge<Tm, P>>, Tm: Timer, P, F, Fut> {
         // Declared first, dropped first: the attempts, then what they held.
         #[pin]
         first: Option<Fut>,
@@ -39,10 +62,13 @@ pin_project! {
         // When the first attempt started, if the delay is learned.
         start: u64,
         make: F,
-        hedge: &'a Hedge<Tm, P>,
+        hedge: H,
+        policy: PhantomData<fn() -> P>,
     }
 
-    impl<Tm: Timer, P, F, Fut> PinnedDrop for HedgeCall<'_, Tm, P, F, Fut> {
+    impl<H: Deref<Target = Hedge<Tm, P>>, Tm: Timer, P, F, Fut> PinnedDrop
+        for HedgeCall<H, Tm, P, F, Fut>
+    {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             this.first.set(None);
@@ -69,8 +95,8 @@ fn finish<Tm, P, Fut>(
     shared.finish(budget);
 }
 
-impl<'a, Tm: Timer, P, F, Fut> HedgeCall<'a, Tm, P, F, Fut> {
-    pub(super) fn new(hedge: &'a Hedge<Tm, P>, make: F) -> Self {
+impl<H: Deref<Target = Hedge<Tm, P>>, Tm: Timer, P, F, Fut> HedgeCall<H, Tm, P, F, Fut> {
+    pub(super) fn new(hedge: H, make: F) -> Self {
         Self {
             first: None,
             hedges: Vec::new(),
@@ -81,15 +107,17 @@ impl<'a, Tm: Timer, P, F, Fut> HedgeCall<'a, Tm, P, F, Fut> {
             start: 0,
             make,
             hedge,
+            policy: PhantomData,
         }
     }
 }
 
-impl<Tm, P, F, Fut, T, E> Future for HedgeCall<'_, Tm, P, F, Fut>
+impl<H, Tm, P, F, Fut, T, E> Future for HedgeCall<H, Tm, P, F, Fut>
 where
+    H: Deref<Target = Hedge<Tm, P>>,
     Tm: Timer,
     P: RetryPolicy<T, E>,
-    F: FnMut() -> Fut,
+    F: MakeAttempt<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
 {
     type Output = Result<T, E>;
@@ -105,7 +133,7 @@ where
             if let Some(learned) = hedge.learned() {
                 *this.start = learned.clock.now_nanos();
             }
-            this.first.set(Some((this.make)()));
+            this.first.set(Some(this.make.make()));
             *this.started = 1;
         }
         loop {
@@ -137,9 +165,17 @@ where
             }
             let in_flight = this.first.is_some() || !this.hedges.is_empty();
             if let Some(outcome) = last {
-                if accepted(&hedge.policy, &outcome)
-                    || (!in_flight && !can_hedge(hedge, *this.started))
-                {
+                let acceptable = accepted(&hedge.policy, &outcome);
+                if acceptable && outcome.is_err() && in_flight {
+                    // An error not worth trying again (a guard's rejection:
+                    // a full bulkhead, an open breaker) does not beat an
+                    // attempt still running; it stops new hedges, and the
+                    // call waits for the others.
+                    *this.started = hedge.max_attempts;
+                    this.timer.set(None);
+                    continue;
+                }
+                if acceptable || (!in_flight && !can_hedge(hedge, *this.started)) {
                     // The attempts still in flight lost: dropped as losers,
                     // which no breaker inside them counts as abandoned.
                     crate::superseded::dropping_losers(|| {
@@ -200,7 +236,7 @@ fn can_hedge<Tm, P>(hedge: &Hedge<Tm, P>, started: u32) -> bool {
 }
 
 /// Starts the next attempt, boxed, if the budget allows.
-fn start_hedge<Tm, P, F: FnMut() -> Fut, Fut>(
+fn start_hedge<Tm, P, F: MakeAttempt<Attempt = Fut>, Fut>(
     hedge: &Hedge<Tm, P>,
     hedges: &mut Vec<Running<Fut>>,
     make: &mut F,
@@ -213,14 +249,16 @@ fn start_hedge<Tm, P, F: FnMut() -> Fut, Fut>(
         }
     }
     hedges.push(Running {
-        fut: Box::pin(make()),
+        fut: Box::pin(make.make()),
         budget,
     });
     *started += 1;
     true
 }
 
-impl<Tm: Timer, P, F, Fut> std::fmt::Debug for HedgeCall<'_, Tm, P, F, Fut> {
+impl<H: Deref<Target = Hedge<Tm, P>>, Tm: Timer, P, F, Fut> std::fmt::Debug
+    for HedgeCall<H, Tm, P, F, Fut>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HedgeCall")
             .field("started", &self.started)

@@ -4,12 +4,19 @@
 //! A tail-latency cure for calls that are safe to repeat (reads,
 //! idempotent writes): a slow replica costs one hedge delay, not its whole
 //! latency. [`Hedge::call`] makes the first attempt at once and, while no
-//! acceptable outcome has come, another each [`delay`](HedgeBuilder::delay)
-//! up to [`max_attempts`](HedgeBuilder::max_attempts) in all. An outcome is
+//! acceptable outcome has come, another after each delay up to
+//! [`max_attempts`](HedgeBuilder::max_attempts) in all. The delay is fixed
+//! ([`delay`](HedgeBuilder::delay)), a function of the attempt
+//! ([`delay_per_attempt`](HedgeBuilder::delay_per_attempt)), or learned:
+//! a percentile of recent latencies
+//! ([`delay_percentile`](HedgeBuilder::delay_percentile)). An outcome is
 //! acceptable when the hedge's [`RetryPolicy`] accepts it (by default `Ok`,
-//! or an error it would not retry, such as a guard's rejection); an
-//! attempt that fails retryably, with no other in flight, is followed by
-//! the next at once. The losers are dropped, which cancels them: their
+//! or an error it would not retry, such as a guard's rejection). An
+//! acceptable `Ok` wins at once; an acceptable error wins only when no
+//! other attempt is running (a hedge that a full bulkhead rejects does not
+//! end a call whose first attempt may still answer): until then it stops
+//! new hedges. An attempt that fails retryably, with no other in flight,
+//! is followed by the next at once. The losers are dropped, which cancels them: their
 //! bulkhead places and breaker permissions (when the operation holds
 //! them) are given back, and a breaker inside a loser never counts it,
 //! whatever its [`Abandoned`](crate::circuit_breaker::Abandoned) policy:
@@ -19,6 +26,10 @@
 //! Hedges spend a [`RetryBudget`] shared with retries, as Envoy and
 //! failsafe-go do: each hedge takes a retry's share while it runs; a budget
 //! that is spent stops new hedges and never cancels a running one.
+//!
+//! As a tower layer, [`HedgeLayer`] (feature `tower`) sends clones of the
+//! request; in a [`Pipeline`](crate::pipeline::Pipeline), hedging takes the
+//! retry's place ([`Pipeline::call_hedged`](crate::pipeline::Pipeline::call_hedged)).
 //!
 //! The first attempt and the hedge timer live in the future itself; only
 //! hedges are boxed, so the happy path (the first answers before the delay)
@@ -43,13 +54,18 @@
 mod builder;
 pub mod future;
 pub(crate) mod latency;
+#[cfg(feature = "tower")]
+mod layer;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::HedgeBuilder;
-pub use future::HedgeCall;
+pub use future::{HedgeCall, MakeAttempt};
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use layer::{Attempt, HedgeLayer, HedgeResponse, HedgeService, Resender};
 
 use crate::limits::MAX_DURATION;
 use crate::name::Name;
@@ -119,7 +135,7 @@ impl<Tm: Timer, P> Hedge<Tm, P> {
     /// # Errors
     ///
     /// The operation's own error, when no attempt was acceptable.
-    pub fn call<F, Fut, T, E>(&self, make: F) -> HedgeCall<'_, Tm, P, F, Fut>
+    pub fn call<F, Fut, T, E>(&self, make: F) -> HedgeCall<&Self, Tm, P, F, Fut>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
