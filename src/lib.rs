@@ -179,6 +179,7 @@ macro_rules! inner_service {
 }
 
 pub mod adaptive;
+mod attempt;
 pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;

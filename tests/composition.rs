@@ -775,3 +775,165 @@ fn tower_services_give_their_inner_service_back() {
     let retry = palisade::retry::RetryLayer::new(retry(&timer, 2, MS)).layer(Inner(7));
     assert_eq!(retry.into_inner().0, 7);
 }
+
+/// Hedging in the pipeline: `call_hedged` puts the hedge in the retry's
+/// place; each attempt goes through the breaker, bulkhead and attempt
+/// timeout on its own, and the total timeout bounds them all.
+mod hedged {
+    use super::*;
+    use palisade::circuit_breaker::Abandoned;
+    use palisade::hedge::Hedge;
+    use palisade::timer::Timer;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn hedge(timer: &ManualTimer, attempts: u32) -> Hedge<ManualTimer> {
+        Hedge::builder(timer.clone())
+            .delay(50 * MS)
+            .max_attempts(attempts)
+            .build()
+            .unwrap()
+    }
+
+    /// The `n`-th attempt (from 0) answers `Ok(n)` after `after(n)`.
+    fn attempt(
+        timer: &ManualTimer,
+        calls: &AtomicU32,
+        after: fn(u32) -> Duration,
+    ) -> impl Future<Output = Result<u32, std::io::Error>> {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        let sleep = timer.sleep(after(n));
+        async move {
+            sleep.await;
+            Ok(n)
+        }
+    }
+
+    fn counting_abandoned() -> CircuitBreaker {
+        CircuitBreaker::builder()
+            .count_window(10)
+            .minimum_calls(10)
+            .abandoned(Abandoned::Failure)
+            .build()
+            .unwrap()
+    }
+
+    fn poll<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        fut.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn the_hedge_wins_with_its_own_place_and_the_loser_is_dropped_uncounted() {
+        let timer = ManualTimer::new();
+        let b = counting_abandoned();
+        let bulkhead = Bulkhead::builder().max_concurrent(4).build().unwrap();
+        let pipeline = Pipeline::builder(timer.clone())
+            .timeout(Duration::from_secs(1))
+            .circuit_breaker(b.clone())
+            .bulkhead(bulkhead.clone())
+            .attempt_timeout(Duration::from_millis(800))
+            .build()
+            .unwrap();
+        let hedge = hedge(&timer, 2);
+        let calls = AtomicU32::new(0);
+        let slow_then_fast = |n| if n == 0 { 500 * MS } else { 10 * MS };
+        let mut call =
+            pin!(pipeline.call_hedged(&hedge, || attempt(&timer, &calls, slow_then_fast)));
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(bulkhead.metrics().in_flight, 1);
+        timer.advance(50 * MS);
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(
+            bulkhead.metrics().in_flight,
+            2,
+            "the hedge holds a place of its own"
+        );
+        timer.advance(10 * MS);
+        let Poll::Ready(answer) = poll(call.as_mut()) else {
+            panic!("the hedge answered")
+        };
+        assert_eq!(answer.unwrap(), 1, "the hedge answered first");
+        assert_eq!(
+            bulkhead.metrics().in_flight,
+            0,
+            "the loser's place came back"
+        );
+        assert_eq!(
+            (b.snapshot().calls(), b.snapshot().failures()),
+            (1, 0),
+            "only the winner is recorded"
+        );
+        assert_eq!(timer.sleeping(), 0, "every deadline dropped");
+    }
+
+    #[test]
+    fn the_total_timeout_bounds_the_hedges_and_abandons_them() {
+        let timer = ManualTimer::new();
+        let b = counting_abandoned();
+        let bulkhead = Bulkhead::builder().max_concurrent(4).build().unwrap();
+        let pipeline = Pipeline::builder(timer.clone())
+            .timeout(200 * MS)
+            .circuit_breaker(b.clone())
+            .bulkhead(bulkhead.clone())
+            .build()
+            .unwrap();
+        let hedge = hedge(&timer, 3);
+        let calls = AtomicU32::new(0);
+        let err = drive(
+            &timer,
+            pipeline.call_hedged(&hedge, || {
+                attempt(&timer, &calls, |_| Duration::from_secs(5))
+            }),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::TimedOut(_)), "{err:?}");
+        assert_eq!(timer.elapsed(), 200 * MS, "at the total timeout, not later");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "the first and two hedges");
+        assert_eq!(bulkhead.metrics().in_flight, 0);
+        // Abandoned by the caller's deadline, not lost in a race: counted.
+        assert_eq!(b.snapshot().failures(), 3);
+    }
+
+    #[test]
+    fn a_hedge_the_full_bulkhead_rejects_does_not_end_the_call() {
+        let timer = ManualTimer::new();
+        let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
+        let pipeline = Pipeline::builder(timer.clone())
+            .bulkhead(bulkhead.clone())
+            .build()
+            .unwrap();
+        let hedge = hedge(&timer, 3);
+        let calls = AtomicU32::new(0);
+        let answer = drive(
+            &timer,
+            pipeline.call_hedged(&hedge, || attempt(&timer, &calls, |_| 100 * MS)),
+        );
+        assert_eq!(answer.unwrap(), 0, "the first attempt's answer");
+        assert_eq!(timer.elapsed(), 100 * MS);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the hedge never ran");
+    }
+
+    #[test]
+    fn the_hedge_takes_the_retrys_place() {
+        let timer = ManualTimer::new();
+        let pipeline = Pipeline::builder(timer.clone())
+            .retry(retry(&timer, 3, 10 * MS))
+            .build()
+            .unwrap();
+        let hedge = hedge(&timer, 2);
+        let calls = AtomicU32::new(0);
+        let err = drive(&timer, pipeline.call_hedged(&hedge, || failing(&calls))).unwrap_err();
+        assert_eq!(err.to_string(), "failure 1", "the last attempt's own error");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the hedge's 2 attempts, not 3 retries of each"
+        );
+        assert_eq!(
+            timer.elapsed(),
+            Duration::ZERO,
+            "a failure is followed at once"
+        );
+    }
+}

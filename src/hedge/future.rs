@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::Hedge;
+use crate::attempt::Attempts;
 use crate::retry::guard::BudgetCall;
 use crate::retry::{Decision, RetryPolicy};
 use crate::timer::Timer;
@@ -18,26 +19,6 @@ use crate::timer::Timer;
 struct Running<Fut> {
     fut: Pin<Box<Fut>>,
     budget: BudgetCall,
-}
-
-/// Makes a hedged call's attempts: any `FnMut() -> Fut` (as
-/// [`Hedge::call`](super::Hedge::call) takes), or the tower service's
-/// resender ([`Resender`](super::Resender)).
-pub trait MakeAttempt {
-    /// An attempt.
-    type Attempt;
-
-    /// Starts the next attempt.
-    fn make(&mut self) -> Self::Attempt;
-}
-
-impl<F: FnMut() -> Fut, Fut> MakeAttempt for F {
-    type Attempt = Fut;
-
-    #[inline]
-    fn make(&mut self) -> Fut {
-        self()
-    }
 }
 
 pin_project! {
@@ -96,7 +77,7 @@ fn finish<Tm, P, Fut>(
 }
 
 impl<H: Deref<Target = Hedge<Tm, P>>, Tm: Timer, P, F, Fut> HedgeCall<H, Tm, P, F, Fut> {
-    pub(super) fn new(hedge: H, make: F) -> Self {
+    pub(crate) fn new(hedge: H, make: F) -> Self {
         Self {
             first: None,
             hedges: Vec::new(),
@@ -117,7 +98,7 @@ where
     H: Deref<Target = Hedge<Tm, P>>,
     Tm: Timer,
     P: RetryPolicy<T, E>,
-    F: MakeAttempt<Attempt = Fut>,
+    F: Attempts<Attempt = Fut>,
     Fut: Future<Output = Result<T, E>>,
 {
     type Output = Result<T, E>;
@@ -133,7 +114,7 @@ where
             if let Some(learned) = hedge.learned() {
                 *this.start = learned.clock.now_nanos();
             }
-            this.first.set(Some(this.make.make()));
+            this.first.set(Some(this.make.next_attempt()));
             *this.started = 1;
         }
         loop {
@@ -236,7 +217,7 @@ fn can_hedge<Tm, P>(hedge: &Hedge<Tm, P>, started: u32) -> bool {
 }
 
 /// Starts the next attempt, boxed, if the budget allows.
-fn start_hedge<Tm, P, F: MakeAttempt<Attempt = Fut>, Fut>(
+fn start_hedge<Tm, P, F: Attempts<Attempt = Fut>, Fut>(
     hedge: &Hedge<Tm, P>,
     hedges: &mut Vec<Running<Fut>>,
     make: &mut F,
@@ -249,7 +230,7 @@ fn start_hedge<Tm, P, F: MakeAttempt<Attempt = Fut>, Fut>(
         }
     }
     hedges.push(Running {
-        fut: Box::pin(make.make()),
+        fut: Box::pin(make.next_attempt()),
         budget,
     });
     *started += 1;

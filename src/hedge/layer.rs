@@ -1,16 +1,14 @@
 //! Hedging as a tower layer.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::future::{HedgeCall, MakeAttempt};
+use super::future::HedgeCall;
 use super::Hedge;
+use crate::attempt::{ServiceAttempt, ServiceAttempts};
 use crate::retry::RetryPolicy;
 use crate::timer::Timer;
 
@@ -83,7 +81,7 @@ impl<S: Clone, Tm, P> Clone for HedgeService<S, Tm, P> {
 
 /// The response future of [`HedgeService`].
 pub type HedgeResponse<S, Req, Tm, P> =
-    HedgeCall<Arc<Hedge<Tm, P>>, Tm, P, Resender<S, Req>, Attempt<S, Req>>;
+    HedgeCall<Arc<Hedge<Tm, P>>, Tm, P, ServiceAttempts<S, Req>, ServiceAttempt<S, Req>>;
 
 impl<S, Req, Tm, P> Service<Req> for HedgeService<S, Tm, P>
 where
@@ -107,95 +105,9 @@ where
         let readied = std::mem::replace(&mut self.inner, clone);
         HedgeCall::new(
             Arc::clone(&self.hedge),
-            Resender {
-                readied: Some(readied),
-                service: self.inner.clone(),
-                req,
-            },
+            ServiceAttempts::new(Some(readied), self.inner.clone(), req),
         )
     }
 }
 
 inner_service!(HedgeService<S, Tm, P>);
-
-/// Makes a hedged tower call's attempts: the first through the readied
-/// service, each hedge through a clone that readies itself.
-#[derive(Debug)]
-pub struct Resender<S, Req> {
-    readied: Option<S>,
-    service: S,
-    req: Req,
-}
-
-impl<S, Req> MakeAttempt for Resender<S, Req>
-where
-    S: Service<Req> + Clone,
-    Req: Clone,
-{
-    type Attempt = Attempt<S, Req>;
-
-    fn make(&mut self) -> Attempt<S, Req> {
-        match self.readied.take() {
-            Some(mut readied) => Attempt {
-                state: Step::Called {
-                    fut: readied.call(self.req.clone()),
-                },
-            },
-            None => Attempt {
-                state: Step::Readying {
-                    service: self.service.clone(),
-                    req: Some(self.req.clone()),
-                },
-            },
-        }
-    }
-}
-
-pin_project! {
-    /// One attempt of a hedged tower call: readying its service, then
-    /// calling it.
-    pub struct Attempt<S: Service<Req>, Req> {
-        #[pin]
-        state: Step<S, Req>,
-    }
-}
-
-pin_project! {
-    #[project = StepProj]
-    enum Step<S: Service<Req>, Req> {
-        // Waiting for its own clone of the service to be ready.
-        Readying { service: S, req: Option<Req> },
-        Called { #[pin] fut: S::Future },
-    }
-}
-
-impl<S: Service<Req>, Req> std::fmt::Debug for Attempt<S, Req> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let step = match self.state {
-            Step::Readying { .. } => "readying",
-            Step::Called { .. } => "called",
-        };
-        f.debug_struct("Attempt").field("step", &step).finish()
-    }
-}
-
-impl<S: Service<Req>, Req> Future for Attempt<S, Req> {
-    type Output = Result<S::Response, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
-        loop {
-            match state.as_mut().project() {
-                StepProj::Called { fut } => return fut.poll(cx),
-                StepProj::Readying { service, req } => {
-                    if let Err(e) = std::task::ready!(service.poll_ready(cx)) {
-                        return Poll::Ready(Err(e));
-                    }
-                    let req = req.take().expect("an attempt calls its service once");
-                    let fut = service.call(req);
-                    state.set(Step::Called { fut });
-                }
-            }
-        }
-    }
-}

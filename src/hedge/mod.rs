@@ -61,11 +61,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use builder::HedgeBuilder;
-pub use future::{HedgeCall, MakeAttempt};
+pub use crate::attempt::Attempts;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub use layer::{Attempt, HedgeLayer, HedgeResponse, HedgeService, Resender};
+pub use crate::attempt::{ServiceAttempt, ServiceAttempts};
+pub use builder::HedgeBuilder;
+pub use future::HedgeCall;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use layer::{HedgeLayer, HedgeResponse, HedgeService};
 
 use crate::limits::MAX_DURATION;
 use crate::name::Name;

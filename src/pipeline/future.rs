@@ -19,37 +19,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-#[cfg(feature = "tower")]
-use tower_service::Service;
 
 use super::judge::{HandOver, Judge, Judged};
 use super::Pipeline;
+pub use crate::attempt::Attempts;
+#[cfg(feature = "tower")]
+pub use crate::attempt::{ServiceAttempt, ServiceAttempts};
 use crate::circuit_breaker::guard::Standing;
 use crate::circuit_breaker::Classification;
 use crate::error::Error;
+use crate::hedge::{Hedge, HedgeCall};
 use crate::limit::Limiter;
 use crate::retry::guard::Progress;
-use crate::retry::RetryPolicy;
+use crate::retry::{Retry, RetryPolicy};
 use crate::timer::Timer;
-
-/// Makes each attempt's future: a closure for [`Pipeline::call`], a
-/// readied service for the tower form.
-pub trait Attempts {
-    /// One attempt.
-    type Attempt: Future;
-
-    /// The next attempt's future.
-    fn next_attempt(&mut self) -> Self::Attempt;
-}
-
-impl<F: FnMut() -> Fut, Fut: Future> Attempts for F {
-    type Attempt = Fut;
-
-    #[inline]
-    fn next_attempt(&mut self) -> Fut {
-        self()
-    }
-}
 
 /// Where the call stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +87,9 @@ pin_project! {
         seat: L::Seat,
         progress: Progress,
         step: Step,
+        // One attempt of a hedged call: the hedge holds the retry's place
+        // and the total timeout is around the hedge.
+        hedged: bool,
         attempts: A,
         pipeline: R,
         policy: PhantomData<fn() -> (P, C)>,
@@ -120,10 +106,19 @@ pin_project! {
             let pipeline: &Pipeline<Tm, P, C, L> = this.pipeline;
             // A queued wait leaves the queue when its field is dropped.
             give_back(pipeline, this.admission, this.seat, None);
-            if let Some(retry) = &pipeline.retry {
+            if let Some(retry) = retry_of(pipeline, *this.hedged) {
                 this.progress.finish(retry.parts().0);
             }
         }
+    }
+}
+
+/// The pipeline's retry, unless the call is one attempt of a hedged call.
+#[inline(always)]
+fn retry_of<Tm, P, C, L>(pipeline: &Pipeline<Tm, P, C, L>, hedged: bool) -> Option<&Retry<P>> {
+    match hedged {
+        false => pipeline.retry.as_ref(),
+        true => None,
     }
 }
 
@@ -155,6 +150,16 @@ where
     R: Deref<Target = Pipeline<Tm, P, C, L>>,
 {
     pub(crate) fn new(pipeline: R, attempts: A) -> Self {
+        Self::with(pipeline, attempts, false)
+    }
+
+    /// One attempt of a hedged call: breaker, limit and attempt timeout,
+    /// without the retry and the total timeout.
+    fn hedged(pipeline: R, attempts: A) -> Self {
+        Self::with(pipeline, attempts, true)
+    }
+
+    fn with(pipeline: R, attempts: A, hedged: bool) -> Self {
         Self {
             fut: None,
             attempt_deadline: None,
@@ -165,6 +170,7 @@ where
             seat: L::Seat::default(),
             progress: Progress::default(),
             step: Step::Start,
+            hedged,
             attempts,
             pipeline,
             policy: PhantomData,
@@ -187,6 +193,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let pipeline: &Pipeline<Tm, P, C, L> = this.pipeline;
+        let retry = retry_of(pipeline, *this.hedged);
 
         // Makes the attempt's future; its deadline and the breaker's
         // slow-call clock start with it (not while the call waited for a
@@ -221,7 +228,7 @@ where
                 *this.queued = None;
                 this.backoff.set(None);
                 give_back(pipeline, this.admission, this.seat, None);
-                if let Some(retry) = &pipeline.retry {
+                if let Some(retry) = retry {
                     this.progress.finish(retry.parts().0);
                 }
                 let total = pipeline.total.as_ref().expect("a total deadline");
@@ -232,10 +239,10 @@ where
         loop {
             let outcome: Result<T, Error<E>> = match *this.step {
                 Step::Start => {
-                    if let Some(total) = &pipeline.total {
+                    if let Some(total) = pipeline.total.as_ref().filter(|_| !*this.hedged) {
                         this.total_deadline.set(total.start());
                     }
-                    if let Some(retry) = &pipeline.retry {
+                    if let Some(retry) = retry {
                         this.progress.start_on(retry.parts().0, &*pipeline.clock);
                     }
                     *this.step = Step::Admit;
@@ -339,7 +346,7 @@ where
                 // (the path of every judge but the HTTP ones).
                 give_back(pipeline, this.admission, this.seat, verdict.now());
             }
-            let result = match &pipeline.retry {
+            let result = match retry {
                 None => outcome,
                 Some(retry) => {
                     let (shared, policy) = retry.parts();
@@ -379,7 +386,7 @@ where
                         admission: &mut *this.admission,
                         limit: pipeline.limit.as_ref(),
                         seat: &mut *this.seat,
-                        retry: pipeline.retry.as_ref().map(|retry| retry.parts().0),
+                        retry: retry.map(|retry| retry.parts().0),
                         progress: &mut *this.progress,
                         max_hint: pipeline.max_hint,
                     },
@@ -391,7 +398,7 @@ where
                 this.seat,
                 verdict.as_ref().and_then(Judged::now),
             );
-            if let Some(retry) = &pipeline.retry {
+            if let Some(retry) = retry {
                 this.progress.finish(retry.parts().0);
             }
             return Poll::Ready(result);
@@ -411,114 +418,120 @@ where
     }
 }
 
-/// The attempts of a tower call: the readied service first, then clones.
-#[cfg(feature = "tower")]
+/// The attempts of a hedged pipeline call: each one a call through the
+/// pipeline's breaker, limit and attempt timeout, made by a clone of the
+/// operation.
 #[derive(Debug)]
-pub struct ServiceAttempts<S, Req> {
-    ready: Option<S>,
-    template: S,
-    req: Req,
+pub struct HedgedAttempts<R, F> {
+    pipeline: R,
+    make: F,
 }
 
-#[cfg(feature = "tower")]
-impl<S, Req> ServiceAttempts<S, Req> {
-    /// `ready` (a service readied for the first attempt, if any) calls
-    /// first, then clones of `template`, readied in turn.
-    pub(super) fn new(ready: Option<S>, template: S, req: Req) -> Self {
-        Self {
-            ready,
-            template,
-            req,
-        }
-    }
-}
-
-#[cfg(feature = "tower")]
-impl<S, Req> Attempts for ServiceAttempts<S, Req>
+impl<R, Tm, P, C, L, F> Attempts for HedgedAttempts<R, F>
 where
-    S: Service<Req> + Clone,
-    Req: Clone,
+    R: Deref<Target = Pipeline<Tm, P, C, L>> + Clone,
+    Tm: Timer,
+    L: Limiter,
+    F: Attempts + Clone,
+    PipelineCall<R, Tm, P, F, C, L>: Future,
 {
-    type Attempt = ServiceAttempt<S, Req>;
+    type Attempt = PipelineCall<R, Tm, P, F, C, L>;
 
-    fn next_attempt(&mut self) -> ServiceAttempt<S, Req> {
-        let stage = match self.ready.take() {
-            Some(mut ready) => Stage::Calling {
-                fut: ready.call(self.req.clone()),
-            },
-            None => Stage::Readying {
-                service: self.template.clone(),
-                req: Some(self.req.clone()),
-            },
-        };
-        ServiceAttempt { stage }
+    fn next_attempt(&mut self) -> Self::Attempt {
+        PipelineCall::hedged(self.pipeline.clone(), self.make.clone())
     }
 }
 
-#[cfg(feature = "tower")]
 pin_project! {
-    /// One attempt of a tower call: readies its service, then calls it.
+    /// A hedged call through a [`Pipeline`], from
+    /// [`Pipeline::call_hedged`]: the pipeline's total timeout around a
+    /// [`HedgeCall`] whose attempts each go through the pipeline's
+    /// breaker, limit and attempt timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it, or the total timeout firing, drops every attempt in
+    /// flight: abandoned calls, which the breaker's
+    /// [`Abandoned`](crate::circuit_breaker::Abandoned) policy judges (a
+    /// hedge's losers, dropped when another attempt wins, never count).
     #[must_use = "futures do nothing unless polled"]
-    pub struct ServiceAttempt<S, Req>
+    pub struct HedgedCall<'a, Tm: Timer, P, Q, F, C = crate::circuit_breaker::DefaultClassifier, L: Limiter = crate::bulkhead::Bulkhead>
     where
-        S: Service<Req>,
+        F: Attempts,
     {
         #[pin]
-        stage: Stage<S, Req>,
+        call: Option<HedgeCall<&'a Hedge<Tm, Q>, Tm, Q, HedgedAttempts<&'a Pipeline<Tm, P, C, L>, F>, PipelineCall<&'a Pipeline<Tm, P, C, L>, Tm, P, F, C, L>>>,
+        #[pin]
+        total: Option<Tm::Sleep>,
+        started: bool,
+        pipeline: &'a Pipeline<Tm, P, C, L>,
     }
 }
 
-#[cfg(feature = "tower")]
-pin_project! {
-    #[project = StageProj]
-    enum Stage<S, Req>
-    where
-        S: Service<Req>,
-    {
-        Readying { service: S, req: Option<Req> },
-        Calling { #[pin] fut: S::Future },
-    }
-}
-
-#[cfg(feature = "tower")]
-impl<S: Service<Req>, Req> ServiceAttempt<S, Req> {
-    /// An attempt that readies `service`, then sends `req`.
-    #[cfg(feature = "client")]
-    pub(crate) fn new(service: S, req: Req) -> Self {
-        ServiceAttempt {
-            stage: Stage::Readying {
-                service,
-                req: Some(req),
-            },
+impl<'a, Tm: Timer, P, Q, F: Attempts, C, L: Limiter> HedgedCall<'a, Tm, P, Q, F, C, L> {
+    pub(super) fn new(
+        pipeline: &'a Pipeline<Tm, P, C, L>,
+        hedge: &'a Hedge<Tm, Q>,
+        make: F,
+    ) -> Self {
+        Self {
+            call: Some(HedgeCall::new(hedge, HedgedAttempts { pipeline, make })),
+            total: None,
+            started: false,
+            pipeline,
         }
     }
 }
 
-#[cfg(feature = "tower")]
-impl<S: Service<Req>, Req> Future for ServiceAttempt<S, Req> {
-    type Output = Result<S::Response, S::Error>;
+impl<Tm, P, Q, F, T, E, C, L> Future for HedgedCall<'_, Tm, P, Q, F, C, L>
+where
+    Tm: Timer,
+    L: Limiter,
+    F: Attempts + Clone,
+    F::Attempt: Future<Output = Result<T, E>>,
+    P: RetryPolicy<T, Error<E>>,
+    Q: RetryPolicy<C::Output, Error<E>>,
+    C: Judge<T, E, L>,
+{
+    type Output = Result<C::Output, Error<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut stage = self.project().stage;
-        loop {
-            match stage.as_mut().project() {
-                StageProj::Readying { service, req } => {
-                    if let Err(e) = std::task::ready!(service.poll_ready(cx)) {
-                        return Poll::Ready(Err(e));
-                    }
-                    let req = req.take().expect("called once");
-                    let fut = service.call(req);
-                    stage.set(Stage::Calling { fut });
-                }
-                StageProj::Calling { fut } => return fut.poll(cx),
+        let mut this = self.project();
+        if !*this.started {
+            *this.started = true;
+            if let Some(total) = &this.pipeline.total {
+                this.total.set(total.start());
             }
         }
+        let Some(call) = this.call.as_mut().as_pin_mut() else {
+            return Poll::Pending; // polled after it answered
+        };
+        if let Poll::Ready(answer) = call.poll(cx) {
+            this.call.set(None);
+            this.total.set(None);
+            return Poll::Ready(answer);
+        }
+        let expired = this
+            .total
+            .as_mut()
+            .as_pin_mut()
+            .is_some_and(|d| d.poll(cx).is_ready());
+        if !expired {
+            return Poll::Pending;
+        }
+        // Every attempt in flight is abandoned.
+        this.call.set(None);
+        let total = this.pipeline.total.as_ref().expect("a total deadline");
+        Poll::Ready(Err(Error::TimedOut(total.fired())))
     }
 }
 
-#[cfg(feature = "tower")]
-impl<S: Service<Req>, Req> std::fmt::Debug for ServiceAttempt<S, Req> {
+impl<Tm: Timer, P, Q, F: Attempts, C, L: Limiter> std::fmt::Debug
+    for HedgedCall<'_, Tm, P, Q, F, C, L>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceAttempt").finish_non_exhaustive()
+        f.debug_struct("HedgedCall")
+            .field("answered", &self.call.is_none())
+            .finish_non_exhaustive()
     }
 }

@@ -31,6 +31,11 @@
 //! - **The attempt timeout inside the bulkhead**, so the time waited for a
 //!   place is not part of the attempt's deadline, and a timed-out attempt
 //!   gives its place back at once.
+//! - **A hedge takes the retry's place** ([`Pipeline::call_hedged`]): each
+//!   attempt, hedges included, goes through the breaker, the bulkhead and
+//!   the attempt timeout on its own, and the total timeout bounds them
+//!   all; the pipeline's retry is not used for a hedged call (both would
+//!   multiply the attempts one call sends).
 //!
 //! # Over HTTP and gRPC
 //!
@@ -87,7 +92,7 @@ pub(crate) mod judge;
 #[cfg(feature = "tower")]
 mod layer;
 
-pub use future::{Attempts, PipelineCall};
+pub use future::{Attempts, HedgedAttempts, HedgedCall, PipelineCall};
 #[cfg(feature = "tower")]
 pub use future::{ServiceAttempt, ServiceAttempts};
 pub use judge::{HandOver, Judge, Judged};
@@ -102,6 +107,7 @@ use crate::clock::Clock;
 use crate::config_error::ConfigError;
 use crate::error::Error;
 use crate::fallback::{Fallback, FallbackCall, Handler, When};
+use crate::hedge::Hedge;
 use crate::limit::Limiter;
 use crate::retry::{Retry, RetryErrors, RetryPolicy};
 use crate::timeout::Timeout;
@@ -529,5 +535,69 @@ impl<Tm: Timer, P, C, L: Limiter> Pipeline<Tm, P, C, L> {
         C: Judge<T, E, L>,
     {
         PipelineCall::new(self, make)
+    }
+
+    /// Runs `make()`'s futures hedged: `hedge` takes the retry's place in
+    /// the pipeline's order,
+    ///
+    /// ```text
+    /// total timeout → hedge → circuit breaker → limit → attempt timeout → operation
+    /// ```
+    ///
+    /// and the pipeline's retry, if it has one, is not used for this call.
+    /// Each attempt, the first and every hedge, is admitted, judged and
+    /// timed on its own: a hedge takes a bulkhead place and a breaker
+    /// admission as any call does (it is one more call to the dependency),
+    /// a hedge the breaker or the bulkhead rejects does not end a call whose
+    /// first attempt still runs, and the losers are dropped without being
+    /// counted. The total timeout bounds the whole call, hedges included.
+    ///
+    /// Why in the retry's place, not beside it: both make more attempts of
+    /// one call and spend the same budget; a retry inside each hedge (or
+    /// hedges inside each retry) multiplies the attempts a slow dependency
+    /// receives, which is what the budget exists to prevent. A hedge also
+    /// does the retry's job for failures: a retryable failure with nothing
+    /// else running is followed by the next attempt at once. Give the
+    /// hedge the retry's budget to share it with the pipeline's other calls.
+    ///
+    /// `make` is cloned for each attempt (a closure that borrows its data,
+    /// or owns data that is `Clone`). Only for calls that are safe to send
+    /// twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use palisade::hedge::Hedge;
+    /// use palisade::pipeline::Pipeline;
+    /// use palisade::timer::ManualTimer;
+    /// use std::time::Duration;
+    ///
+    /// let timer = ManualTimer::new();
+    /// let pipeline = Pipeline::builder(timer.clone())
+    ///     .timeout(Duration::from_secs(1))
+    ///     .build()?;
+    /// let hedge = Hedge::builder(timer).delay(Duration::from_millis(50)).build()?;
+    /// let reply = pipeline.call_hedged(&hedge, || async { Ok::<_, std::io::Error>("in stock") });
+    /// assert_eq!(futures::executor::block_on(reply).unwrap(), "in stock");
+    /// # Ok::<(), palisade::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call): the answering attempt's outcome, or
+    /// [`Error::TimedOut`] when the total timeout fires first.
+    pub fn call_hedged<'a, Q, F, Fut, T, E>(
+        &'a self,
+        hedge: &'a Hedge<Tm, Q>,
+        make: F,
+    ) -> HedgedCall<'a, Tm, P, Q, F, C, L>
+    where
+        F: FnMut() -> Fut + Clone,
+        Fut: Future<Output = Result<T, E>>,
+        P: RetryPolicy<T, Error<E>>,
+        Q: RetryPolicy<C::Output, Error<E>>,
+        C: Judge<T, E, L>,
+    {
+        HedgedCall::new(self, hedge, make)
     }
 }
