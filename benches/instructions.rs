@@ -23,6 +23,7 @@ use http_body_util::Full;
 use palisade::adaptive::AdaptiveLimit;
 use palisade::bulkhead::Bulkhead;
 use palisade::circuit_breaker::CircuitBreaker;
+use palisade::hedge::Hedge;
 use palisade::http::GrpcFailures;
 use palisade::pipeline::Pipeline;
 use palisade::retry::Retry;
@@ -70,7 +71,7 @@ fn breaker(window: &str, slow: bool) -> CircuitBreaker {
 }
 
 /// The paths, by name.
-const PATHS: [&str; 9] = [
+const PATHS: [&str; 11] = [
     "breaker_count_sync",
     "breaker_count_async",
     "breaker_time_sync",
@@ -80,6 +81,8 @@ const PATHS: [&str; 9] = [
     "pipeline_five_guards",
     "pipeline_http_default",
     "pipeline_http_grpc",
+    "retry_happy",
+    "hedge_happy",
 ];
 
 fn main() {
@@ -183,6 +186,19 @@ fn main() {
                     let res = poll_ready(p.call(response)).unwrap();
                     drain(black_box(res).into_body());
                 }
+            }
+        }
+        // The first attempt answers at its first poll: no retry, no hedge.
+        "retry_happy" => {
+            let r = Retry::builder().timer(ManualTimer::new()).build().unwrap();
+            for i in 0..calls {
+                let _ = black_box(poll_ready(r.call(|| ready(Ok::<_, u64>(black_box(i))))));
+            }
+        }
+        "hedge_happy" => {
+            let h = Hedge::builder(ManualTimer::new()).build().unwrap();
+            for i in 0..calls {
+                let _ = black_box(poll_ready(h.call(|| ready(Ok::<_, u64>(black_box(i))))));
             }
         }
         other => panic!("no path `{other}`; paths: {}", PATHS.join(", ")),

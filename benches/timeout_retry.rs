@@ -135,6 +135,20 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for Attempts {
     }
 }
 
+/// tower's hedge policy: every request may be hedged.
+#[derive(Clone, Debug)]
+struct CloneAll;
+
+impl tower::hedge::Policy<u64> for CloneAll {
+    fn clone_request(&self, req: &u64) -> Option<u64> {
+        Some(*req)
+    }
+
+    fn can_retry(&self, _: &u64) -> bool {
+        true
+    }
+}
+
 fn retry_and_fallback(c: &mut Criterion) {
     use layered::{Execute, Stack};
 
@@ -159,6 +173,12 @@ fn retry_and_fallback(c: &mut Criterion) {
     let fallback = Fallback::value(0u64);
     // Hedging's happy path: the first attempt answers before the delay.
     let hedge = palisade::hedge::Hedge::builder(Never).build().unwrap();
+    let palisade_hedge_tower = palisade::hedge::HedgeLayer::new(hedge.clone()).layer(inner());
+    // tower's hedge at its p95 after 10 calls, learned over 10 s (on
+    // tokio's clock: its delay sleeps on tokio's timer). Not `Clone`: one
+    // per thread, so its histogram's mutex is never contended here.
+    let tower_hedge =
+        || tower::hedge::Hedge::new::<u64>(inner(), CloneAll, 10, 0.95, Duration::from_secs(10));
     for threads in [1, 2] {
         run(&mut g, "palisade_hedge", threads, &|| {
             let h = &hedge;
@@ -198,6 +218,20 @@ fn retry_and_fallback(c: &mut Criterion) {
         run(&mut g, "tower_palisade_retry", threads, &|| {
             let mut svc = palisade_tower.clone();
             Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
+        run(&mut g, "tower_palisade_hedge", threads, &|| {
+            let mut svc = palisade_hedge_tower.clone();
+            Box::new(move |i| {
+                let _ = black_box(tower_call(&mut svc, black_box(i)));
+            })
+        });
+        run(&mut g, "tower_hedge", threads, &|| {
+            let entered = rt.enter();
+            let mut svc = tower_hedge();
+            Box::new(move |i| {
+                let _ = &entered;
                 let _ = black_box(tower_call(&mut svc, black_box(i)));
             })
         });
