@@ -791,6 +791,39 @@ mod tower_service {
     }
 
     #[test]
+    fn a_ramp_stage_lets_its_share_through_the_layer_and_rejects_the_rest_without_polling() {
+        let clock = ManualClock::new();
+        let b = builder(&clock)
+            .half_open_ramp(HalfOpenRamp::new([0.25]))
+            .build()
+            .unwrap();
+        trip(&b);
+        clock.advance(Duration::from_secs(5));
+        let inner = Counting::default();
+        let mut svc = CircuitBreakerLayer::new(b.clone()).layer(inner.clone());
+        let rejected = futures::executor::block_on(async {
+            let mut rejected = 0;
+            for _ in 0..40 {
+                match svc.ready().await.unwrap().call(2).await {
+                    Ok(_) => {}
+                    Err(err) if err.is_circuit_open() => rejected += 1,
+                    Err(err) => panic!("{err:?}"),
+                }
+            }
+            rejected
+        });
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 10, "a quarter");
+        assert_eq!(rejected, 30);
+        assert_eq!(
+            inner.polls.load(Ordering::SeqCst),
+            10,
+            "a rejected call's readiness is not polled"
+        );
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(b.state(), State::Closed, "10 successes: the one stage passed");
+    }
+
+    #[test]
     fn clones_share_one_breaker_and_start_without_a_reservation() {
         let clock = ManualClock::new();
         let b = builder(&clock).build().unwrap();
