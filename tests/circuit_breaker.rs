@@ -820,7 +820,11 @@ mod tower_service {
             "a rejected call's readiness is not polled"
         );
         clock.advance(Duration::from_secs(5));
-        assert_eq!(b.state(), State::Closed, "10 successes: the one stage passed");
+        assert_eq!(
+            b.state(),
+            State::Closed,
+            "10 successes: the one stage passed"
+        );
     }
 
     #[test]

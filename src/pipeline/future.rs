@@ -237,8 +237,12 @@ where
         }
 
         loop {
-            let outcome: Result<T, Error<E>> = match *this.step {
-                Step::Start => {
+            // The steps in the order a call goes through them, each falling
+            // into the next: a happy call runs straight down (no dispatch
+            // per step); a step that cannot go on returns or breaks out with
+            // the attempt's outcome.
+            let outcome: Result<T, Error<E>> = 'attempt: {
+                if *this.step == Step::Start {
                     if let Some(total) = pipeline.total.as_ref().filter(|_| !*this.hedged) {
                         this.total_deadline.set(total.start());
                     }
@@ -246,85 +250,71 @@ where
                         this.progress.start_on(retry.parts().0, &*pipeline.clock);
                     }
                     *this.step = Step::Admit;
-                    continue;
                 }
-                Step::Admit => {
-                    let mut rejected = None;
-                    if let Some(breaker) = &pipeline.breaker {
-                        // Reserved: its slow-call clock starts with the
-                        // attempt, after any wait for a bulkhead place.
-                        if let Err(open) = this.admission.reserve(breaker) {
-                            rejected = Some(Error::CircuitOpen(open));
-                        }
-                    }
-                    if rejected.is_none() {
-                        if let Some(limit) = &pipeline.limit {
-                            match limit.admit(this.seat, this.queued) {
-                                Ok(()) if this.queued.is_some() => {
-                                    *this.step = Step::Queued;
-                                    continue;
-                                }
-                                Ok(()) => {}
-                                Err(no) => rejected = Some(no),
-                            }
-                        }
-                    }
-                    match rejected {
-                        Some(error) => Err(error),
-                        None => {
-                            start_attempt!();
-                            continue;
-                        }
-                    }
-                }
-                Step::Queued => {
-                    let queued = this.queued.as_mut().expect("queued");
-                    let limit = pipeline.limit.as_ref().expect("a limit");
-                    match limit.poll_queue(this.seat, queued, cx) {
-                        Poll::Ready(Ok(())) => {
-                            *this.queued = None;
-                            start_attempt!();
-                            continue;
-                        }
-                        Poll::Ready(Err(no)) => {
-                            *this.queued = None;
-                            Err(no)
-                        }
-                        Poll::Pending => pending_or_total!(),
-                    }
-                }
-                Step::Running => {
-                    let polled = {
-                        let fut = this.fut.as_mut().as_pin_mut().expect("running");
-                        match &pipeline.breaker {
-                            Some(breaker) => this.admission.poll_operation(breaker, fut, cx),
-                            None => fut.poll(cx),
-                        }
-                    };
-                    match polled {
-                        Poll::Ready(result) => result.map_err(Error::Operation),
-                        Poll::Pending => {
-                            let timed_out = this
-                                .attempt_deadline
-                                .as_mut()
-                                .as_pin_mut()
-                                .is_some_and(|d| d.poll(cx).is_ready());
-                            if !timed_out {
-                                pending_or_total!();
-                            }
-                            let attempt = pipeline.attempt.as_ref().expect("a deadline");
-                            Err(Error::TimedOut(attempt.fired()))
-                        }
-                    }
-                }
-                Step::Backoff => {
+                if *this.step == Step::Backoff {
                     let backoff = this.backoff.as_mut().as_pin_mut().expect("waiting");
                     if backoff.poll(cx).is_pending() {
                         pending_or_total!();
                     }
                     this.backoff.set(None);
                     *this.step = Step::Admit;
-                    continue;
+                }
+                if *this.step == Step::Admit {
+                    if let Some(breaker) = &pipeline.breaker {
+                        // Reserved: its slow-call clock starts with the
+                        // attempt, after any wait for a bulkhead place.
+                        if let Err(open) = this.admission.reserve(breaker) {
+                            break 'attempt Err(Error::CircuitOpen(open));
+                        }
+                    }
+                    if let Some(limit) = &pipeline.limit {
+                        if let Err(no) = limit.admit(this.seat, this.queued) {
+                            break 'attempt Err(no);
+                        }
+                    }
+                    if this.queued.is_some() {
+                        *this.step = Step::Queued;
+                    } else {
+                        start_attempt!();
+                    }
+                }
+                if *this.step == Step::Queued {
+                    let queued = this.queued.as_mut().expect("queued");
+                    let limit = pipeline.limit.as_ref().expect("a limit");
+                    match limit.poll_queue(this.seat, queued, cx) {
+                        Poll::Ready(Ok(())) => {
+                            *this.queued = None;
+                            start_attempt!();
+                        }
+                        Poll::Ready(Err(no)) => {
+                            *this.queued = None;
+                            break 'attempt Err(no);
+                        }
+                        Poll::Pending => pending_or_total!(),
+                    }
+                }
+                // Running.
+                let polled = {
+                    let fut = this.fut.as_mut().as_pin_mut().expect("running");
+                    match &pipeline.breaker {
+                        Some(breaker) => this.admission.poll_operation(breaker, fut, cx),
+                        None => fut.poll(cx),
+                    }
+                };
+                match polled {
+                    Poll::Ready(result) => result.map_err(Error::Operation),
+                    Poll::Pending => {
+                        let timed_out = this
+                            .attempt_deadline
+                            .as_mut()
+                            .as_pin_mut()
+                            .is_some_and(|d| d.poll(cx).is_ready());
+                        if !timed_out {
+                            pending_or_total!();
+                        }
+                        let attempt = pipeline.attempt.as_ref().expect("a deadline");
+                        Err(Error::TimedOut(attempt.fired()))
+                    }
                 }
             };
             // The attempt is over: drop it and let the breaker judge it.
