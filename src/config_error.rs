@@ -23,9 +23,18 @@ use std::fmt;
 /// assert_eq!(err.path(), None);
 /// assert!(err.to_string().contains("window_size"));
 /// ```
+///
+/// One pointer wide (its details are boxed): the flat
+/// [`Error`](crate::Error) carries it in a variant, and every guarded
+/// call's result is as large as that enum's largest variant.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid `{}` = {value}: {reason}", self.path.as_deref().unwrap_or(self.field))]
+#[error("invalid `{}` = {}: {}", self.detail.path.as_deref().unwrap_or(self.detail.field), self.detail.value, self.detail.reason)]
 pub struct ConfigError {
+    detail: Box<Detail>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Detail {
     field: &'static str,
     value: String,
     reason: &'static str,
@@ -35,10 +44,12 @@ pub struct ConfigError {
 impl ConfigError {
     pub(crate) fn new(field: &'static str, value: impl fmt::Debug, reason: &'static str) -> Self {
         Self {
-            field,
-            value: format!("{value:?}"),
-            reason,
-            path: None,
+            detail: Box::new(Detail {
+                field,
+                value: format!("{value:?}"),
+                reason,
+                path: None,
+            }),
         }
     }
 
@@ -46,9 +57,9 @@ impl ConfigError {
     /// written `written` (when known).
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn at(mut self, path: String, written: Option<String>) -> Self {
-        self.path = Some(path.into());
+        self.detail.path = Some(path.into());
         if let Some(written) = written {
-            self.value = written;
+            self.detail.value = written;
         }
         self
     }
@@ -56,29 +67,29 @@ impl ConfigError {
     /// This error, about a field a configuration calls `field`.
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn renamed(mut self, field: &'static str) -> Self {
-        self.field = field;
+        self.detail.field = field;
         self
     }
 
     /// The name of the field (the builder setter) that was rejected.
     pub fn field(&self) -> &'static str {
-        self.field
+        self.detail.field
     }
 
     /// The rejected value: as written in the configuration for an error
     /// found there, else as written by `Debug`.
     pub fn value(&self) -> &str {
-        &self.value
+        &self.detail.value
     }
 
     /// Why the value was rejected.
     pub fn reason(&self) -> &'static str {
-        self.reason
+        self.detail.reason
     }
 
     /// Where in a configuration the value was found
     /// (`pipelines.pricing.retry.max_attempts`), for an error found there.
     pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+        self.detail.path.as_deref()
     }
 }

@@ -147,3 +147,12 @@ fn a_panicked_job_names_its_pool_and_says_the_panic_once() {
         ["thread pool `inventory` rejected the call", "shut down"]
     );
 }
+
+/// Every guarded call's result carries the flat error: a configuration
+/// error (72 bytes unboxed) made every `Result<u64, Error<u64>>` 72 bytes.
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn the_flat_error_stays_small() {
+    assert_eq!(std::mem::size_of::<palisade::ConfigError>(), 8);
+    assert!(std::mem::size_of::<Result<u64, palisade::Error<u64>>>() <= 48);
+}
