@@ -780,8 +780,8 @@ fn tower_services_give_their_inner_service_back() {
 /// place; each attempt goes through the breaker, bulkhead and attempt
 /// timeout on its own, and the total timeout bounds them all.
 mod hedged {
+    use super::support::counting_abandoned;
     use super::*;
-    use palisade::circuit_breaker::Abandoned;
     use palisade::hedge::Hedge;
     use palisade::timer::Timer;
     use std::future::Future;
@@ -808,15 +808,6 @@ mod hedged {
             sleep.await;
             Ok(n)
         }
-    }
-
-    fn counting_abandoned() -> CircuitBreaker {
-        CircuitBreaker::builder()
-            .count_window(10)
-            .minimum_calls(10)
-            .abandoned(Abandoned::Failure)
-            .build()
-            .unwrap()
     }
 
     fn poll<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {

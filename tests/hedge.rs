@@ -10,10 +10,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::task::noop_waker;
-use palisade::circuit_breaker::{Abandoned, CircuitBreaker};
 use palisade::hedge::Hedge;
 use palisade::retry::RetryBudget;
 use palisade::timer::{ManualTimer, Timer};
+
+mod support;
+use support::counting_abandoned;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -206,16 +208,6 @@ fn bad_settings_name_their_field() {
     );
 }
 
-/// A breaker that counts every abandoned call as a failure.
-fn counting_abandoned() -> CircuitBreaker {
-    CircuitBreaker::builder()
-        .count_window(10)
-        .minimum_calls(10)
-        .abandoned(Abandoned::Failure)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn a_loser_is_never_counted_by_a_breaker_inside_it_even_when_abandoned_calls_are_failures() {
     let timer = ManualTimer::new();
@@ -290,12 +282,7 @@ fn a_slow_first_is_hedged_at_the_learned_percentile_and_the_loser_is_not_recorde
         "p90 of 20 ms, to its bucket's top: {learned:?}"
     );
     // A slow first attempt is hedged at the learned delay, not at 500 ms.
-    let breaker = CircuitBreaker::builder()
-        .count_window(10)
-        .minimum_calls(10)
-        .abandoned(Abandoned::Failure)
-        .build()
-        .unwrap();
+    let breaker = counting_abandoned();
     let made = tally.made();
     let mut call = pin!(hedge.call(|| {
         let after = if tally.made() == made { 900 * MS } else { MS };

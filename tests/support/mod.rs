@@ -33,6 +33,18 @@ pub(crate) fn fail(b: &CircuitBreaker) -> Result<u32, Error<&'static str>> {
     b.call_sync(|| Err("boom"))
 }
 
+/// A breaker judging the last 10 calls from 10 that counts every
+/// abandoned call (dropped before it ended) as a failure: what a hedge's
+/// losers must never reach.
+pub(crate) fn counting_abandoned() -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .count_window(10)
+        .minimum_calls(10)
+        .abandoned(palisade::circuit_breaker::Abandoned::Failure)
+        .build()
+        .unwrap()
+}
+
 /// Trips a breaker built by `builder(clock)`: 10 failures.
 pub(crate) fn trip(b: &CircuitBreaker) {
     for _ in 0..10 {
