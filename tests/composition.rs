@@ -780,21 +780,12 @@ fn tower_services_give_their_inner_service_back() {
 /// place; each attempt goes through the breaker, bulkhead and attempt
 /// timeout on its own, and the total timeout bounds them all.
 mod hedged {
-    use super::support::counting_abandoned;
+    use super::support::{counting_abandoned, hedge};
     use super::*;
-    use palisade::hedge::Hedge;
     use palisade::timer::Timer;
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
-
-    fn hedge(timer: &ManualTimer, attempts: u32) -> Hedge<ManualTimer> {
-        Hedge::builder(timer.clone())
-            .delay(50 * MS)
-            .max_attempts(attempts)
-            .build()
-            .unwrap()
-    }
 
     /// The `n`-th attempt (from 0) answers `Ok(n)` after `after(n)`.
     fn attempt(

@@ -15,7 +15,7 @@ use palisade::retry::RetryBudget;
 use palisade::timer::{ManualTimer, Timer};
 
 mod support;
-use support::counting_abandoned;
+use support::{counting_abandoned, hedge};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -68,14 +68,6 @@ impl Tally {
     fn dropped(&self) -> u32 {
         self.dropped.load(Ordering::SeqCst)
     }
-}
-
-fn hedge(timer: &ManualTimer, attempts: u32) -> Hedge<ManualTimer> {
-    Hedge::builder(timer.clone())
-        .delay(50 * MS)
-        .max_attempts(attempts)
-        .build()
-        .unwrap()
 }
 
 #[test]

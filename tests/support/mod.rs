@@ -45,6 +45,18 @@ pub(crate) fn counting_abandoned() -> CircuitBreaker {
         .unwrap()
 }
 
+/// A hedge on `timer`: another attempt each 50 ms, `attempts` in all.
+pub(crate) fn hedge(
+    timer: &palisade::timer::ManualTimer,
+    attempts: u32,
+) -> palisade::hedge::Hedge<palisade::timer::ManualTimer> {
+    palisade::hedge::Hedge::builder(timer.clone())
+        .delay(Duration::from_millis(50))
+        .max_attempts(attempts)
+        .build()
+        .unwrap()
+}
+
 /// Trips a breaker built by `builder(clock)`: 10 failures.
 pub(crate) fn trip(b: &CircuitBreaker) {
     for _ in 0..10 {
