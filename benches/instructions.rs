@@ -71,7 +71,7 @@ fn breaker(window: &str, slow: bool) -> CircuitBreaker {
 }
 
 /// The paths, by name.
-const PATHS: [&str; 11] = [
+const PATHS: [&str; 12] = [
     "breaker_count_sync",
     "breaker_count_async",
     "breaker_time_sync",
@@ -79,6 +79,7 @@ const PATHS: [&str; 11] = [
     "bulkhead_with_room",
     "adaptive_with_room",
     "pipeline_five_guards",
+    "pipeline_empty",
     "pipeline_http_default",
     "pipeline_http_grpc",
     "retry_happy",
@@ -144,6 +145,13 @@ fn main() {
                 .attempt_timeout(Duration::from_secs(1))
                 .build()
                 .unwrap();
+            for i in 0..calls {
+                let _ = black_box(poll_ready(p.call(|| ready(Ok::<_, ()>(black_box(i))))));
+            }
+        }
+        // No guard: the pipeline's state machine alone.
+        "pipeline_empty" => {
+            let p = Pipeline::builder(ManualTimer::new()).build().unwrap();
             for i in 0..calls {
                 let _ = black_box(poll_ready(p.call(|| ready(Ok::<_, ()>(black_box(i))))));
             }

@@ -155,6 +155,8 @@ fn pipeline(c: &mut Criterion) {
         .service(service_fn(
             op as fn(u64) -> Ready<Result<u64, std::io::Error>>,
         ));
+    // No guard at all: what the pipeline's state machine costs alone.
+    let empty = Pipeline::builder(Never).build().unwrap();
     for threads in [1, 2] {
         run(&mut g, "bare", threads, &|| {
             Box::new(move |i| {
@@ -163,6 +165,12 @@ fn pipeline(c: &mut Criterion) {
         });
         run(&mut g, "palisade_pipeline", threads, &|| {
             let p = &full;
+            Box::new(move |i| {
+                let _ = black_box(poll_ready(p.call(|| op(black_box(i)))));
+            })
+        });
+        run(&mut g, "palisade_pipeline_empty", threads, &|| {
+            let p = &empty;
             Box::new(move |i| {
                 let _ = black_box(poll_ready(p.call(|| op(black_box(i)))));
             })
