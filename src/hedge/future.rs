@@ -40,7 +40,6 @@ pin_project! {
         timer: Option<Tm::Sleep>,
         started: u32,
         budget: BudgetCall,
-        begun: bool,
         // When the first attempt started, if the delay is learned.
         start: u64,
         make: F,
@@ -94,7 +93,6 @@ impl<H: Deref<Target = Hedge<Tm, P>>, Tm: Timer, P, F, Fut> HedgeCall<H, Tm, P, 
             timer: None,
             started: 0,
             budget: BudgetCall::default(),
-            begun: false,
             start: 0,
             make,
             hedge,
@@ -117,8 +115,8 @@ where
         let mut this = self.project();
         let hedge: &Hedge<Tm, P> = this.hedge;
         let mut first_outcome = None;
-        if !*this.begun {
-            *this.begun = true;
+        // Not begun: no attempt started yet.
+        if *this.started == 0 {
             if let Some(budget) = &hedge.budget {
                 budget.start(this.budget);
             }

@@ -147,16 +147,16 @@ impl Learned {
 
     /// Ends period `ended` (learning from it if it held enough calls and
     /// it is the one just before `now`'s) and empties the histogram that
-    /// period `now` fills.
+    /// period `now` fills (a histogram is read only for the period that
+    /// filled it, so the other may keep stale counts).
     fn rotate(&self, ended: u64, now: u64) {
-        let ended_histogram = &self.histograms[(ended % 2) as usize];
         if ended + 1 == now {
+            let ended_histogram = &self.histograms[(ended % 2) as usize];
             if let Some(nanos) = ended_histogram.percentile_nanos(self.percentile, self.min_points)
             {
                 self.delay_nanos.store(nanos, Relaxed);
             }
         }
-        ended_histogram.clear();
         self.histograms[(now % 2) as usize].clear();
     }
 }
