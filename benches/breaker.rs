@@ -11,16 +11,22 @@
 //! sampling window. Rows `palisade_listener` (one no-op listener) and
 //! `palisade_metrics` (handles from a real recorder; needs
 //! `--features metrics`, on this package) show what observability adds.
+//! Row `fetch_add` is the floor of a shared count: the bare call and one
+//! `fetch_add` on a counter all threads share. `palisade_time_window`:
+//! the same thresholds over the last 10 s in 10 buckets, on the default
+//! clock. The `_cached_clock` rows read a [`CachedClock`] instead.
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::future::{ready, Ready};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::futures::CircuitBreaker as FailsafeAsync;
 use failsafe::CircuitBreaker as FailsafeSync;
 use palisade::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+use palisade::clock::CachedClock;
 use tower::{service_fn, Layer, Service};
 
 mod support;
@@ -43,6 +49,34 @@ fn palisade(slow_timing: bool) -> CircuitBreaker {
         .failure_rate_threshold(0.5);
     let b = if slow_timing {
         b.slow_call_duration(Duration::from_secs(60))
+    } else {
+        b
+    };
+    b.build().unwrap()
+}
+
+/// Slow-call timing on a [`CachedClock`]: two loads a call instead of two
+/// clock reads.
+fn palisade_slow_timing_cached() -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .count_window(100)
+        .minimum_calls(100)
+        .failure_rate_threshold(0.5)
+        .slow_call_duration(Duration::from_secs(60))
+        .clock(CachedClock::new().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// The same thresholds over a time window (the last 10 s in 10 buckets,
+/// striped per thread), on the default clock or on a [`CachedClock`].
+fn palisade_time_window(cached: bool) -> CircuitBreaker {
+    let b = CircuitBreaker::builder()
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(100)
+        .failure_rate_threshold(0.5);
+    let b = if cached {
+        b.clock(CachedClock::new().unwrap())
     } else {
         b
     };
@@ -138,6 +172,9 @@ fn sync_overhead(c: &mut Criterion) {
         let mix = if failures { "10pct_fail" } else { "all_ok" };
         let mut g = c.benchmark_group(format!("breaker_sync_{mix}"));
         let (plain, timed) = (palisade(false), palisade(true));
+        let (timewin, timewin_cached) = (palisade_time_window(false), palisade_time_window(true));
+        let timed_cached = palisade_slow_timing_cached();
+        let ticket = AtomicU64::new(0);
         let listened = palisade_with_listener();
         #[cfg(feature = "metrics")]
         let measured = palisade_with_metrics();
@@ -148,12 +185,49 @@ fn sync_overhead(c: &mut Criterion) {
                     let _ = black_box(op(black_box(i), failures));
                 })
             });
+            // The floor of a shared count: the call and one `fetch_add` on
+            // a counter every thread shares.
+            run(&mut g, "fetch_add", threads, &|| {
+                let t = &ticket;
+                Box::new(move |i| {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    let _ = black_box(op(black_box(i), failures));
+                })
+            });
             run(&mut g, "palisade", threads, &|| {
                 let b = &plain;
                 Box::new(move |i| {
                     let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
                 })
             });
+            run(&mut g, "palisade_time_window", threads, &|| {
+                let b = &timewin;
+                Box::new(move |i| {
+                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                })
+            });
+            run(
+                &mut g,
+                "palisade_time_window_cached_clock",
+                threads,
+                &|| {
+                    let b = &timewin_cached;
+                    Box::new(move |i| {
+                        let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                    })
+                },
+            );
+            run(
+                &mut g,
+                "palisade_slow_timing_cached_clock",
+                threads,
+                &|| {
+                    let b = &timed_cached;
+                    Box::new(move |i| {
+                        let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                    })
+                },
+            );
             run(&mut g, "palisade_slow_timing", threads, &|| {
                 let b = &timed;
                 Box::new(move |i| {
@@ -195,6 +269,8 @@ fn async_overhead(c: &mut Criterion) {
         let mix = if failures { "10pct_fail" } else { "all_ok" };
         let mut g = c.benchmark_group(format!("breaker_async_{mix}"));
         let (plain, timed) = (palisade(false), palisade(true));
+        let timed_cached = palisade_slow_timing_cached();
+        let ticket = AtomicU64::new(0);
         let rc = recloser::AsyncRecloser::from(recloser());
         let fs = failsafe();
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -216,6 +292,13 @@ fn async_overhead(c: &mut Criterion) {
                     let _ = black_box(poll_ready(ready(op(black_box(i), failures))));
                 })
             });
+            run(&mut g, "fetch_add", threads, &|| {
+                let t = &ticket;
+                Box::new(move |i| {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    let _ = black_box(poll_ready(ready(op(black_box(i), failures))));
+                })
+            });
             run(&mut g, "palisade", threads, &|| {
                 let b = &plain;
                 Box::new(move |i| {
@@ -228,6 +311,17 @@ fn async_overhead(c: &mut Criterion) {
                     let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
                 })
             });
+            run(
+                &mut g,
+                "palisade_slow_timing_cached_clock",
+                threads,
+                &|| {
+                    let b = &timed_cached;
+                    Box::new(move |i| {
+                        let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
+                    })
+                },
+            );
             run(&mut g, "recloser", threads, &|| {
                 let r = &rc;
                 Box::new(move |i| {

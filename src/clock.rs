@@ -4,20 +4,24 @@
 //! `u64` count of nanoseconds from an arbitrary origin, so it fits in an
 //! atomic and tests can drive it by hand with [`ManualClock`].
 //!
-//! Three clocks, measured on the development machine (`BENCHMARKS.md`):
+//! The clocks, measured on the development machine (`BENCHMARKS.md`):
 //!
 //! | clock | one read | resolution |
 //! |---|---|---|
-//! | `std::time::Instant::now()` | ~17 ns | 1 ns |
-//! | [`MonotonicClock`] (TSC via `quanta`) | ~9 ns | 1 ns |
-//! | [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`, Linux) | ~3 ns | the kernel tick, 4 ms here |
+//! | `std::time::Instant::now()` | ~19 ns | 1 ns |
+//! | [`MonotonicClock`] (TSC via `quanta`) | ~10 ns | 1 ns |
+//! | [`CoarseClock`] (`CLOCK_MONOTONIC_COARSE`, Linux) | ~4 ns | the kernel tick, 4 ms here |
+//! | [`CachedClock`] (a thread of its own stores the time) | one load, < 1 ns | its interval, 1 ms by default |
 //!
 //! [`DefaultClock`] is `CoarseClock` where it exists (Linux, Android) and
 //! `MonotonicClock` elsewhere: palisade reads the clock at most twice per
 //! call, and only for slow-call timing and time-based windows, where a
 //! few milliseconds of resolution are fine for durations measured in tens
 //! or hundreds of milliseconds. Choose `MonotonicClock` for slow-call
-//! durations of a few milliseconds.
+//! durations of a few milliseconds, and `CachedClock` where the clock
+//! reads are what a call costs (slow-call timing on a hot path: two reads
+//! a call); it is not the default because it runs a thread (see its
+//! docs).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,6 +232,155 @@ impl Clock for CoarseClock {
     #[inline]
     fn now_nanos(&self) -> u64 {
         Self::read().saturating_sub(self.origin)
+    }
+}
+
+/// A clock read from memory: a thread of its own stores the time every
+/// `interval` (1 ms by default), and a read is one relaxed load.
+///
+/// Two reads a call (slow-call timing) cost about 1 ns instead of two
+/// [`CoarseClock`] reads (~8 ns): the clock for a hot breaker with
+/// slow-call timing or a time window. The time it gives is the time of
+/// the last tick, so it trails the true time by up to one interval, more
+/// if the machine is so loaded that the thread is not scheduled; it never
+/// goes backwards. Its resolution is the interval, finer than
+/// `CoarseClock`'s kernel tick (4 ms here) by default.
+///
+/// Make one and clone it into every guard that should use it: clones
+/// share one thread, which wakes once per interval and exits within one
+/// interval of the last clone's drop. It is not the default clock because
+/// of that thread: a library should not start threads its user did not
+/// ask for, and a process that `fork`s without `exec` would keep a copy
+/// whose thread does not exist in the child (its time would stand still).
+/// Its origin is the moment it was created.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::circuit_breaker::CircuitBreaker;
+/// use palisade::clock::{CachedClock, Clock};
+/// use std::time::Duration;
+///
+/// let clock = CachedClock::new()?;
+/// let a = clock.now_nanos();
+/// assert!(clock.now_nanos() >= a);
+///
+/// let breaker = CircuitBreaker::builder()
+///     .slow_call_duration(Duration::from_millis(500))
+///     .clock(clock.clone())
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct CachedClock {
+    shared: Arc<Cached>,
+}
+
+/// What the clones of a [`CachedClock`] and its thread share.
+struct Cached {
+    /// Nanoseconds from `origin` at the last tick, on a line of its own:
+    /// the thread's writes invalidate no other data.
+    nanos: crossbeam_utils::CachePadded<AtomicU64>,
+    origin: std::time::Instant,
+    interval: Duration,
+}
+
+impl Cached {
+    fn tick(&self) {
+        let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // Relaxed: the time is a standalone number. One writer reading a
+        // monotonic source, so readers never see it go backwards.
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+}
+
+/// Cached clock threads running, for tests.
+static TICKING: AtomicU64 = AtomicU64::new(0);
+
+impl CachedClock {
+    /// The shortest interval [`with_interval`](Self::with_interval) takes:
+    /// shorter would keep a core busy for little gain.
+    pub const MIN_INTERVAL: Duration = Duration::from_micros(100);
+    /// The longest interval: a clock that trails by more than a second is
+    /// no use to a guard.
+    pub const MAX_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// A clock ticking every millisecond, on a new thread.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error if it cannot start the thread.
+    pub fn new() -> std::io::Result<Self> {
+        Self::with_interval(Duration::from_millis(1))
+    }
+
+    /// A clock ticking every `interval`, on a new thread.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` naming the interval if it is outside
+    /// [`MIN_INTERVAL`](Self::MIN_INTERVAL)..=[`MAX_INTERVAL`](Self::MAX_INTERVAL);
+    /// the operating system's error if it cannot start the thread.
+    pub fn with_interval(interval: Duration) -> std::io::Result<Self> {
+        if !(Self::MIN_INTERVAL..=Self::MAX_INTERVAL).contains(&interval) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cached clock interval {interval:?}: must be from 100µs to 1s"),
+            ));
+        }
+        let shared = Arc::new(Cached {
+            nanos: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
+            origin: std::time::Instant::now(),
+            interval,
+        });
+        let weak = Arc::downgrade(&shared);
+        // Relaxed: a count for tests, which wait for it to settle.
+        TICKING.fetch_add(1, Ordering::Relaxed);
+        std::thread::Builder::new()
+            .name("palisade-clock".into())
+            .spawn(move || {
+                // The thread holds the clock only while it ticks, so the
+                // last clone's drop ends it.
+                while let Some(shared) = weak.upgrade() {
+                    shared.tick();
+                    let interval = shared.interval;
+                    drop(shared);
+                    std::thread::sleep(interval);
+                }
+                TICKING.fetch_sub(1, Ordering::Relaxed);
+            })
+            .inspect_err(|_| {
+                TICKING.fetch_sub(1, Ordering::Relaxed);
+            })?;
+        Ok(Self { shared })
+    }
+
+    /// The interval between ticks.
+    pub fn interval(&self) -> Duration {
+        self.shared.interval
+    }
+
+    /// Cached clock threads running in this process (for tests).
+    #[doc(hidden)]
+    pub fn threads_running() -> u64 {
+        TICKING.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for CachedClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedClock")
+            .field("interval", &self.shared.interval)
+            .field("nanos", &self.now_nanos())
+            .finish()
+    }
+}
+
+impl Clock for CachedClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        // Relaxed: see `Cached::tick`.
+        self.shared.nanos.load(Ordering::Relaxed)
     }
 }
 

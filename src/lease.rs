@@ -35,6 +35,7 @@ impl<T> Lease<T> {
     /// A reference of its own to `inner`: a count on the guard's own `Arc`,
     /// for a composer with no layer to lease from (a pipeline handing an
     /// attempt's guards to its response body).
+    #[cfg(feature = "http")]
     pub(crate) fn own(inner: &Arc<T>) -> Self {
         Self::Own(Arc::clone(inner))
     }
