@@ -71,8 +71,9 @@ fn breaker(window: &str, slow: bool) -> CircuitBreaker {
 }
 
 /// The paths, by name.
-const PATHS: [&str; 12] = [
+const PATHS: [&str; 13] = [
     "breaker_count_sync",
+    "breaker_count_sync_ok",
     "breaker_count_async",
     "breaker_time_sync",
     "breaker_count_slow_timing_sync",
@@ -107,6 +108,13 @@ fn main() {
             let b = breaker(window, path.contains("slow"));
             for i in 0..calls {
                 let _ = black_box(b.call_sync(|| op(black_box(i))));
+            }
+        }
+        // Every call succeeds: the path the wall-clock targets are set on.
+        "breaker_count_sync_ok" => {
+            let b = breaker("count", false);
+            for i in 0..calls {
+                let _ = black_box(b.call_sync(|| Ok::<_, u64>(black_box(i))));
             }
         }
         "breaker_count_async" => {

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::listeners::Listeners;
+use crate::name::Name;
 use crate::sync::Mutex;
 
 use super::State;
@@ -81,17 +82,23 @@ impl Events {
         self.listeners.add(listener);
     }
 
-    /// Emits a call-path event (rejection, record) at once.
+    /// Emits a call-path event (rejection, record) at once. The name is
+    /// read only if something listens (it is an enum: a `match` on every
+    /// call otherwise).
     #[inline]
-    pub(crate) fn emit(&self, name: &str, kind: CircuitBreakerEventKind) {
+    pub(crate) fn emit(&self, name: &Name, kind: CircuitBreakerEventKind) {
         #[cfg(feature = "metrics")]
         self.metrics.observe(kind);
         #[cfg(feature = "tracing")]
         if let CircuitBreakerEventKind::Rejected { state, retry_after } = kind {
-            tracing::debug!(target: "palisade", breaker = name, ?state, ?retry_after, "circuit breaker rejected a call");
+            tracing::debug!(target: "palisade", breaker = name.as_str(), ?state, ?retry_after, "circuit breaker rejected a call");
         }
-        self.listeners
-            .emit(|listener| listener(&CircuitBreakerEvent { name, kind }));
+        self.listeners.emit(|listener| {
+            listener(&CircuitBreakerEvent {
+                name: name.as_str(),
+                kind,
+            })
+        });
     }
 
     /// Publishes the batched per-call metric counts (feature `metrics`).

@@ -67,11 +67,10 @@ impl Inner {
                 .record(generation_of(admission.word), now, outcome);
         if !recorded {
             self.events
-                .emit(self.name.as_str(), CircuitBreakerEventKind::NotRecorded);
+                .emit(&self.name, CircuitBreakerEventKind::NotRecorded);
             return;
         }
-        self.events.emit(
-            self.name.as_str(),
+        self.events.emit(&self.name,
             CircuitBreakerEventKind::Recorded(outcome),
         );
         #[cfg(feature = "metrics")]
@@ -102,7 +101,7 @@ impl Inner {
             _ => {}
         }
         self.events
-            .emit(self.name.as_str(), CircuitBreakerEventKind::NotRecorded);
+            .emit(&self.name, CircuitBreakerEventKind::NotRecorded);
     }
 
     /// A call was dropped before it completed (a panic in the operation is
@@ -227,11 +226,10 @@ impl Inner {
             + (u64::from(outcome.is_slow()) << trial::SLOW);
         let Some(t) = self.update_trial(word, |w| w - (1 << trial::IN_FLIGHT) + add) else {
             self.events
-                .emit(self.name.as_str(), CircuitBreakerEventKind::NotRecorded);
+                .emit(&self.name, CircuitBreakerEventKind::NotRecorded);
             return;
         };
-        self.events.emit(
-            self.name.as_str(),
+        self.events.emit(&self.name,
             CircuitBreakerEventKind::Recorded(outcome),
         );
         self.decide_trials(word, t);

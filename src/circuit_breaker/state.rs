@@ -43,8 +43,10 @@ impl Window {
         !matches!(self, Self::Count(_))
     }
 
-    /// Records in `generation`; false if the record was dropped.
-    #[inline]
+    /// Records in `generation`; false if the record was dropped. Inlined
+    /// into the call path with the count window's common case (see
+    /// `CountWindow::record_in`).
+    #[inline(always)]
     pub(super) fn record(&self, generation: u64, now: u64, outcome: Outcome) -> bool {
         match self {
             Self::Count(w) => w.record_in(generation, outcome),

@@ -97,7 +97,11 @@ impl CountWindow {
 
     /// Records one outcome in `generation`; false if the window has moved
     /// on to a later generation (the record is dropped).
-    #[inline]
+    ///
+    /// Inlined into the caller up to the common case (the slot already
+    /// holds this outcome of this generation: a ticket and a load); a
+    /// change of the slot is a call.
+    #[inline(always)]
     pub(crate) fn record_in(&self, generation: u64, outcome: Outcome) -> bool {
         // Relaxed: the ticket only chooses a slot; nothing is published
         // through it.
@@ -109,10 +113,15 @@ impl CountWindow {
         let new = generation << 2 | outcome as u64;
         // Relaxed: the slot is validated by the CAS below; the counts are
         // tagged and validated on their own.
-        let mut old = slot.load(Ordering::Relaxed);
-        if old == new {
-            return true;
-        }
+        let old = slot.load(Ordering::Relaxed);
+        old == new || self.change(slot, old, generation, outcome)
+    }
+
+    /// Writes `outcome` of `generation` into `slot`, which held `old`, and
+    /// changes the counts by the difference.
+    #[inline(never)]
+    fn change(&self, slot: &AtomicU64, mut old: u64, generation: u64, outcome: Outcome) -> bool {
+        let new = generation << 2 | outcome as u64;
         loop {
             if old >> 2 > generation {
                 return false;
