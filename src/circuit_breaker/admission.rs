@@ -103,7 +103,8 @@ impl Inner {
         };
         // Relaxed: a statistic; reset (Relaxed) under the transition lock.
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        self.events.emit(&self.name,
+        self.events.emit(
+            &self.name,
             CircuitBreakerEventKind::Rejected { state, retry_after },
         );
         Err(CircuitOpen::new(self.name.clone(), state, retry_after))

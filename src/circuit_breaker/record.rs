@@ -70,9 +70,8 @@ impl Inner {
                 .emit(&self.name, CircuitBreakerEventKind::NotRecorded);
             return;
         }
-        self.events.emit(&self.name,
-            CircuitBreakerEventKind::Recorded(outcome),
-        );
+        self.events
+            .emit(&self.name, CircuitBreakerEventKind::Recorded(outcome));
         #[cfg(feature = "metrics")]
         if slow_nanos.is_some() {
             self.events.call_duration(elapsed);
@@ -229,9 +228,8 @@ impl Inner {
                 .emit(&self.name, CircuitBreakerEventKind::NotRecorded);
             return;
         };
-        self.events.emit(&self.name,
-            CircuitBreakerEventKind::Recorded(outcome),
-        );
+        self.events
+            .emit(&self.name, CircuitBreakerEventKind::Recorded(outcome));
         self.decide_trials(word, t);
     }
 

@@ -2,16 +2,25 @@
 
 use crossbeam_utils::CachePadded;
 
+use super::reciprocal::FastMod;
 use super::tagged::Tagged;
-use super::{Generation, Outcome, Reciprocal, Snapshot, MAX_COUNT_WINDOW};
+use super::{Generation, Outcome, Snapshot, MAX_COUNT_WINDOW};
 use crate::config_error::ConfigError;
 use crate::sync::{AtomicU64, Ordering};
+
+/// Tickets at or past this take the exact slow path, which moves the
+/// counter back (see [`CountWindow`]); below it, the fast remainder is
+/// exact ([`FastMod::LIMIT`] is twice this, room for the records that
+/// race a rewind).
+const REWIND_AT: u64 = FastMod::LIMIT / 2;
 
 /// The outcomes of the last `N` calls, lock-free.
 ///
 /// A record takes a ticket with one shared `fetch_add`; slot `ticket % N`
-/// (computed by a precomputed reciprocal, not a division) holds that call's
-/// outcome and the generation it was recorded in. The slot is written only
+/// (two multiplies by a precomputed reciprocal, not a division) holds that
+/// call's outcome and the generation it was recorded in. Tickets stay
+/// below 2^31: the record that passes it moves the counter back by a
+/// multiple of `N`, which leaves every later ticket's slot where it was. The slot is written only
 /// when what it holds differs, and then the window's counts (calls,
 /// failures, slow calls) change by the exact difference. A success landing
 /// on a success of the same generation is a ticket and a load.
@@ -48,8 +57,12 @@ pub struct CountWindow {
     /// One outcome per slot: `generation << 2 | slow << 1 | failed`.
     slots: Box<[AtomicU64]>,
     len: u64,
-    /// `ticket % len` without a 64-bit `div` on the record path.
-    modulus: Reciprocal,
+    /// `ticket % len` without a `div` on the record path, for tickets
+    /// below [`REWIND_AT`].
+    modulus: FastMod,
+    /// The multiple of `len` the ticket counter is moved back by when it
+    /// reaches [`REWIND_AT`].
+    rewind_by: u64,
     /// The generation `record`, `snapshot` and `reset` use.
     generation: Generation,
 }
@@ -79,7 +92,8 @@ impl CountWindow {
             slow: Tagged::default(),
             slots: (0..size).map(|_| AtomicU64::new(0)).collect(),
             len: u64::from(size),
-            modulus: Reciprocal::new(u64::from(size)),
+            modulus: FastMod::new(size),
+            rewind_by: REWIND_AT / u64::from(size) * u64::from(size),
             generation: Generation::default(),
         })
     }
@@ -106,7 +120,11 @@ impl CountWindow {
         // Relaxed: the ticket only chooses a slot; nothing is published
         // through it.
         let ticket = self.ticket.fetch_add(1, Ordering::Relaxed);
-        let index = ticket - self.modulus.divide(ticket) * self.len;
+        let index = if ticket < REWIND_AT {
+            self.modulus.rem(ticket)
+        } else {
+            self.rewind(ticket)
+        };
         let Some(slot) = self.slots.get(index as usize) else {
             return false;
         };
@@ -115,6 +133,26 @@ impl CountWindow {
         // tagged and validated on their own.
         let old = slot.load(Ordering::Relaxed);
         old == new || self.change(slot, old, generation, outcome)
+    }
+
+    /// The slot of a ticket at or past [`REWIND_AT`] (once every 2^31
+    /// records, or while a rewind races other records), and the counter
+    /// moved back by a multiple of `N` so that the next tickets take the
+    /// fast path again in the same slots.
+    #[cold]
+    #[inline(never)]
+    fn rewind(&self, ticket: u64) -> u64 {
+        // Relaxed: the ticket only chooses a slot, and moving it back by a
+        // multiple of N keeps every later ticket's slot. Only from the value
+        // this record left: if another record took a ticket since, this one
+        // fails and a later record past the mark tries again.
+        let _ = self.ticket.compare_exchange(
+            ticket + 1,
+            ticket + 1 - self.rewind_by,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        ticket % self.len
     }
 
     /// Writes `outcome` of `generation` into `slot`, which held `old`, and
@@ -231,6 +269,43 @@ mod tests {
         assert_eq!(w.snapshot(), Snapshot::new(3, 0, 0));
         w.record(Outcome::Failure);
         assert_eq!(w.snapshot(), Snapshot::new(3, 1, 0));
+    }
+
+    /// The outcomes of the last `size` of `outcomes`, counted naively.
+    fn last(outcomes: &[Outcome], size: usize) -> Snapshot {
+        let tail = &outcomes[outcomes.len().saturating_sub(size)..];
+        let count = |f: fn(&Outcome) -> bool| tail.iter().filter(|o| f(o)).count() as u64;
+        Snapshot::new(
+            tail.len() as u64,
+            count(|o| o.is_failure()),
+            count(|o| o.is_slow()),
+        )
+    }
+
+    #[test]
+    fn keeps_the_last_n_across_the_ticket_rewind() {
+        for size in [1u32, 3, 7, 100] {
+            let w = CountWindow::new(size).unwrap();
+            // As if 2^31 calls had been recorded, less a few.
+            w.ticket
+                .store(REWIND_AT - 2 * u64::from(size) - 1, Ordering::Relaxed);
+            let mut seen = Vec::new();
+            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..5 * size + 3 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let outcome = Outcome::new(state % 3 == 0, state % 5 == 0);
+                w.record(outcome);
+                seen.push(outcome);
+                assert_eq!(w.snapshot(), last(&seen, size as usize), "size {size}");
+                assert_eq!(w.recount(), w.snapshot());
+            }
+            assert!(
+                w.ticket.load(Ordering::Relaxed) < REWIND_AT,
+                "the counter was moved back"
+            );
+        }
     }
 
     #[test]

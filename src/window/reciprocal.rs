@@ -1,7 +1,9 @@
-//! Division of `u64` by a divisor fixed at construction, by multiplication
+//! Division and remainder by a divisor fixed at construction, by
+//! multiplication instead of a `div`: [`Reciprocal`] divides any `u64`
 //! (Granlund and Montgomery's round-up method with the add step), so that
-//! turning `now` into a bucket epoch costs a multiply and two shifts instead
-//! of a 64-bit `div`.
+//! turning `now` into a bucket epoch costs a multiply and two shifts;
+//! [`FastMod`] takes the remainder of a number below 2^32 in two
+//! multiplies (a count window's slot).
 
 /// A precomputed reciprocal of a divisor `d >= 1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +96,82 @@ mod tests {
         #[test]
         fn matches_for_small_divisors(d in 1u64..100_000, n: u64) {
             prop_assert_eq!(Reciprocal::new(d).divide(n), n / d);
+        }
+    }
+}
+
+/// `n % d` for `n` below [`FastMod::LIMIT`] and a divisor `1 <= d < 2^32`
+/// fixed at construction, by Lemire's direct remainder: two multiplies,
+/// no shift, no `div` ("Faster Remainder by Direct Computation",
+/// Lemire, Kaser and Kurz, 2019; exact for every 32-bit `n` and `d`).
+/// The count window keeps its tickets below the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FastMod {
+    divisor: u64,
+    /// `ceil(2^64 / d)` (0 for `d = 1`, whose remainder is always 0).
+    magic: u64,
+}
+
+impl FastMod {
+    /// The numerators this is exact for: every `n < LIMIT`.
+    pub(crate) const LIMIT: u64 = 1 << 32;
+
+    /// The remainder by `divisor`, which must be in `1..2^32` (0 is
+    /// mapped to 1 rather than panic; the callers' `ConfigError`s keep
+    /// divisors far below 2^32).
+    pub(crate) fn new(divisor: u32) -> Self {
+        let divisor = u64::from(divisor.max(1));
+        Self {
+            divisor,
+            magic: (u64::MAX / divisor).wrapping_add(1),
+        }
+    }
+
+    /// `n % divisor`, for `n < LIMIT`.
+    #[inline(always)]
+    pub(crate) fn rem(&self, n: u64) -> u64 {
+        debug_assert!(n < Self::LIMIT);
+        let low = self.magic.wrapping_mul(n);
+        ((u128::from(low) * u128::from(self.divisor)) >> 64) as u64
+    }
+}
+
+#[cfg(all(test, not(palisade_loom)))]
+mod fast_mod_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn edges() {
+        for d in [1u32, 2, 3, 7, 10, 100, 1 << 20, (1 << 31) + 1, u32::MAX] {
+            let m = FastMod::new(d);
+            let d64 = u64::from(d);
+            for n in [
+                0,
+                1,
+                d64 - 1,
+                d64,
+                d64 + 1,
+                FastMod::LIMIT - 1,
+                FastMod::LIMIT / 2,
+            ] {
+                if n >= FastMod::LIMIT {
+                    continue;
+                }
+                assert_eq!(m.rem(n), n % d64, "{n} % {d}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn matches_hardware_remainder(d in 1u32.., n in 0..FastMod::LIMIT) {
+            prop_assert_eq!(FastMod::new(d).rem(n), n % u64::from(d));
+        }
+
+        #[test]
+        fn matches_for_window_sizes(d in 1u32..=(1 << 20), n in 0..FastMod::LIMIT) {
+            prop_assert_eq!(FastMod::new(d).rem(n), n % u64::from(d));
         }
     }
 }
