@@ -176,7 +176,7 @@ impl Clock for ManualClock {
 }
 
 /// The coarse monotonic clock of the kernel (`CLOCK_MONOTONIC_COARSE`):
-/// about 3 ns a read, advancing once per kernel tick (1 to 4 ms).
+/// about 4 ns a read, advancing once per kernel tick (1 to 4 ms).
 ///
 /// Its origin is the moment it was created.
 ///

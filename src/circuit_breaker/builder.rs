@@ -194,11 +194,13 @@ impl<C> CircuitBreakerBuilder<C> {
         self
     }
 
-    /// The clock. Default [`DefaultClock`]: about 3 ns a read with a few
+    /// The clock. Default [`DefaultClock`]: about 4 ns a read with a few
     /// milliseconds of resolution on Linux (see [`crate::clock`]); pass
     /// [`MonotonicClock`](crate::clock::MonotonicClock) to time slow calls
-    /// to the nanosecond, or a [`ManualClock`](crate::clock::ManualClock)
-    /// in tests.
+    /// to the nanosecond, a [`CachedClock`](crate::clock::CachedClock)
+    /// (one load a read, a thread of its own) where slow-call timing or a
+    /// time window is on a hot path, or a
+    /// [`ManualClock`](crate::clock::ManualClock) in tests.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
