@@ -47,6 +47,9 @@ enum Step {
     Running,
     /// Waiting before the next attempt.
     Backoff,
+    /// Answered: nothing is held any more, and dropping the future has
+    /// nothing to give back.
+    Done,
 }
 
 pin_project! {
@@ -101,6 +104,9 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            if *this.step == Step::Done {
+                return;
+            }
             // The operation first, then what it held.
             this.fut.set(None);
             let pipeline: &Pipeline<Tm, P, C, L> = this.pipeline;
@@ -231,6 +237,7 @@ where
                 if let Some(retry) = retry {
                     this.progress.finish(retry.parts().0);
                 }
+                *this.step = Step::Done;
                 let total = pipeline.total.as_ref().expect("a total deadline");
                 return Poll::Ready(Err(Error::TimedOut(total.fired())));
             }};
@@ -382,15 +389,19 @@ where
                     },
                 )
             });
-            give_back(
-                pipeline,
-                this.admission,
-                this.seat,
-                verdict.as_ref().and_then(Judged::now),
-            );
+            if C::HANDS_OVER {
+                // (Any other judge gave everything back with its verdict.)
+                give_back(
+                    pipeline,
+                    this.admission,
+                    this.seat,
+                    verdict.as_ref().and_then(Judged::now),
+                );
+            }
             if let Some(retry) = retry {
                 this.progress.finish(retry.parts().0);
             }
+            *this.step = Step::Done;
             return Poll::Ready(result);
         }
     }
