@@ -355,18 +355,19 @@ where
                         shared,
                         &*pipeline.clock,
                         policy,
-                        outcome,
+                        &outcome,
                         remaining,
                     ) {
-                        Ok(delay) => {
+                        Some(delay) => {
                             // Retried: the attempt's response (if any) is
                             // dropped unread, and its head's verdict stands.
+                            drop(outcome);
                             give_back(pipeline, this.admission, this.seat, verdict.now());
                             this.backoff.set(Some(pipeline.timer.sleep(delay)));
                             *this.step = Step::Backoff;
                             continue;
                         }
-                        Err(result) => result,
+                        None => outcome,
                     }
                 }
             };

@@ -115,42 +115,45 @@ impl Progress {
     where
         P: RetryPolicy<T, E> + ?Sized,
     {
-        self.next_delay(shared, &*shared.clock, policy, result, || None)
-            .map(|delay| shared.timer.sleep_boxed(delay))
+        match self.next_delay(shared, &*shared.clock, policy, &result, || None) {
+            Some(delay) => Ok(shared.timer.sleep_boxed(delay)),
+            None => Err(result),
+        }
     }
 
-    /// After an attempt: how long to wait before the next one (measured
-    /// on `clock`), or (`Err`) the result to return. `remaining` is the
-    /// time left on a total timeout around the retries, asked only when a
-    /// retry is due: a retry whose wait would end at or past it is not
-    /// made. The policy decides first; only a retry takes the slow path.
+    /// After an attempt that ended in `result`: how long to wait before
+    /// the next one (measured on `clock`), or `None` if `result` is the
+    /// call's. `remaining` is the time left on a total timeout around the
+    /// retries, asked only when a retry is due: a retry whose wait would
+    /// end at or past it is not made. The policy decides first; only a
+    /// retry takes the slow path. The result is only looked at, so a
+    /// caller that returns it never moves it through here.
     #[inline]
     pub(crate) fn next_delay<P, T, E>(
         &mut self,
         shared: &Shared,
         clock: &dyn Clock,
         policy: &P,
-        result: Result<T, E>,
+        result: &Result<T, E>,
         remaining: impl FnOnce() -> Option<Duration>,
-    ) -> Result<Duration, Result<T, E>>
+    ) -> Option<Duration>
     where
         P: RetryPolicy<T, E> + ?Sized,
     {
-        match policy.decide(&result) {
-            Decision::Accept => Err(result),
-            decision => self.retry(shared, clock, decision, result, remaining),
+        match policy.decide(result) {
+            Decision::Accept => None,
+            decision => self.retry(shared, clock, decision, remaining),
         }
     }
 
     #[cold]
-    fn retry<T, E>(
+    fn retry(
         &mut self,
         shared: &Shared,
         clock: &dyn Clock,
         decision: Decision,
-        result: Result<T, E>,
         remaining: impl FnOnce() -> Option<Duration>,
-    ) -> Result<Duration, Result<T, E>> {
+    ) -> Option<Duration> {
         let (hint, hinted) = match decision {
             Decision::RetryAfter(hint) => (Some(hint), true),
             _ => (None, false),
@@ -161,7 +164,7 @@ impl Progress {
                 attempts: attempt,
                 reason,
             });
-            Err(result)
+            None
         };
         if attempt >= shared.max_attempts {
             return gave_up(GaveUp::Attempts);
@@ -193,7 +196,7 @@ impl Progress {
         });
         self.previous_delay = delay;
         self.attempts += 1;
-        Ok(delay)
+        Some(delay)
     }
 }
 
