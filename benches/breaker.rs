@@ -194,59 +194,22 @@ fn sync_overhead(c: &mut Criterion) {
                     let _ = black_box(op(black_box(i), failures));
                 })
             });
-            run(&mut g, "palisade", threads, &|| {
-                let b = &plain;
-                Box::new(move |i| {
-                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
-                })
-            });
-            run(&mut g, "palisade_time_window", threads, &|| {
-                let b = &timewin;
-                Box::new(move |i| {
-                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
-                })
-            });
-            run(
-                &mut g,
-                "palisade_time_window_cached_clock",
-                threads,
-                &|| {
-                    let b = &timewin_cached;
+            for (name, breaker) in [
+                ("palisade", &plain),
+                ("palisade_time_window", &timewin),
+                ("palisade_time_window_cached_clock", &timewin_cached),
+                ("palisade_slow_timing_cached_clock", &timed_cached),
+                ("palisade_slow_timing", &timed),
+                ("palisade_listener", &listened),
+                #[cfg(feature = "metrics")]
+                ("palisade_metrics", &measured),
+            ] {
+                run(&mut g, name, threads, &|| {
                     Box::new(move |i| {
-                        let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
+                        let _ = black_box(breaker.call_sync(|| op(black_box(i), failures)));
                     })
-                },
-            );
-            run(
-                &mut g,
-                "palisade_slow_timing_cached_clock",
-                threads,
-                &|| {
-                    let b = &timed_cached;
-                    Box::new(move |i| {
-                        let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
-                    })
-                },
-            );
-            run(&mut g, "palisade_slow_timing", threads, &|| {
-                let b = &timed;
-                Box::new(move |i| {
-                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
-                })
-            });
-            run(&mut g, "palisade_listener", threads, &|| {
-                let b = &listened;
-                Box::new(move |i| {
-                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
-                })
-            });
-            #[cfg(feature = "metrics")]
-            run(&mut g, "palisade_metrics", threads, &|| {
-                let b = &measured;
-                Box::new(move |i| {
-                    let _ = black_box(b.call_sync(|| op(black_box(i), failures)));
-                })
-            });
+                });
+            }
             run(&mut g, "recloser", threads, &|| {
                 let r = &rc;
                 Box::new(move |i| {
@@ -299,29 +262,19 @@ fn async_overhead(c: &mut Criterion) {
                     let _ = black_box(poll_ready(ready(op(black_box(i), failures))));
                 })
             });
-            run(&mut g, "palisade", threads, &|| {
-                let b = &plain;
-                Box::new(move |i| {
-                    let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
-                })
-            });
-            run(&mut g, "palisade_slow_timing", threads, &|| {
-                let b = &timed;
-                Box::new(move |i| {
-                    let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
-                })
-            });
-            run(
-                &mut g,
-                "palisade_slow_timing_cached_clock",
-                threads,
-                &|| {
-                    let b = &timed_cached;
+            for (name, breaker) in [
+                ("palisade", &plain),
+                ("palisade_slow_timing", &timed),
+                ("palisade_slow_timing_cached_clock", &timed_cached),
+            ] {
+                run(&mut g, name, threads, &|| {
                     Box::new(move |i| {
-                        let _ = black_box(poll_ready(b.call(|| ready(op(black_box(i), failures)))));
+                        let _ = black_box(poll_ready(
+                            breaker.call(|| ready(op(black_box(i), failures))),
+                        ));
                     })
-                },
-            );
+                });
+            }
             run(&mut g, "recloser", threads, &|| {
                 let r = &rc;
                 Box::new(move |i| {

@@ -82,6 +82,18 @@ fn breaker(window: &str, slow: bool) -> CircuitBreaker {
     b.build().unwrap()
 }
 
+/// Total timeout, retry, breaker, bulkhead and attempt timeout on `timer`.
+fn five_guards<Tm: palisade::timer::Timer + Clone>(timer: Tm) -> Pipeline<Tm> {
+    Pipeline::builder(timer.clone())
+        .timeout(Duration::from_secs(10))
+        .retry(Retry::builder().timer(timer).build().unwrap())
+        .circuit_breaker(breaker("count", false))
+        .bulkhead(Bulkhead::builder().max_concurrent(1024).build().unwrap())
+        .attempt_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+}
+
 /// The paths, by name.
 const PATHS: [&str; 14] = [
     "breaker_count_sync",
@@ -157,15 +169,7 @@ fn main() {
             }
         }
         "pipeline_five_guards" => {
-            let timer = ManualTimer::new();
-            let p = Pipeline::builder(timer.clone())
-                .timeout(Duration::from_secs(10))
-                .retry(Retry::builder().timer(timer.clone()).build().unwrap())
-                .circuit_breaker(breaker("count", false))
-                .bulkhead(Bulkhead::builder().max_concurrent(1024).build().unwrap())
-                .attempt_timeout(Duration::from_secs(1))
-                .build()
-                .unwrap();
+            let p = five_guards(ManualTimer::new());
             for i in 0..calls {
                 let _ = black_box(poll_ready(p.call(|| ready(Ok::<_, ()>(black_box(i))))));
             }
@@ -174,14 +178,7 @@ fn main() {
         // nothing (as the wall-clock bench): the guards and the state
         // machine without the manual timer's bookkeeping.
         "pipeline_five_guards_never_timer" => {
-            let p = Pipeline::builder(Never)
-                .timeout(Duration::from_secs(10))
-                .retry(Retry::builder().timer(Never).build().unwrap())
-                .circuit_breaker(breaker("count", false))
-                .bulkhead(Bulkhead::builder().max_concurrent(1024).build().unwrap())
-                .attempt_timeout(Duration::from_secs(1))
-                .build()
-                .unwrap();
+            let p = five_guards(Never);
             for i in 0..calls {
                 let _ = black_box(poll_ready(p.call(|| ready(Ok::<_, ()>(black_box(i))))));
             }
