@@ -10,8 +10,7 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// Tickets at or past this take the exact slow path, which moves the
 /// counter back (see [`CountWindow`]); below it, the fast remainder is
-/// exact ([`FastMod::LIMIT`] is twice this, room for the records that
-/// race a rewind).
+/// exact (it is for every ticket below [`FastMod::LIMIT`]).
 const REWIND_AT: u64 = FastMod::LIMIT / 2;
 
 /// The outcomes of the last `N` calls, lock-free.
@@ -20,10 +19,11 @@ const REWIND_AT: u64 = FastMod::LIMIT / 2;
 /// (two multiplies by a precomputed reciprocal, not a division) holds that
 /// call's outcome and the generation it was recorded in. Tickets stay
 /// below 2^31: the record that passes it moves the counter back by a
-/// multiple of `N`, which leaves every later ticket's slot where it was. The slot is written only
-/// when what it holds differs, and then the window's counts (calls,
-/// failures, slow calls) change by the exact difference. A success landing
-/// on a success of the same generation is a ticket and a load.
+/// multiple of `N`, which leaves every later ticket's slot where it was.
+/// The slot is written only when what it holds differs, and then the
+/// window's counts (calls, failures, slow calls) change by the exact
+/// difference. A success landing on a success of the same generation is a
+/// ticket and a load.
 ///
 /// # Generations
 ///
