@@ -196,6 +196,7 @@ where
 {
     type Output = Result<C::Output, Error<E>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let pipeline: &Pipeline<Tm, P, C, L> = this.pipeline;
