@@ -95,7 +95,7 @@ fn five_guards<Tm: palisade::timer::Timer + Clone>(timer: Tm) -> Pipeline<Tm> {
 }
 
 /// The paths, by name.
-const PATHS: [&str; 14] = [
+const PATHS: [&str; 15] = [
     "breaker_count_sync",
     "breaker_count_sync_ok",
     "breaker_count_async",
@@ -110,6 +110,7 @@ const PATHS: [&str; 14] = [
     "pipeline_http_grpc",
     "retry_happy",
     "hedge_happy",
+    "pipeline_hedged_happy",
 ];
 
 fn main() {
@@ -241,6 +242,17 @@ fn main() {
             let h = Hedge::builder(ManualTimer::new()).build().unwrap();
             for i in 0..calls {
                 let _ = black_box(poll_ready(h.call(|| ready(Ok::<_, u64>(black_box(i))))));
+            }
+        }
+        // A hedged call through the five-guard pipeline (the hedge in the
+        // retry's place) whose first attempt answers.
+        "pipeline_hedged_happy" => {
+            let p = five_guards(Never);
+            let h = Hedge::builder(Never).build().unwrap();
+            for i in 0..calls {
+                let _ = black_box(poll_ready(
+                    p.call_hedged(&h, || ready(Ok::<_, ()>(black_box(i)))),
+                ));
             }
         }
         other => panic!("no path `{other}`; paths: {}", PATHS.join(", ")),
