@@ -238,9 +238,9 @@ impl Clock for CoarseClock {
 /// A clock read from memory: a thread of its own stores the time every
 /// `interval` (1 ms by default), and a read is one relaxed load.
 ///
-/// Two reads a call (slow-call timing) cost about 1 ns instead of two
-/// [`CoarseClock`] reads (~8 ns): the clock for a hot breaker with
-/// slow-call timing or a time window. The time it gives is the time of
+/// Slow-call timing (two reads a call) adds about 2 ns on it against
+/// 6.5 ns on [`CoarseClock`] (`BENCHMARKS.md`): the clock for a hot
+/// breaker with slow-call timing or a time window. The time it gives is the time of
 /// the last tick, so it trails the true time by up to one interval, more
 /// if the machine is so loaded that the thread is not scheduled; it never
 /// goes backwards. Its resolution is the interval, finer than
