@@ -32,6 +32,7 @@ use crate::hedge::{Hedge, HedgeCall};
 use crate::limit::Limiter;
 use crate::retry::guard::Progress;
 use crate::retry::{Retry, RetryPolicy};
+use crate::timeout::future::passed;
 use crate::timer::Timer;
 
 /// Where the call stands.
@@ -222,12 +223,7 @@ where
         // cancelled call) and the call times out.
         macro_rules! pending_or_total {
             () => {{
-                let expired = this
-                    .total_deadline
-                    .as_mut()
-                    .as_pin_mut()
-                    .is_some_and(|d| d.poll(cx).is_ready());
-                if !expired {
+                if !passed(this.total_deadline.as_mut(), cx) {
                     return Poll::Pending;
                 }
                 this.fut.set(None);
@@ -312,12 +308,7 @@ where
                 match polled {
                     Poll::Ready(result) => result.map_err(Error::Operation),
                     Poll::Pending => {
-                        let timed_out = this
-                            .attempt_deadline
-                            .as_mut()
-                            .as_pin_mut()
-                            .is_some_and(|d| d.poll(cx).is_ready());
-                        if !timed_out {
+                        if !passed(this.attempt_deadline.as_mut(), cx) {
                             pending_or_total!();
                         }
                         let attempt = pipeline.attempt.as_ref().expect("a deadline");
@@ -514,12 +505,7 @@ where
             this.total.set(None);
             return Poll::Ready(answer);
         }
-        let expired = this
-            .total
-            .as_mut()
-            .as_pin_mut()
-            .is_some_and(|d| d.poll(cx).is_ready());
-        if !expired {
+        if !passed(this.total.as_mut(), cx) {
             return Poll::Pending;
         }
         // Every attempt in flight is abandoned.

@@ -117,12 +117,19 @@ where
     if let Poll::Ready(result) = fut.poll(cx) {
         return Poll::Ready(result.map_err(Error::Operation));
     }
-    match sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
-        Some(Poll::Ready(_)) => {
-            Poll::Ready(Err(Error::TimedOut(TimedOut::new(name.clone(), after))))
-        }
-        _ => Poll::Pending,
+    if passed(sleep, cx) {
+        return Poll::Ready(Err(Error::TimedOut(TimedOut::new(name.clone(), after))));
     }
+    Poll::Pending
+}
+
+/// Whether a deadline (`None`: no deadline) has passed; registers the
+/// waker with it if not.
+#[inline(always)]
+pub(crate) fn passed<S: Future>(deadline: Pin<&mut Option<S>>, cx: &mut Context<'_>) -> bool {
+    deadline
+        .as_pin_mut()
+        .is_some_and(|sleep| sleep.poll(cx).is_ready())
 }
 
 #[cfg(feature = "tower")]
